@@ -209,6 +209,8 @@ class Scan:
     columns: tuple[str, ...] = ()
     #: The statement writes this table (UPDATE/DELETE target, INSERT target).
     write: bool = False
+    #: Columns an UPDATE assigns (a new index on one of them costs HOT updates).
+    set_columns: tuple[str, ...] = ()
 
 
 class StatementKind(StrEnum):

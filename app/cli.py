@@ -1,0 +1,143 @@
+"""The ``dbarchitect`` command line: audit any PostgreSQL database, no GitHub needed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+from app.engine.audit import AuditConfig
+from app.engine.render import to_json, to_markdown, to_text
+from app.engine.selection import SelectionConfig
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_TARGET = 3
+
+
+class _Progress:
+    """Stage progress on stderr: one rewritten line on a terminal, stage changes otherwise."""
+
+    def __init__(self, stream: TextIO, *, enabled: bool) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.tty = stream.isatty()
+        self.stage = ""
+        self.started = time.perf_counter()
+        self.stage_started = self.started
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if stage != self.stage:
+            if self.stage:
+                self._finish_stage(now)
+            self.stage, self.stage_started = stage, now
+            if not self.tty:
+                self.stream.write(f"{stage} …\n")
+        if self.tty:
+            self.stream.write(f"\r\x1b[K{stage}: {done}/{total}")
+        self.stream.flush()
+
+    def _finish_stage(self, now: float) -> None:
+        line = f"{self.stage} done in {now - self.stage_started:.2f}s"
+        self.stream.write(f"\r\x1b[K{line}\n" if self.tty else f"{line}\n")
+
+    def close(self) -> None:
+        if self.enabled and self.stage:
+            self._finish_stage(time.perf_counter())
+            total = time.perf_counter() - self.started
+            self.stream.write(f"audit finished in {total:.2f}s\n")
+            self.stream.flush()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exit code 2 on bad usage, as argparse does)."""
+    parser = argparse.ArgumentParser(
+        prog="dbarchitect",
+        description="DB Architect: find missing, unused and duplicate PostgreSQL indexes.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    audit = sub.add_parser("audit", help="audit a database and print recommendations")
+    audit.add_argument("--dsn", required=True, help="target connection string (opened read-only)")
+    audit.add_argument(
+        "--queries",
+        metavar="FILE",
+        help="read ';'-separated SQL from FILE ('-' for stdin) instead of pg_stat_statements",
+    )
+    audit.add_argument("--min-calls", type=int, default=1, metavar="N")
+    audit.add_argument("--min-total-ms", type=float, default=0.0, metavar="MS")
+    audit.add_argument("--limit", type=int, default=1000, metavar="N", help="top N statements")
+    audit.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    audit.add_argument("--max-per-table", type=int, default=5, metavar="N")
+    audit.add_argument(
+        "--min-improvement",
+        type=float,
+        default=0.2,
+        metavar="RATIO",
+        help="a statement must get at least this much cheaper (default 0.2)",
+    )
+    audit.add_argument("--verbose", "-v", action="store_true", help="list everything")
+    audit.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    return parser
+
+
+def _read_queries(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    with open(path, encoding="utf-8") as fh:
+        return fh.read()
+
+
+def _audit(args: argparse.Namespace) -> int:
+    # Imported here so `dbarchitect --help` stays fast and works without a database driver.
+    from app.adapters.errors import MissingPrerequisite, TargetUnavailable
+    from app.flows.audit_target import WorkloadSpec, audit_target
+
+    try:
+        text = _read_queries(args.queries) if args.queries else None
+    except OSError as err:
+        print(f"dbarchitect: cannot read --queries {args.queries}: {err.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    spec = WorkloadSpec(
+        queries_text=text,
+        min_calls=args.min_calls,
+        min_total_ms=args.min_total_ms,
+        limit=args.limit,
+    )
+    config = AuditConfig(
+        selection=SelectionConfig(
+            min_improvement=args.min_improvement, max_new_per_table=args.max_per_table
+        )
+    )
+    progress = _Progress(sys.stderr, enabled=not args.quiet)
+    try:
+        report = audit_target(args.dsn, spec, config=config, progress=progress)
+    except (TargetUnavailable, MissingPrerequisite) as err:
+        progress.close()
+        print(f"dbarchitect: {err}", file=sys.stderr)
+        return EXIT_TARGET
+    progress.close()
+    if args.format == "json":
+        print(json.dumps(to_json(report), indent=2))
+    elif args.format == "markdown":
+        print(to_markdown(report))
+    else:
+        print(to_text(report, verbose=args.verbose), end="")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dbarchitect`` console script."""
+    args = build_parser().parse_args(argv)
+    if args.command == "audit":
+        return _audit(args)
+    return EXIT_USAGE  # pragma: no cover - argparse rejects unknown commands
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Statement text handling: repair normalised pg_stat_statements text, count ``$n``, parse with sqlglot."""
+
+from __future__ import annotations
+
+import re
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+DIALECT = "postgres"
+#: Every statement the tool runs on a target carries this tag, so its own queries are not workload.
+OWN_TAG = "/* dbarchitect */"
+
+# Type names that pg_stat_statements leaves in front of a placeholder when it normalises a
+# typed literal: ``timestamptz '2024-01-01'`` becomes ``timestamptz $1``, which is not valid SQL.
+_TYPED_PLACEHOLDER = re.compile(
+    r"\b(timestamp\s+with(?:out)?\s+time\s+zone|time\s+with(?:out)?\s+time\s+zone|"
+    r"double\s+precision|timestamptz|timestamp|timetz|date|time|interval|numeric|decimal|"
+    r"bigint|integer|int[248]?|smallint|real|float[48]?|text|varchar|char|bool|boolean|uuid|"
+    r"jsonb|json|inet|cidr|bytea)\s+(\$\d+)",
+    re.IGNORECASE,
+)
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+# Strings, quoted identifiers and comments: placeholders inside them are not placeholders.
+_OPAQUE = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
+def _outside_opaque(text: str, fix: re.Pattern[str], repl: str) -> str:
+    """Apply ``fix.sub(repl, …)`` only to the parts of ``text`` outside strings and comments."""
+    out: list[str] = []
+    pos = 0
+    for m in _OPAQUE.finditer(text):
+        out.append(fix.sub(repl, text[pos : m.start()]))
+        out.append(m.group(0))
+        pos = m.end()
+    out.append(fix.sub(repl, text[pos:]))
+    return "".join(out)
+
+
+def strip_statement(text: str) -> str:
+    """Trim white space and trailing semicolons.
+
+    >>> strip_statement("  SELECT 1 ;; ")
+    'SELECT 1'
+    """
+    return text.strip().rstrip(";").strip()
+
+
+def repair(text: str) -> str:
+    """Make normalised statement text valid SQL where that is mechanical.
+
+    >>> repair("SELECT * FROM t WHERE at > timestamptz $1")
+    'SELECT * FROM t WHERE at > $1::timestamptz'
+    """
+    return _outside_opaque(strip_statement(text), _TYPED_PLACEHOLDER, r"\2::\1")
+
+
+def param_count(text: str) -> int:
+    """The highest ``$n`` used outside strings and comments.
+
+    >>> param_count("SELECT '$9' FROM t WHERE a = $1 AND b IN ($2, $3)")
+    3
+    """
+    found = 0
+    pos = 0
+    for m in [*_OPAQUE.finditer(text), None]:
+        chunk = text[pos : m.start()] if m else text[pos:]
+        for p in _PLACEHOLDER.findall(chunk):
+            found = max(found, int(p))
+        if m:
+            pos = m.end()
+    return found
+
+
+def is_own(text: str) -> bool:
+    """Whether the statement was issued by this tool (it carries :data:`OWN_TAG`)."""
+    return OWN_TAG in text
+
+
+class SqlError(ValueError):
+    """A statement that cannot be parsed; the message is fit to show to a person."""
+
+
+def parse(text: str) -> exp.Expression:
+    """Parse one PostgreSQL statement (``$n`` placeholders allowed).
+
+    Raises:
+        SqlError: when the text is not one parseable statement.
+    """
+    # sqlglot reads "$2,$3" as a dollar-quote tag; a space after the comma is equivalent SQL.
+    spaced = _outside_opaque(text, re.compile(r",\$(\d)"), r", $\1")
+    try:
+        statements = sqlglot.parse(spaced, read=DIALECT)
+    except (ParseError, TokenError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        first = re.sub(r"<Token token_type: [^,]*, text: ([^,]*),[^>]*>", r"'\1'", first)
+        raise SqlError(f"could not parse: {first}") from None
+    statements = [s for s in statements if s is not None]
+    if len(statements) != 1:
+        raise SqlError(f"expected one statement, found {len(statements)}")
+    return statements[0]
+
+
+def canonical(sql: str) -> str:
+    """A comparable form of an expression, e.g. an expression index key.
+
+    >>> canonical("LOWER( email )") == canonical("lower(email)")
+    True
+    """
+    try:
+        node = sqlglot.parse_one(sql, read=DIALECT)
+    except (ParseError, TokenError):
+        return " ".join(sql.lower().split())
+    for col in node.find_all(exp.Column):
+        col.set("table", None)
+    for cast in list(node.find_all(exp.Cast)):
+        if cast.to.this in (exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR):
+            cast.replace(cast.this.unnest())
+    return node.sql(dialect=DIALECT, normalize_functions="lower").replace('"', "")
+
+
+_LITERAL = re.compile(
+    r"(?P<s>(?:\b[eE])?'(?:[^']|'')*')|(?<![\w$.])(?P<n>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)(?![\w.])"
+)
+
+
+def redact(text: str) -> str:
+    """Replace literal values with ``$n`` placeholders, as pg_stat_statements does.
+
+    Used on everything shown to people or stored: literal values may be personal data.
+
+    >>> redact("SELECT * FROM t WHERE email = 'a@b.c' AND id > 10 AND x = $1 LIMIT 5")
+    'SELECT * FROM t WHERE email = $2 AND id > $3 AND x = $1 LIMIT $4'
+    """
+    counter = param_count(text)
+    out: list[str] = []
+    pos = 0
+    for m in re.finditer(r'"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/', text, re.DOTALL):
+        chunk, counter = _redact_chunk(text[pos : m.start()], counter)
+        out += [chunk, m.group(0)]
+        pos = m.end()
+    chunk, counter = _redact_chunk(text[pos:], counter)
+    out.append(chunk)
+    return "".join(out)
+
+
+def _redact_chunk(chunk: str, counter: int) -> tuple[str, int]:
+    parts: list[str] = []
+    pos = 0
+    for m in _LITERAL.finditer(chunk):
+        counter += 1
+        parts += [chunk[pos : m.start()], f"${counter}"]
+        pos = m.end()
+    parts.append(chunk[pos:])
+    return "".join(parts), counter

@@ -1,0 +1,123 @@
+"""Hand-written fakes for unit tests: a deterministic cost oracle over the engine's own scans."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from app.engine.catalog import Catalog
+from app.engine.model import (
+    Analyzed,
+    Candidate,
+    Column,
+    ColumnStats,
+    Index,
+    IndexKey,
+    Op,
+    Query,
+    RelKind,
+    Scan,
+    Snapshot,
+    Table,
+)
+from app.engine.scans import analyze
+from app.engine.whatif import CostRequest
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def column(name: str, type_: str = "bigint", *, distinct: float = -1.0, btree: bool = True) -> Column:
+    """A column with simple statistics (negative distinct = fraction of rows)."""
+    return Column(name, type_, btree=btree, stats=ColumnStats(n_distinct=distinct, avg_width=8))
+
+
+def table(name: str, rows: float, *cols: Column, kind: RelKind = RelKind.table, **kw: object) -> Table:
+    """A public table."""
+    return Table("public", name, kind=kind, columns=cols, rows=rows, **kw)  # type: ignore[arg-type]
+
+
+def snapshot(*tables: Table, indexes: Sequence[Index] = ()) -> Snapshot:
+    """A PostgreSQL 18 snapshot of the given tables."""
+    return Snapshot("18.6", 180006, "app", NOW, tables=tables, indexes=tuple(indexes))
+
+
+class FakeOracle:
+    """Costs from a toy planner: seq scan = rows; an index scan = rows × selectivity of its prefix.
+
+    Equality keys multiply selectivity by 1/distinct, a range key after them by 0.3, and an
+    index that delivers the ORDER BY of a LIMIT query costs almost nothing.
+    """
+
+    kind = "fake"
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.catalog = Catalog(snap)
+        self.calls = 0
+        self.errors: dict[str, str] = {}
+        self._scans: dict[str, Analyzed | None] = {}
+
+    def costs(self, requests: Sequence[CostRequest]) -> list[float | None]:
+        out: list[float | None] = []
+        for req in requests:
+            self.calls += 1
+            if req.sql not in self._scans:
+                result = analyze(Query(req.sql), self.catalog)
+                self._scans[req.sql] = result if isinstance(result, Analyzed) else None
+            stmt = self._scans[req.sql]
+            if stmt is None:
+                self.errors[req.sql] = "syntax error"
+                out.append(None)
+                continue
+            out.append(sum(self._scan_cost(s, req.indexes) for s in stmt.scans) + 1.0)
+        return out
+
+    def _scan_cost(self, scan: Scan, indexes: frozenset[Candidate]) -> float:
+        t = self.catalog.table(scan.table)
+        rows = t.rows if t else 1000.0
+        best = rows
+        existing = [
+            Candidate(i.table, tuple(IndexKey(c) for c in i.columns), where=i.where)
+            for i in self.catalog.snapshot.indexes_on(scan.table)
+            if i.valid
+        ]
+        for idx in (*indexes, *existing):
+            if idx.table != scan.table:
+                continue
+            best = min(best, self._index_cost(scan, idx, rows))
+        return best
+
+    def _index_cost(self, scan: Scan, idx: Candidate, rows: float) -> float:
+        preds = {p.key: p for p in scan.predicates}
+        if idx.where and not any(p.constant for p in scan.predicates):
+            return rows
+        sel = 1.0
+        used = 0
+        for key in idx.keys:
+            pred = preds.get(key.key)
+            if pred is None:
+                break
+            if pred.op in (Op.eq, Op.in_, Op.is_null):
+                sel *= self._eq_selectivity(scan.table, key.key, rows)
+                used += 1
+                continue
+            sel *= 0.3
+            used += 1
+            break
+        order = [k.key for k in scan.order_by]
+        if scan.limit and order and [k.key for k in idx.keys[used : used + len(order)]] == order:
+            return 4.0 + used
+        if used == 0:
+            if scan.join_keys and idx.keys[0].key in scan.join_keys:
+                return 4.0
+            return rows
+        return 4.0 + rows * sel * 1.1
+
+    def _eq_selectivity(self, table_name: str, key: str, rows: float) -> float:
+        t = self.catalog.table(table_name)
+        col = t.column(key) if t else None
+        if col is None or col.stats is None or col.stats.n_distinct == 0:
+            return 0.01
+        distinct = col.stats.n_distinct
+        if distinct < 0:
+            distinct = -distinct * rows
+        return 1.0 / max(distinct, 1.0)

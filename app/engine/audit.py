@@ -88,10 +88,11 @@ def audit(
     for pos, reason in sorted(selection.unplannable.items()):
         skipped.append(Skipped(analyzed[pos].query, reason))
     recs = [_from_chosen(ch, analyzed) for ch in selection.chosen]
-    chosen_keys = {(r.table, r.columns[: len(r.columns)]) for r in recs}
+    chosen_keys = {(r.table, r.columns) for r in recs if r.where is None}
     for rec in run_rules(snapshot, now=now, config=config.rules):
         if rec.action == "create_index" and any(
-            t == rec.table and cols[: len(rec.columns)] == rec.columns for t, cols in chosen_keys
+            t == rec.table and set(cols[: len(rec.columns)]) == set(rec.columns)
+            for t, cols in chosen_keys
         ):
             continue  # the workload selection already proposes an index that serves this
         recs.append(rec)

@@ -55,7 +55,7 @@ def index_name(candidate: Candidate) -> str:
     >>> index_name(Candidate("public.posts", (IndexKey("user_id"), IndexKey("blog_id"))))
     'posts_user_id_blog_id_idx'
     """
-    table = candidate.table.partition(".")[2]
+    table = _slug(candidate.table.partition(".")[2])
     parts = [table, *(_slug(k.key) for k in candidate.keys)]
     if candidate.where:
         parts.append("partial")

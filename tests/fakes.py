@@ -26,12 +26,16 @@ from app.engine.whatif import CostRequest
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-def column(name: str, type_: str = "bigint", *, distinct: float = -1.0, btree: bool = True) -> Column:
+def column(
+    name: str, type_: str = "bigint", *, distinct: float = -1.0, btree: bool = True
+) -> Column:
     """A column with simple statistics (negative distinct = fraction of rows)."""
     return Column(name, type_, btree=btree, stats=ColumnStats(n_distinct=distinct, avg_width=8))
 
 
-def table(name: str, rows: float, *cols: Column, kind: RelKind = RelKind.table, **kw: object) -> Table:
+def table(
+    name: str, rows: float, *cols: Column, kind: RelKind = RelKind.table, **kw: object
+) -> Table:
     """A public table."""
     return Table("public", name, kind=kind, columns=cols, rows=rows, **kw)  # type: ignore[arg-type]
 

@@ -55,9 +55,16 @@ class Report:
 def recommendation_id(rec: Recommendation) -> str:
     """Stable id from what the recommendation changes, e.g. ``create_index:3f9a1c2b``."""
     basis = "|".join(
-        [rec.action, rec.table, ",".join(rec.columns), ",".join(rec.include), rec.where or "",
-         rec.using, ",".join("d" if d else "a" for d in rec.descending), rec.index_name
-         if rec.action != "create_index" else ""]
+        [
+            rec.action,
+            rec.table,
+            ",".join(rec.columns),
+            ",".join(rec.include),
+            rec.where or "",
+            rec.using,
+            ",".join("d" if d else "a" for d in rec.descending),
+            rec.index_name if rec.action != "create_index" else "",
+        ]
     )
     return f"{rec.action}:{hashlib.sha256(basis.encode()).hexdigest()[:8]}"
 
@@ -81,7 +88,9 @@ def audit(
         (analyzed if isinstance(result, Analyzed) else skipped).append(result)  # type: ignore[arg-type]
         if progress and (i % 50 == 0 or i == len(queries) - 1):
             progress("analyse", i + 1, len(queries))
-    cands = generate(analyzed, catalog, max_columns=config.max_columns, max_include=config.max_include)
+    cands = generate(
+        analyzed, catalog, max_columns=config.max_columns, max_include=config.max_include
+    )
     if progress:
         progress("what-if", 0, len(cands.candidates))
     selection = select(analyzed, cands, oracle, catalog, config=config.selection, progress=progress)
@@ -128,11 +137,14 @@ def _from_chosen(ch: Chosen, analyzed: Sequence[Analyzed]) -> Recommendation:
         best = max(helped, key=lambda e: 1 - e.cost_after / e.cost_before)
         reasons.append(
             f"serves {len(helped)} statement{'s' if len(helped) != 1 else ''} of the workload; "
-            f"estimated cost of the best one falls {best.cost_before:,.1f} → {best.cost_after:,.1f} "
+            f"estimated cost of the best one falls "
+            f"{best.cost_before:,.1f} → {best.cost_after:,.1f} "
             f"({1 - best.cost_after / best.cost_before:.0%} less)"
         )
     if ch.write_penalty > 0:
-        reasons.append(f"write overhead {ch.write_penalty:,.0f} vs weighted gain {ch.gain:,.0f} (cost units)")
+        reasons.append(
+            f"write overhead {ch.write_penalty:,.0f} vs weighted gain {ch.gain:,.0f} (cost units)"
+        )
     if cand.where:
         reasons.append(f"partial: only rows where {cand.where}")
     if cand.include:

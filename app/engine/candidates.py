@@ -1,4 +1,4 @@
-"""Index candidates from scans: B-tree keys ordered equality → range → sort, partial and covering variants."""
+"""Index candidates from scans: keys ordered equality → range → sort; partial and covering."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from app.engine.model import (
     IndexKey,
     Op,
     Predicate,
-    RelKind,
     Rejection,
+    RelKind,
     Scan,
     SortKey,
     Table,
@@ -79,7 +79,17 @@ def generate(
                     rejected[cand.label()] = Rejection(cand.label(), reason)
                     continue
                 serves.setdefault(cand, set()).add(pos)
-    # A candidate serves every statement whose scans on its table mention its leading key.
+    _extend_serves(serves, analyzed)
+    ordered = sorted(serves, key=lambda c: (c.table, c.label()))
+    return CandidateSet(
+        candidates=tuple(ordered),
+        rejected=tuple(rejected.values()),
+        serves={c: frozenset(serves[c]) for c in ordered},
+    )
+
+
+def _extend_serves(serves: dict[Candidate, set[int]], analyzed: Sequence[Analyzed]) -> None:
+    """A candidate serves every statement whose scans on its table mention its leading key."""
     by_table: dict[str, list[Candidate]] = {}
     for cand in serves:
         by_table.setdefault(cand.table, []).append(cand)
@@ -90,12 +100,6 @@ def generate(
             for cand in by_table.get(scan.table, ()):
                 if cand.keys[0].key in mentioned and (cand.where is None or cand.where == where):
                     serves[cand].add(pos)
-    ordered = sorted(serves, key=lambda c: (c.table, c.label()))
-    return CandidateSet(
-        candidates=tuple(ordered),
-        rejected=tuple(rejected.values()),
-        serves={c: frozenset(serves[c]) for c in ordered},
-    )
 
 
 def _mentioned(scan: Scan) -> set[str]:
@@ -144,7 +148,9 @@ def _for_scan(
         key=lambda p: -_selectivity_rank(p, table),
     )
     eq = _keys(eq_preds)
-    ranges = _keys(p for p in scan.predicates if p.op in _RANGE and p.key not in {k.key for k in eq})
+    ranges = _keys(
+        p for p in scan.predicates if p.op in _RANGE and p.key not in {k.key for k in eq}
+    )
     fixed = {k.key for k in eq}
     sort = [k for k in _sort_keys(scan.order_by) if k.key not in fixed] if scan.limit else []
     joins = [IndexKey(j) for j in scan.join_keys if j not in fixed]
@@ -173,8 +179,8 @@ def _for_scan(
     where = _where_sql(scan)
     if where:
         rest = [k for k in eq if k.key not in {p.key for p in constants}]
-        for keys in ([*rest[:2], *ranges[:1]], [*rest[:2], *sort], rest[:1]):
-            trimmed = tuple(_dedupe(keys)[:max_columns])
+        for shape in ([*rest[:2], *ranges[:1]], [*rest[:2], *sort], rest[:1]):
+            trimmed = tuple(_dedupe(shape)[:max_columns])
             if trimmed:
                 out.setdefault(Candidate(table_name, trimmed, where=where))
 

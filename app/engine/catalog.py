@@ -13,15 +13,16 @@ from app.engine.sql import DIALECT
 SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast"})
 
 
-def _ident(node: exp.Expression | str | None) -> str:
+def _ident(node: exp.Expr | str | None) -> str:
     """An identifier as PostgreSQL sees it: unquoted names fold to lower case."""
     if node is None:
         return ""
     if isinstance(node, str):
         return node
     if isinstance(node, exp.Identifier):
-        return node.this if node.quoted else node.this.lower()
-    return node.name
+        text = str(node.this)
+        return text if node.quoted else text.lower()
+    return str(node.name)
 
 
 def _q(name: str) -> str:
@@ -41,14 +42,15 @@ class Catalog:
     @cached_property
     def schema(self) -> MappingSchema:
         """The catalog in sqlglot's form (quoted names keep their case; types are not needed)."""
-        mapping: dict[str, dict[str, dict[str, str]]] = {}
+        nested: dict[str, dict[str, dict[str, str]]] = {}
         for t in self.snapshot.tables:
             cols = {_q(c.name): "text" for c in t.columns}
-            mapping.setdefault(_q(t.schema), {})[_q(t.name)] = cols
+            nested.setdefault(_q(t.schema), {})[_q(t.name)] = cols
+        mapping: dict[str, object] = dict(nested)
         return MappingSchema(mapping, dialect=DIALECT)
 
     def resolve_table(self, table: exp.Table, *, cte_names: set[str]) -> str | None:
-        """``schema.name`` of a user relation the statement names, via search_path when unqualified."""
+        """``schema.name`` of the user relation a statement names (search_path if unqualified)."""
         name = _ident(table.this)
         schema = _ident(table.args.get("db"))
         if schema:

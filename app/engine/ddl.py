@@ -61,7 +61,7 @@ def index_name(candidate: Candidate) -> str:
         parts.append("partial")
     name = "_".join(parts) + "_idx"
     if candidate.include or candidate.where or len(name.encode()) > MAX_IDENTIFIER_BYTES:
-        digest = hashlib.sha1(candidate.label().encode()).hexdigest()[:8]
+        digest = hashlib.sha256(candidate.label().encode()).hexdigest()[:8]
         stem = "_".join(parts)
         room = MAX_IDENTIFIER_BYTES - len(digest) - len("__idx")
         stem = stem.encode()[:room].decode(errors="ignore").rstrip("_")
@@ -83,7 +83,8 @@ def create_index_sql(candidate: Candidate, name: str, *, concurrently: bool = Tr
     sql = "CREATE INDEX "
     if concurrently:
         sql += "CONCURRENTLY "
-    sql += f"{quote_ident(name)} ON {quote_qualified(candidate.table)} USING {candidate.using} ({keys})"
+    table = quote_qualified(candidate.table)
+    sql += f"{quote_ident(name)} ON {table} USING {candidate.using} ({keys})"
     if candidate.include:
         sql += f" INCLUDE ({', '.join(quote_ident(c) for c in candidate.include)})"
     if candidate.where:

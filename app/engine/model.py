@@ -64,6 +64,8 @@ class Table:
     #: SELECT text behind a view or materialized view.
     view_sql: str | None = None
     last_analyze: datetime | None = None
+    #: Heap + indexes + TOAST (pg_total_relation_size); ``size_bytes`` is the heap alone.
+    total_bytes: int = 0
 
     @property
     def qualified(self) -> str:
@@ -133,6 +135,8 @@ class Snapshot:
     #: When the target's activity counters were last reset (pg_stat_database.stats_reset).
     stats_reset: datetime | None = None
     search_path: tuple[str, ...] = ("public",)
+    #: HypoPG could be installed (pg_available_extensions) though ``hypopg`` says it is not.
+    hypopg_available: bool = False
 
     def table(self, qualified: str) -> Table | None:
         """The table with that ``schema.name``."""

@@ -155,7 +155,9 @@ def to_markdown(report: Report) -> str:
             out += ["", "| statement | calls | cost before | cost after |", "|---|---:|---:|---:|"]
             for e in rec.effects[:10]:
                 text = _query_text(e.query.text)[:120].replace("|", "\\|")
-                out.append(f"| `{text}` | {e.query.calls} | {e.cost_before:,.1f} | {e.cost_after:,.1f} |")
+                out.append(
+                    f"| `{text}` | {e.query.calls} | {e.cost_before:,.1f} | {e.cost_after:,.1f} |"
+                )
         out.append("")
     if report.rejected:
         out += ["<details><summary>Not recommended</summary>", ""]

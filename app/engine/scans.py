@@ -1,8 +1,8 @@
-"""Turn one workload statement into per-table scans (predicates, joins, order), qualified by the catalog."""
+"""Turn one workload statement into per-table scans: predicates, joins, order, writes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -24,8 +24,8 @@ from app.engine.model import (
 from app.engine.sql import DIALECT, SqlError, canonical, is_own, param_count, parse, repair
 
 #: Functions of one column that make a usable expression-index key (immutable in PostgreSQL).
-EXPRESSION_FUNCTIONS: tuple[type[exp.Expression], ...] = (exp.Lower, exp.Upper)
-_RANGE_OPS: tuple[type[exp.Expression], ...] = (exp.GT, exp.GTE, exp.LT, exp.LTE)
+EXPRESSION_FUNCTIONS: tuple[type[exp.Expr], ...] = (exp.Lower, exp.Upper)
+_RANGE_OPS: tuple[type[exp.Expr], ...] = (exp.GT, exp.GTE, exp.LT, exp.LTE)
 _MAX_VIEW_DEPTH = 8
 
 
@@ -67,6 +67,9 @@ class _ScanAcc:
         )
 
 
+_Accs = dict[tuple[int, str], _ScanAcc]
+
+
 class _Skip(Exception):
     """Internal: the statement is not analysable; the message is the reason."""
 
@@ -95,7 +98,9 @@ def analyze(query: Query, catalog: Catalog) -> Analyzed | Skipped:
     return Analyzed(query, kind, scans, explain_sql=sql, params=param_count(sql))
 
 
-def _as_select(tree: exp.Expression) -> tuple[StatementKind, exp.Expression | None, exp.Table | None]:
+def _as_select(
+    tree: exp.Expr,
+) -> tuple[StatementKind, exp.Expr | None, exp.Table | None]:
     """The statement kind, a SELECT to analyse for scans, and the written table if any."""
     if isinstance(tree, exp.Query):
         return StatementKind.select, tree, None
@@ -128,7 +133,7 @@ def _as_select(tree: exp.Expression) -> tuple[StatementKind, exp.Expression | No
 
 
 def _extract(
-    select: exp.Expression | None, target: exp.Table | None, catalog: Catalog, tree: exp.Expression
+    select: exp.Expr | None, target: exp.Table | None, catalog: Catalog, tree: exp.Expr
 ) -> tuple[Scan, ...]:
     scans: list[Scan] = []
     if target is not None:
@@ -152,7 +157,7 @@ def _extract(
         validate_qualify_columns=False,
         quote_identifiers=False,
     )
-    accs: dict[tuple[int, str], _ScanAcc] = {}
+    accs: _Accs = {}
     for scope in traverse_scope(qualified):
         _scan_scope(scope, accs, catalog)
     if not accs:
@@ -166,7 +171,7 @@ def _extract(
     return tuple(scans)
 
 
-def _prepare(select: exp.Expression, catalog: Catalog) -> exp.Expression:
+def _prepare(select: exp.Expr, catalog: Catalog) -> exp.Expr:
     """Qualify table names by search_path, expand views, refuse catalog-only statements."""
     select = select.copy()
     for _ in range(_MAX_VIEW_DEPTH):
@@ -193,7 +198,11 @@ def _prepare(select: exp.Expression, catalog: Catalog) -> exp.Expression:
                 continue
             view = parse(view_sql)
             alias = table.alias or name
-            table.replace(exp.Subquery(this=view, alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True))))
+            table.replace(
+                exp.Subquery(
+                    this=view, alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True))
+                )
+            )
             expanded = True
         if user_tables == 0:
             raise _Skip("reads only system catalogs" if system_tables else "reads no table")
@@ -202,7 +211,7 @@ def _prepare(select: exp.Expression, catalog: Catalog) -> exp.Expression:
     raise _Skip("views nested too deeply to resolve")
 
 
-def _scan_scope(scope: Scope, accs: dict[tuple[int, str], _ScanAcc], catalog: Catalog) -> None:
+def _scan_scope(scope: Scope, accs: _Accs, catalog: Catalog) -> None:
     node = scope.expression
     if not isinstance(node, exp.Select):
         return
@@ -219,7 +228,7 @@ def _scan_scope(scope: Scope, accs: dict[tuple[int, str], _ScanAcc], catalog: Ca
     _order_group(scope, node, accs)
 
 
-def _conditions(node: exp.Select) -> Iterator[exp.Expression]:
+def _conditions(node: exp.Select) -> Iterator[exp.Expr]:
     where = node.args.get("where")
     if where is not None:
         yield from _conjuncts(where.this)
@@ -229,7 +238,7 @@ def _conditions(node: exp.Select) -> Iterator[exp.Expression]:
             yield from _conjuncts(on)
 
 
-def _conjuncts(cond: exp.Expression) -> Iterator[exp.Expression]:
+def _conjuncts(cond: exp.Expr) -> Iterator[exp.Expr]:
     cond = cond.unnest()
     if isinstance(cond, exp.And):
         for part in cond.flatten():
@@ -238,7 +247,7 @@ def _conjuncts(cond: exp.Expression) -> Iterator[exp.Expression]:
         yield cond
 
 
-def _resolve(scope: Scope, node: exp.Expression, depth: int = 0) -> _Ref | None:
+def _resolve(scope: Scope, node: exp.Expr, depth: int = 0) -> _Ref | None:
     """Follow a column (or a one-column expression) down to a base table, if it can be."""
     node = node.unnest()
     if isinstance(node, EXPRESSION_FUNCTIONS):
@@ -290,7 +299,7 @@ def _is_fence(scope: Scope) -> bool:
     return False
 
 
-def _is_free(scope: Scope, node: exp.Expression) -> bool:
+def _is_free(scope: Scope, node: exp.Expr) -> bool:
     """The expression is fixed for a scan: constants, parameters, outer references."""
     for col in node.find_all(exp.Column):
         if col.table in scope.sources:
@@ -298,7 +307,7 @@ def _is_free(scope: Scope, node: exp.Expression) -> bool:
     return not node.find(exp.Select)
 
 
-def _constant(node: exp.Expression) -> str | None:
+def _constant(node: exp.Expr) -> str | None:
     node = node.unnest()
     if isinstance(node, exp.Literal | exp.Boolean):
         return node.sql(dialect=DIALECT)
@@ -307,7 +316,7 @@ def _constant(node: exp.Expression) -> str | None:
     return None
 
 
-def _add(accs: dict[tuple[int, str], _ScanAcc], ref: _Ref, op: Op, constant: str | None) -> None:
+def _add(accs: _Accs, ref: _Ref, op: Op, constant: str | None) -> None:
     acc = accs.get(ref.scan)
     if acc is None:
         return
@@ -315,53 +324,69 @@ def _add(accs: dict[tuple[int, str], _ScanAcc], ref: _Ref, op: Op, constant: str
     acc.predicates.setdefault((ref.key, op, constant), pred)
 
 
-def _classify(scope: Scope, cond: exp.Expression, accs: dict[tuple[int, str], _ScanAcc]) -> None:
-    if isinstance(cond, exp.EQ):
-        left, right = cond.this, cond.expression
-        lref, rref = _resolve(scope, left), _resolve(scope, right)
-        if lref and rref:
-            if lref.scan != rref.scan:
-                for ref in (lref, rref):
-                    if not ref.expression and ref.scan in accs:
-                        accs[ref.scan].join_keys.append(ref.key)
+def _classify(scope: Scope, cond: exp.Expr, accs: _Accs) -> None:
+    """Record what one conjunct of WHERE / JOIN ON asks of the tables it mentions."""
+    for kind, handler in _HANDLERS:
+        if isinstance(cond, kind):
+            handler(scope, cond, accs)
             return
-        ref, other = (lref, right) if lref else (rref, left)
-        if ref is not None and _is_free(scope, other):
-            op = Op.in_ if isinstance(other.unnest(), exp.Any) else Op.eq
-            _add(accs, ref, op, _constant(other) if op is Op.eq else None)
-    elif isinstance(cond, exp.In):
-        ref = _resolve(scope, cond.this)
-        if ref is not None:
-            _add(accs, ref, Op.in_, None)
-    elif isinstance(cond, _RANGE_OPS):
-        lref, rref = _resolve(scope, cond.this), _resolve(scope, cond.expression)
-        if lref and not rref and _is_free(scope, cond.expression):
-            _add(accs, lref, Op.range, None)
-        elif rref and not lref and _is_free(scope, cond.this):
-            _add(accs, rref, Op.range, None)
-    elif isinstance(cond, exp.Between):
-        ref = _resolve(scope, cond.this)
-        if ref is not None:
-            _add(accs, ref, Op.range, None)
-    elif isinstance(cond, exp.Is) and isinstance(cond.expression, exp.Null):
-        ref = _resolve(scope, cond.this)
-        if ref is not None:
-            _add(accs, ref, Op.is_null, "NULL")
-    elif isinstance(cond, exp.Like):
-        ref = _resolve(scope, cond.this)
-        pattern = cond.expression
-        if (
-            ref is not None
-            and isinstance(pattern, exp.Literal)
-            and pattern.is_string
-            and pattern.this[:1] not in ("%", "_", "")
-        ):
-            _add(accs, ref, Op.like_prefix, None)
-    elif isinstance(cond, exp.Or):
-        _classify_or(scope, cond, accs)
 
 
-def _classify_or(scope: Scope, cond: exp.Or, accs: dict[tuple[int, str], _ScanAcc]) -> None:
+def _on_eq(scope: Scope, cond: exp.Expr, accs: _Accs) -> None:
+    left, right = cond.this, cond.expression
+    lref, rref = _resolve(scope, left), _resolve(scope, right)
+    if lref and rref:
+        if lref.scan != rref.scan:
+            for ref in (lref, rref):
+                if not ref.expression and ref.scan in accs:
+                    accs[ref.scan].join_keys.append(ref.key)
+        return
+    single, other = (lref, right) if lref else (rref, left)
+    if single is not None and _is_free(scope, other):
+        op = Op.in_ if isinstance(other.unnest(), exp.Any) else Op.eq
+        _add(accs, single, op, _constant(other) if op is Op.eq else None)
+
+
+def _on_in(scope: Scope, cond: exp.Expr, accs: _Accs) -> None:
+    ref = _resolve(scope, cond.this)
+    if ref is not None:
+        _add(accs, ref, Op.in_, None)
+
+
+def _on_range(scope: Scope, cond: exp.Expr, accs: _Accs) -> None:
+    lref, rref = _resolve(scope, cond.this), _resolve(scope, cond.expression)
+    if lref and not rref and _is_free(scope, cond.expression):
+        _add(accs, lref, Op.range, None)
+    elif rref and not lref and _is_free(scope, cond.this):
+        _add(accs, rref, Op.range, None)
+
+
+def _on_between(scope: Scope, cond: exp.Expr, accs: _Accs) -> None:
+    ref = _resolve(scope, cond.this)
+    if ref is not None:
+        _add(accs, ref, Op.range, None)
+
+
+def _on_is(scope: Scope, cond: exp.Expr, accs: _Accs) -> None:
+    ref = _resolve(scope, cond.this)
+    if ref is not None and isinstance(cond.expression, exp.Null):
+        _add(accs, ref, Op.is_null, "NULL")
+
+
+def _on_like(scope: Scope, cond: exp.Expr, accs: _Accs) -> None:
+    """``LIKE 'abc%'`` can use a B-tree (C collation or pattern ops); a leading wildcard cannot."""
+    ref = _resolve(scope, cond.this)
+    pattern = cond.expression
+    if (
+        ref is not None
+        and isinstance(pattern, exp.Literal)
+        and pattern.is_string
+        and pattern.this[:1] not in ("%", "_", "")
+    ):
+        _add(accs, ref, Op.like_prefix, None)
+
+
+def _on_or(scope: Scope, cond: exp.Expr, accs: _Accs) -> None:
     """``a = 1 OR a = 2`` is ``a IN (1, 2)``; other disjunctions are not index keys."""
     refs = []
     for part in cond.flatten():
@@ -376,7 +401,19 @@ def _classify_or(scope: Scope, cond: exp.Or, accs: dict[tuple[int, str], _ScanAc
         _add(accs, refs[0], Op.in_, None)
 
 
-def _order_group(scope: Scope, node: exp.Select, accs: dict[tuple[int, str], _ScanAcc]) -> None:
+_Handler = Callable[[Scope, exp.Expr, "_Accs"], None]
+_HANDLERS: tuple[tuple[type[exp.Expr] | tuple[type[exp.Expr], ...], _Handler], ...] = (
+    (exp.EQ, _on_eq),
+    (exp.In, _on_in),
+    (_RANGE_OPS, _on_range),
+    (exp.Between, _on_between),
+    (exp.Is, _on_is),
+    (exp.Like, _on_like),
+    (exp.Or, _on_or),
+)
+
+
+def _order_group(scope: Scope, node: exp.Select, accs: _Accs) -> None:
     order = node.args.get("order")
     if order is not None:
         keys: list[tuple[_Ref, SortKey]] = []
@@ -396,16 +433,15 @@ def _order_group(scope: Scope, node: exp.Select, accs: dict[tuple[int, str], _Sc
             acc.limit = node.args.get("limit") is not None
     group = node.args.get("group")
     if group is not None:
-        refs = [_resolve(scope, g) for g in group.expressions]
-        if refs and all(r is not None for r in refs):
-            first = refs[0]
-            assert first is not None
-            if all(r is not None and r.scan == first.scan for r in refs) and first.scan in accs:
-                accs[first.scan].group_by = tuple(r.key for r in refs if r is not None)
+        refs = [r for g in group.expressions if (r := _resolve(scope, g)) is not None]
+        complete = refs and len(refs) == len(group.expressions) and refs[0].scan in accs
+        if complete and all(r.scan == refs[0].scan for r in refs):
+            accs[refs[0].scan].group_by = tuple(r.key for r in refs)
 
 
-def _projection(node: exp.Select, name: str) -> exp.Expression | None:
+def _projection(node: exp.Select, name: str) -> exp.Expr | None:
     for projection in node.selects:
         if isinstance(projection, exp.Alias) and projection.alias == name:
-            return projection.this
+            found: exp.Expr = projection.this
+            return found
     return None

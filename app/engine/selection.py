@@ -89,7 +89,8 @@ class _Costs:
         if not missing:
             return
         requests = [
-            CostRequest(self.analyzed[q].explain_sql, self.analyzed[q].params, s) for q, s in missing
+            CostRequest(self.analyzed[q].explain_sql, self.analyzed[q].params, s)
+            for q, s in missing
         ]
         for key, cost in zip(missing, self.oracle.costs(requests), strict=True):
             self.cache[key] = cost
@@ -108,110 +109,145 @@ def select(
     progress: Progress | None = None,
 ) -> Selection:
     """Choose indexes for the whole workload (see the module docstring)."""
-    config = config or SelectionConfig()
-    costs = _Costs(analyzed, oracle)
-    served = sorted({q for c in cands.candidates for q in cands.serves[c]})
-    empty: frozenset[Candidate] = frozenset()
-    costs.fetch([(q, empty) for q in served])
-    unplannable = {q: _error(oracle, analyzed[q]) for q in served if costs.get(q, empty) is None}
-    baseline = {q: c for q in served if (c := costs.get(q, empty)) is not None}
-    serves = {c: frozenset(q for q in cands.serves[c] if q in baseline) for c in cands.candidates}
-    weights = {q: float(max(analyzed[q].query.calls, 1)) for q in baseline}
-    writes = _write_load(analyzed, catalog)
+    return _Greedy(analyzed, cands, oracle, catalog, config or SelectionConfig()).run(progress)
 
-    chosen: list[Candidate] = []
-    remaining = [c for c in cands.candidates if serves[c]]
-    rejected: dict[Candidate, str] = {
-        c: "no statement it serves could be planned" for c in cands.candidates if not serves[c]
-    }
-    first_round: dict[Candidate, _Eval] = {}
 
-    def usable(q: int, pool: Sequence[Candidate]) -> frozenset[Candidate]:
-        return frozenset(c for c in pool if q in serves[c])
+class _Greedy:
+    """State of one selection run: cached costs, who serves what, the picks so far."""
 
-    def evaluate(batch: Sequence[Candidate]) -> dict[Candidate, _Eval]:
+    def __init__(
+        self,
+        analyzed: Sequence[Analyzed],
+        cands: CandidateSet,
+        oracle: CostOracle,
+        catalog: Catalog,
+        config: SelectionConfig,
+    ) -> None:
+        self.catalog, self.config = catalog, config
+        self.candidates = cands.candidates
+        self.costs = _Costs(analyzed, oracle)
+        served = sorted({q for c in cands.candidates for q in cands.serves[c]})
+        empty: frozenset[Candidate] = frozenset()
+        self.costs.fetch([(q, empty) for q in served])
+        self.unplannable = {
+            q: _error(oracle, analyzed[q]) for q in served if self.costs.get(q, empty) is None
+        }
+        self.baseline = {q: c for q in served if (c := self.costs.get(q, empty)) is not None}
+        self.serves = {
+            c: frozenset(q for q in cands.serves[c] if q in self.baseline) for c in cands.candidates
+        }
+        self.weights = {q: float(max(analyzed[q].query.calls, 1)) for q in self.baseline}
+        self.writes = _write_load(analyzed)
+        self.chosen: list[Candidate] = []
+        self.rejected: dict[Candidate, str] = {}
+
+    def usable(self, q: int) -> frozenset[Candidate]:
+        """The current picks that statement ``q`` could use."""
+        return frozenset(c for c in self.chosen if q in self.serves[c])
+
+    def penalty(self, c: Candidate) -> float:
+        return _penalty(c, self.catalog, self.writes, self.config)
+
+    def marginal(self, c: Candidate) -> _Eval:
+        """Weighted saving of ``c`` on top of the current picks (other than ``c``) per statement.
+
+        Plans what is not cached yet, in one batch.
+        """
+        pairs = [(q, self.usable(q) - {c}) for q in self.serves[c]]
+        self.costs.fetch([k for q, base in pairs for k in ((q, base), (q, base | {c}))])
+        ev = _Eval(penalty=self.penalty(c))
+        for q, base in pairs:
+            before, after = self.costs.get(q, base), self.costs.get(q, base | {c})
+            if before is None or after is None or before <= 0:
+                continue
+            saved = max(before - after, 0.0)
+            ev.gain += self.weights[q] * saved
+            ev.best_ratio = max(ev.best_ratio, saved / before)
+        return ev
+
+    def evaluate(self, batch: Sequence[Candidate]) -> dict[Candidate, _Eval]:
+        """Marginal value of each candidate, with all missing costs planned in one batch."""
         keys = []
         for c in batch:
-            for q in serves[c]:
-                base = usable(q, chosen)
+            for q in self.serves[c]:
+                base = self.usable(q) - {c}
                 keys += [(q, base), (q, base | {c})]
-        costs.fetch(keys)
-        result = {}
-        for c in batch:
-            ev = _Eval(penalty=_penalty(c, catalog, writes, config))
-            for q in serves[c]:
-                base = usable(q, chosen)
-                before, after = costs.get(q, base), costs.get(q, base | {c})
-                if before is None or after is None or before <= 0:
-                    continue
-                saved = max(before - after, 0.0)
-                ev.gain += weights[q] * saved
-                ev.best_ratio = max(ev.best_ratio, saved / before)
-            result[c] = ev
-        return result
+        self.costs.fetch(keys)
+        return {c: self.marginal(c) for c in batch}
 
-    evals = evaluate(remaining)
-    first_round.update(evals)
-    size_used = 0
-    per_table: dict[str, int] = {}
-    rounds = 0
-    while remaining:
-        rounds += 1
-        if progress:
-            progress("select", len(chosen), len(chosen) + 1)
-        best: Candidate | None = None
+    def refusal(
+        self, c: Candidate, ev: _Eval, size_used: int, per_table: dict[str, int]
+    ) -> str | None:
+        return _refusal(c, ev, self.config, per_table, size_used, self.catalog, len(self.chosen))
+
+    def run(self, progress: Progress | None) -> Selection:
+        remaining = [c for c in self.candidates if self.serves[c]]
+        for c in self.candidates:
+            if not self.serves[c]:
+                self.rejected[c] = "no statement it serves could be planned"
+        evals = self.evaluate(remaining)
+        first_round = dict(evals)
+        size_used = 0
+        per_table: dict[str, int] = {}
+        while remaining:
+            if progress:
+                progress("select", len(self.chosen), len(self.chosen) + 1)
+            eligible = [c for c in remaining if not self.refusal(c, evals[c], size_used, per_table)]
+            if not eligible:
+                break
+            best = max(eligible, key=lambda c: _rank(c, evals[c]))
+            self.chosen.append(best)
+            remaining.remove(best)
+            per_table[best.table] = per_table.get(best.table, 0) + 1
+            size_used += estimate_size(best, self.catalog.table(best.table))
+            touched = self.serves[best]
+            evals.update(self.evaluate([c for c in remaining if self.serves[c] & touched]))
         for c in remaining:
-            ev = evals[c]
-            if _refusal(c, ev, config, per_table, size_used, catalog, len(chosen)) is None and (
-                best is None or _rank(c, ev) > _rank(best, evals[best])
-            ):
-                best = c
-        if best is None:
-            break
-        chosen.append(best)
-        remaining.remove(best)
-        per_table[best.table] = per_table.get(best.table, 0) + 1
-        size_used += estimate_size(best, catalog.table(best.table))
-        touched = serves[best]
-        evals.update(evaluate([c for c in remaining if serves[c] & touched]))
+            reason = self.refusal(c, evals[c], size_used, per_table)
+            was_good = first_round[c].net > 0 and evals[c].gain < first_round[c].gain
+            if reason and not reason.startswith("budget") and was_good:
+                reason = _superseded(c, self.chosen, self.serves) or reason
+            self.rejected[c] = reason or "not chosen"
+        self.prune()
+        return self.result()
 
-    for c in remaining:
-        reason = _refusal(c, evals[c], config, per_table, size_used, catalog, len(chosen))
-        if (
-            reason
-            and not reason.startswith("budget")
-            and first_round[c].net > 0
-            and evals[c].gain < first_round[c].gain
-        ):
-            reason = _superseded(c, chosen, serves) or reason
-        rejected[c] = reason or "not chosen"
+    def prune(self) -> None:
+        """Drop a pick whose marginal value vanished once later picks were made."""
+        for c in reversed(list(self.chosen)):
+            ev = self.marginal(c)
+            if ev.net <= 0 or ev.best_ratio < self.config.min_improvement:
+                self.chosen.remove(c)
+                self.rejected[c] = (
+                    _superseded(c, self.chosen, self.serves)
+                    or "made redundant by the other choices"
+                )
 
-    chosen = _prune(chosen, serves, costs, weights, catalog, writes, config, rejected)
-    final_keys = [(q, usable(q, chosen)) for q in baseline]
-    costs.fetch(final_keys)
-    final = {q: costs.get(q, s) or baseline[q] for q, s in final_keys}
-    picks = []
-    for c in chosen:
-        alone = [(q, frozenset({c})) for q in serves[c]]
-        costs.fetch(alone)
-        effects = {q: (baseline[q], costs.get(q, s) or baseline[q]) for q, s in alone}
-        gain = sum(weights[q] * max(b - a, 0.0) for q, (b, a) in effects.items())
-        picks.append(
-            Chosen(
-                candidate=c,
-                gain=gain,
-                write_penalty=_penalty(c, catalog, writes, config),
-                size_bytes=estimate_size(c, catalog.table(c.table)),
-                effects=effects,
-            )
+    def result(self) -> Selection:
+        final_keys = [(q, self.usable(q)) for q in self.baseline]
+        self.costs.fetch(final_keys)
+        final = {q: self.costs.get(q, s) or self.baseline[q] for q, s in final_keys}
+        return Selection(
+            chosen=tuple(self.pick(c) for c in self.chosen),
+            rejected=tuple(Rejection(c.label(), r) for c, r in self.rejected.items()),
+            baseline=self.baseline,
+            final=final,
+            unplannable=self.unplannable,
         )
-    return Selection(
-        chosen=tuple(picks),
-        rejected=tuple(Rejection(c.label(), r) for c, r in rejected.items()),
-        baseline=baseline,
-        final=final,
-        unplannable=unplannable,
-    )
+
+    def pick(self, c: Candidate) -> Chosen:
+        """A pick with its independent effect: each statement with no new index vs only this one."""
+        alone = [(q, frozenset({c})) for q in self.serves[c]]
+        self.costs.fetch(alone)
+        effects = {
+            q: (self.baseline[q], self.costs.get(q, s) or self.baseline[q]) for q, s in alone
+        }
+        return Chosen(
+            candidate=c,
+            gain=sum(self.weights[q] * max(b - a, 0.0) for q, (b, a) in effects.items()),
+            write_penalty=self.penalty(c),
+            size_bytes=estimate_size(c, self.catalog.table(c.table)),
+            effects=effects,
+        )
 
 
 def _rank(c: Candidate, ev: _Eval) -> tuple[float, int, int, int]:
@@ -251,47 +287,14 @@ def _refusal(
     return None
 
 
-def _superseded(c: Candidate, chosen: Sequence[Candidate], serves: dict[Candidate, frozenset[int]]) -> str | None:
+def _superseded(
+    c: Candidate, chosen: Sequence[Candidate], serves: dict[Candidate, frozenset[int]]
+) -> str | None:
     overlap = [o for o in chosen if o.table == c.table and serves[o] & serves[c]]
     if not overlap:
         return None
     names = ", ".join(o.label() for o in overlap)
     return f"served well enough by the chosen {names}"
-
-
-def _prune(
-    chosen: list[Candidate],
-    serves: dict[Candidate, frozenset[int]],
-    costs: _Costs,
-    weights: dict[int, float],
-    catalog: Catalog,
-    writes: dict[str, _Writes],
-    config: SelectionConfig,
-    rejected: dict[Candidate, str],
-) -> list[Candidate]:
-    """Drop a choice whose marginal value vanished once later choices were made."""
-    kept = list(chosen)
-    for c in reversed(chosen):
-        others = [o for o in kept if o is not c]
-        keys = []
-        for q in serves[c]:
-            with_c = frozenset(o for o in kept if q in serves[o])
-            keys += [(q, with_c), (q, with_c - {c})]
-        costs.fetch(keys)
-        gain = 0.0
-        best_ratio = 0.0
-        for q in serves[c]:
-            with_c = frozenset(o for o in kept if q in serves[o])
-            after, before = costs.get(q, with_c), costs.get(q, with_c - {c})
-            if after is None or before is None or before <= 0:
-                continue
-            saved = max(before - after, 0.0)
-            gain += weights[q] * saved
-            best_ratio = max(best_ratio, saved / before)
-        if gain - _penalty(c, catalog, writes, config) <= 0 or best_ratio < config.min_improvement:
-            kept = others
-            rejected[c] = _superseded(c, others, serves) or "made redundant by the other choices"
-    return kept
 
 
 @dataclass(slots=True)
@@ -302,7 +305,7 @@ class _Writes:
     updates: list[tuple[float, tuple[str, ...]]] = field(default_factory=list)
 
 
-def _write_load(analyzed: Sequence[Analyzed], catalog: Catalog) -> dict[str, _Writes]:
+def _write_load(analyzed: Sequence[Analyzed]) -> dict[str, _Writes]:
     loads: dict[str, _Writes] = {}
     for stmt in analyzed:
         rows = float(max(stmt.query.rows, stmt.query.calls))
@@ -317,7 +320,9 @@ def _write_load(analyzed: Sequence[Analyzed], catalog: Catalog) -> dict[str, _Wr
     return loads
 
 
-def _penalty(c: Candidate, catalog: Catalog, writes: dict[str, _Writes], config: SelectionConfig) -> float:
+def _penalty(
+    c: Candidate, catalog: Catalog, writes: dict[str, _Writes], config: SelectionConfig
+) -> float:
     """Cost units of index maintenance the workload's writes would add."""
     load = writes.get(c.table)
     if load is None:

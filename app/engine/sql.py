@@ -1,4 +1,4 @@
-"""Statement text handling: repair normalised pg_stat_statements text, count ``$n``, parse with sqlglot."""
+"""Statement text: repair normalised pg_stat_statements text, count ``$n``, parse, redact."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ class SqlError(ValueError):
     """A statement that cannot be parsed; the message is fit to show to a person."""
 
 
-def parse(text: str) -> exp.Expression:
+def parse(text: str) -> exp.Expr:
     """Parse one PostgreSQL statement (``$n`` placeholders allowed).
 
     Raises:
@@ -96,10 +96,10 @@ def parse(text: str) -> exp.Expression:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         first = re.sub(r"<Token token_type: [^,]*, text: ([^,]*),[^>]*>", r"'\1'", first)
         raise SqlError(f"could not parse: {first}") from None
-    statements = [s for s in statements if s is not None]
-    if len(statements) != 1:
-        raise SqlError(f"expected one statement, found {len(statements)}")
-    return statements[0]
+    found = [s for s in statements if s is not None]
+    if len(found) != 1:
+        raise SqlError(f"expected one statement, found {len(found)}")
+    return found[0]
 
 
 def canonical(sql: str) -> str:

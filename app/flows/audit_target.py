@@ -30,7 +30,7 @@ def audit_target(
     config: AuditConfig | None = None,
     progress: Progress | None = None,
 ) -> Report:
-    """Collect from the target (read-only), then run the engine with the target's planner as oracle."""
+    """Collect from the target read-only, then run the engine with its planner as the oracle."""
     with connect(dsn) as target:
         if progress:
             progress("collect", 0, 2)

@@ -9,8 +9,14 @@ from app.engine.scans import analyze
 from tests.fakes import column, snapshot, table
 
 POSTS = table(
-    "posts", 2e5, column("id"), column("user_id", distinct=2e4), column("blog_id", distinct=500),
-    column("created_at"), column("status", "text", distinct=3), column("meta", "jsonb", btree=False),
+    "posts",
+    2e5,
+    column("id"),
+    column("user_id", distinct=2e4),
+    column("blog_id", distinct=500),
+    column("created_at"),
+    column("status", "text", distinct=3),
+    column("meta", "jsonb", btree=False),
 )
 
 
@@ -73,14 +79,21 @@ def test_invalid_or_partial_existing_index_does_not_cover() -> None:
 
 
 def test_direction_must_match_for_multicolumn_cover() -> None:
-    existing = Index("public", "i", "public.posts", ("blog_id", "created_at"), descending=(False, False))
-    mixed = Candidate("public.posts", (IndexKey("blog_id"), IndexKey("created_at", descending=True)))
+    existing = Index(
+        "public", "i", "public.posts", ("blog_id", "created_at"), descending=(False, False)
+    )
+    mixed = Candidate(
+        "public.posts", (IndexKey("blog_id"), IndexKey("created_at", descending=True))
+    )
     assert covered_by(mixed, [existing]) is None
     flipped = Candidate("public.posts", (IndexKey("blog_id", True), IndexKey("created_at", True)))
     assert covered_by(flipped, [existing]) is existing
 
 
 def test_candidate_serves_every_statement_that_mentions_its_leading_key() -> None:
-    cs = run("SELECT * FROM posts WHERE user_id = $1", "SELECT * FROM posts WHERE user_id = $1 AND blog_id = $2")
+    cs = run(
+        "SELECT * FROM posts WHERE user_id = $1",
+        "SELECT * FROM posts WHERE user_id = $1 AND blog_id = $2",
+    )
     single = next(c for c in cs.candidates if c.label() == "public.posts (user_id)")
     assert cs.serves[single] == frozenset({0, 1})

@@ -9,15 +9,39 @@ from app.engine.model import Analyzed, Op, Query, RelKind, Scan, Skipped, Statem
 from app.engine.scans import analyze
 from tests.fakes import column, snapshot, table
 
-VIEW_SQL = " SELECT users.id, users.email, users.deleted_at FROM users WHERE users.deleted_at IS NULL;"
+VIEW_SQL = (
+    " SELECT users.id, users.email, users.deleted_at FROM users WHERE users.deleted_at IS NULL;"
+)
 CATALOG = Catalog(
     snapshot(
-        table("posts", 1e5, column("id"), column("user_id"), column("blog_id"), column("created_at"),
-              column("status", "text"), column("score")),
-        table("comments", 1e5, column("id"), column("post_id"), column("user_id"), column("body", "text")),
+        table(
+            "posts",
+            1e5,
+            column("id"),
+            column("user_id"),
+            column("blog_id"),
+            column("created_at"),
+            column("status", "text"),
+            column("score"),
+        ),
+        table(
+            "comments",
+            1e5,
+            column("id"),
+            column("post_id"),
+            column("user_id"),
+            column("body", "text"),
+        ),
         table("users", 1e5, column("id"), column("email", "text"), column("deleted_at")),
-        table("active_users", 0, column("id"), column("email", "text"), column("deleted_at"),
-              kind=RelKind.view, view_sql=VIEW_SQL),
+        table(
+            "active_users",
+            0,
+            column("id"),
+            column("email", "text"),
+            column("deleted_at"),
+            kind=RelKind.view,
+            view_sql=VIEW_SQL,
+        ),
         table("AuditLog", 1e4, column("EventType", "text"), column("CreatedAt")),
         table("events", 1e5, column("tenant_id"), column("created_at"), kind=RelKind.partitioned),
     )
@@ -41,12 +65,20 @@ def skipped(sql: str) -> str:
 
 
 def test_equality_in_and_range_with_aliases() -> None:
-    s = scans("SELECT * FROM posts p WHERE p.user_id = $1 AND blog_id IN ($2, $3) AND created_at > $4")
-    assert preds(s["public.posts"]) == {("user_id", Op.eq), ("blog_id", Op.in_), ("created_at", Op.range)}
+    s = scans(
+        "SELECT * FROM posts p WHERE p.user_id = $1 AND blog_id IN ($2, $3) AND created_at > $4"
+    )
+    assert preds(s["public.posts"]) == {
+        ("user_id", Op.eq),
+        ("blog_id", Op.in_),
+        ("created_at", Op.range),
+    }
 
 
 def test_order_by_direction_and_limit() -> None:
-    s = scans("SELECT * FROM posts WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2")["public.posts"]
+    s = scans("SELECT * FROM posts WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2")[
+        "public.posts"
+    ]
     assert [(k.key, k.descending) for k in s.order_by] == [("created_at", True)]
     assert s.limit
 
@@ -63,7 +95,9 @@ def test_update_and_delete_predicates_and_written_columns() -> None:
     assert isinstance(result, Analyzed) and result.kind is StatementKind.update
     (scan,) = result.scans
     assert scan.write and scan.set_columns == ("score",) and preds(scan) == {("id", Op.eq)}
-    assert preds(scans("DELETE FROM comments WHERE post_id = $1")["public.comments"]) == {("post_id", Op.eq)}
+    assert preds(scans("DELETE FROM comments WHERE post_id = $1")["public.comments"]) == {
+        ("post_id", Op.eq)
+    }
 
 
 def test_view_resolves_to_its_base_table_with_the_view_predicate() -> None:
@@ -84,14 +118,18 @@ def test_materialized_cte_is_a_fence_but_an_inlined_one_is_not() -> None:
 
 
 def test_quoted_mixed_case_identifiers() -> None:
-    s = scans('SELECT * FROM "AuditLog" WHERE "EventType" = $1 AND "CreatedAt" > $2')["public.AuditLog"]
+    s = scans('SELECT * FROM "AuditLog" WHERE "EventType" = $1 AND "CreatedAt" > $2')[
+        "public.AuditLog"
+    ]
     assert preds(s) == {("EventType", Op.eq), ("CreatedAt", Op.range)}
 
 
 def test_expression_and_constant_predicates() -> None:
     s = scans("SELECT * FROM users WHERE lower(email) = $1")["public.users"]
     assert [(p.key, p.expression) for p in s.predicates] == [("lower(email)", True)]
-    s = scans("SELECT * FROM posts WHERE status = 'pending' ORDER BY created_at LIMIT $1")["public.posts"]
+    s = scans("SELECT * FROM posts WHERE status = 'pending' ORDER BY created_at LIMIT $1")[
+        "public.posts"
+    ]
     assert [(p.key, p.constant) for p in s.predicates] == [("status", "'pending'")]
 
 

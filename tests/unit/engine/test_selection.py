@@ -1,4 +1,4 @@
-"""Workload-wide selection with the toy planner: shared indexes, budgets, write overhead, reasons."""
+"""Workload-wide selection on the toy planner: sharing, budgets, write overhead, reasons."""
 
 from __future__ import annotations
 
@@ -10,12 +10,19 @@ from app.engine.selection import Selection, SelectionConfig, select
 from tests.fakes import FakeOracle, column, snapshot, table
 
 POSTS = table(
-    "posts", 2e5, column("id"), column("user_id", distinct=2e4), column("blog_id", distinct=500),
-    column("created_at"), column("score", distinct=100),
+    "posts",
+    2e5,
+    column("id"),
+    column("user_id", distinct=2e4),
+    column("blog_id", distinct=500),
+    column("created_at"),
+    column("score", distinct=100),
 )
 
 
-def choose(queries: list[Query], snap: Snapshot | None = None, **config: object) -> tuple[Selection, FakeOracle]:
+def choose(
+    queries: list[Query], snap: Snapshot | None = None, **config: object
+) -> tuple[Selection, FakeOracle]:
     snap = snap or snapshot(POSTS)
     catalog = Catalog(snap)
     analyzed = [a for a in (analyze(q, catalog) for q in queries) if isinstance(a, Analyzed)]
@@ -67,7 +74,9 @@ def test_write_heavy_table_rejects_a_marginal_index() -> None:
 
 def test_improvement_threshold() -> None:
     tiny = table("tiny", 10, column("id"))
-    sel, _ = choose([Query("SELECT * FROM tiny WHERE id = $1")], snapshot(tiny), min_improvement=0.9)
+    sel, _ = choose(
+        [Query("SELECT * FROM tiny WHERE id = $1")], snapshot(tiny), min_improvement=0.9
+    )
     assert chosen(sel) == []
     assert any("below the 90% threshold" in r.reason for r in sel.rejected)
 

@@ -8,7 +8,10 @@ from app.engine.sql import SqlError, canonical, is_own, param_count, parse, reda
 
 
 def test_repair_turns_typed_placeholders_into_casts() -> None:
-    assert repair("SELECT 1 FROM t WHERE a > timestamptz $1;") == "SELECT 1 FROM t WHERE a > $1::timestamptz"
+    assert (
+        repair("SELECT 1 FROM t WHERE a > timestamptz $1;")
+        == "SELECT 1 FROM t WHERE a > $1::timestamptz"
+    )
     assert repair("SELECT 1 FROM t WHERE d = date $2") == "SELECT 1 FROM t WHERE d = $2::date"
 
 

@@ -124,8 +124,7 @@ def test_fk_without_index_quotes_mixed_case_names() -> None:
     [rec] = _run(fks=(fk,), tables=(USERS, log))
 
     assert rec.ddl == (
-        'CREATE INDEX CONCURRENTLY auditlog_userid_idx ON public."AuditLog" '
-        'USING btree ("UserId")'
+        'CREATE INDEX CONCURRENTLY auditlog_userid_idx ON public."AuditLog" USING btree ("UserId")'
     )
 
 

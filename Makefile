@@ -1,0 +1,54 @@
+# DB Architect: `make run` (local app) and `make test` (everything CI runs).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null || echo python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# Folders that exist in this checkout (git does not keep empty ones).
+LINT_PATHS := $(wildcard app worker tests bench)
+TYPED_PATHS := $(wildcard app worker)
+
+.PHONY: help deps venv lint format test test-unit test-integration run clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+deps:  ## install PostgreSQL 15 + HypoPG and redis-server from apt (as root), else say what is missing
+	@PYTHON=$(PYTHON) bash .ci/deps
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when pyproject.toml changed since the last install.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)  ## create .venv and install the project (editable) with the dev extra
+
+lint: venv  ## ruff check + format check, mypy --strict
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy --strict $(TYPED_PATHS)
+
+format: venv  ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+	$(BIN)/ruff format $(LINT_PATHS)
+
+# pytest exits 5 when it collected nothing; make treats that as a failure like any non-zero.
+test: deps venv lint  ## lint, then every test (unit, integration, doctests of app/engine)
+	$(BIN)/pytest
+
+test-unit: venv  ## unit tests and doctests only (no PostgreSQL, no Redis)
+	$(BIN)/pytest -m unit
+
+test-integration: deps venv  ## integration tests only
+	$(BIN)/pytest -m integration
+
+run: venv  ## run the web app and the worker locally
+	$(BIN)/dbarchitect run
+
+clean:  ## remove caches (keeps .venv and .dbarchitect)
+	rm -rf .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info

@@ -1,0 +1,1 @@
+"""Test suite: unit/ (no I/O), integration/ (real PostgreSQL and Redis), fixtures/."""

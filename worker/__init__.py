@@ -1,0 +1,1 @@
+"""arq worker process: WorkerSettings and the jobs it runs."""

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from app.engine.audit import AuditConfig
+from app.log import configure_logging
 from app.engine.render import to_json, to_markdown, to_text
 from app.engine.selection import SelectionConfig
 
@@ -47,6 +48,11 @@ class _Progress:
         line = f"{self.stage} done in {now - self.stage_started:.2f}s"
         self.stream.write(f"\r\x1b[K{line}\n" if self.tty else f"{line}\n")
 
+    def abort(self) -> None:
+        if self.enabled and self.tty and self.stage:
+            self.stream.write("\n")
+            self.stream.flush()
+
     def close(self) -> None:
         if self.enabled and self.stage:
             self._finish_stage(time.perf_counter())
@@ -61,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dbarchitect",
         description="DB Architect: find missing, unused and duplicate PostgreSQL indexes.",
     )
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        help="diagnostic logs on stderr at this level and above (default: warning)",
+    )
+    parser.add_argument("--log-format", choices=("console", "json"), default="console")
     sub = parser.add_subparsers(dest="command", required=True)
     audit = sub.add_parser("audit", help="audit a database and print recommendations")
     audit.add_argument("--dsn", required=True, help="target connection string (opened read-only)")
@@ -118,7 +130,7 @@ def _audit(args: argparse.Namespace) -> int:
     try:
         report = audit_target(args.dsn, spec, config=config, progress=progress)
     except (TargetUnavailable, MissingPrerequisite) as err:
-        progress.close()
+        progress.abort()
         print(f"dbarchitect: {err}", file=sys.stderr)
         return EXIT_TARGET
     progress.close()
@@ -133,7 +145,12 @@ def _audit(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dbarchitect`` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        configure_logging(args.log_format, args.log_level)
+    except ValueError as err:
+        parser.error(str(err))
     if args.command == "audit":
         return _audit(args)
     return EXIT_USAGE  # pragma: no cover - argparse rejects unknown commands

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import permutations
 
 from app.engine.catalog import Catalog
 from app.engine.ddl import quote_ident
@@ -88,6 +89,36 @@ def generate(
     )
 
 
+def _key_shapes(
+    eq: list[IndexKey],
+    ranges: list[IndexKey],
+    sort: list[IndexKey],
+    joins: list[IndexKey],
+    group: list[IndexKey],
+    max_columns: int,
+) -> list[list[IndexKey]]:
+    """Key lists to try: singles, equality prefixes (+ one range, the sort, or a join key).
+
+    Equality columns come most selective first; every order of them is tried as well (at most
+    3! = 6), because the order that lets one index serve several statements is not knowable
+    from one statement alone.
+    """
+    shapes: list[list[IndexKey]] = [[k] for k in (*eq, *ranges, *joins)]
+    for k in range(1, min(len(eq), max_columns) + 1):
+        prefix = eq[:k]
+        shapes.append(prefix)
+        for tail in (ranges[:1], sort, joins[:1]):
+            if tail:
+                shapes.append([*prefix, *tail])
+    for width in range(2, min(len(eq), max_columns) + 1):
+        shapes.extend(list(p) for p in permutations(eq[:max_columns], width))
+    if sort:
+        shapes.append(sort)
+    if group and not eq:
+        shapes.append(group)
+    return shapes
+
+
 def _extend_serves(serves: dict[Candidate, set[int]], analyzed: Sequence[Analyzed]) -> None:
     """A candidate serves every statement whose scans on its table mention its leading key."""
     by_table: dict[str, list[Candidate]] = {}
@@ -156,17 +187,7 @@ def _for_scan(
     joins = [IndexKey(j) for j in scan.join_keys if j not in fixed]
     group = [IndexKey(g) for g in scan.group_by if g not in fixed]
 
-    shapes: list[list[IndexKey]] = [[k] for k in (*eq, *ranges, *joins)]
-    for k in range(1, min(len(eq), max_columns) + 1):
-        prefix = eq[:k]
-        shapes.append(prefix)
-        for tail in (ranges[:1], sort, joins[:1]):
-            if tail:
-                shapes.append([*prefix, *tail])
-    if sort:
-        shapes.append(sort)
-    if group and not eq:
-        shapes.append(group)
+    shapes = _key_shapes(eq, ranges, sort, joins, group, max_columns)
     table_name = table.qualified
     out: dict[Candidate, None] = {}
     for shape in shapes:
@@ -192,6 +213,8 @@ def _for_scan(
             return list(out)  # an existing index has these keys; INCLUDE alone is not worth it
         key_names = {k.key for k in widest.keys}
         extra = tuple(c for c in scan.columns if c not in key_names)
+        if not all(_narrow(table, c) for c in extra):
+            return list(out)
         if 0 < len(extra) <= max_include and not scan.write:
             out.setdefault(Candidate(table_name, widest.keys, include=extra, where=widest.where))
     return list(out)
@@ -208,6 +231,21 @@ def _where_sql(scan: Scan) -> str | None:
     """The partial-index predicate a scan's constant conditions make, if any."""
     constants = _constants(scan)
     return " AND ".join(_predicate_sql(p) for p in constants) if constants else None
+
+
+#: Widest column (average bytes, pg_stats.avg_width) worth copying into an index's INCLUDE.
+MAX_INCLUDE_WIDTH = 32
+_FIXED_WIDTH = ("smallint", "integer", "bigint", "boolean", "date", "timestamp", "uuid", "real")
+
+
+def _narrow(table: Table, name: str) -> bool:
+    """Small enough to carry in an index: known narrow by statistics, or a fixed-width type."""
+    col = table.column(name)
+    if col is None:
+        return False
+    if col.stats is not None:
+        return col.stats.avg_width <= MAX_INCLUDE_WIDTH
+    return col.type.startswith(_FIXED_WIDTH) or col.type == "double precision"
 
 
 def _dedupe(keys: Sequence[IndexKey]) -> list[IndexKey]:

@@ -33,6 +33,12 @@ class SelectionConfig:
 
     #: Some statement the index serves must get at least this much cheaper (0.2 = 20 %).
     min_improvement: float = 0.2
+    #: Statements estimated cheaper than this (cost units) are fast already: saving on them
+    #: does not justify an index (Dexter uses 100).
+    min_cost: float = 50.0
+    #: Picks whose net gain is within this fraction of the best count as a tie; the smallest
+    #: (then the one with fewer keys) wins, so a narrow index beats a wide one that does no better.
+    near_tie: float = 0.02
     max_new_per_table: int = 5
     max_new_total: int | None = None
     storage_budget_bytes: int | None = None
@@ -158,7 +164,7 @@ class _Greedy:
         ev = _Eval(penalty=self.penalty(c))
         for q, base in pairs:
             before, after = self.costs.get(q, base), self.costs.get(q, base | {c})
-            if before is None or after is None or before <= 0:
+            if before is None or after is None or before < max(self.config.min_cost, 1e-9):
                 continue
             saved = max(before - after, 0.0)
             ev.gain += self.weights[q] * saved
@@ -195,21 +201,35 @@ class _Greedy:
             eligible = [c for c in remaining if not self.refusal(c, evals[c], size_used, per_table)]
             if not eligible:
                 break
-            best = max(eligible, key=lambda c: _rank(c, evals[c]))
+            best = self.best(eligible, evals)
             self.chosen.append(best)
             remaining.remove(best)
             per_table[best.table] = per_table.get(best.table, 0) + 1
             size_used += estimate_size(best, self.catalog.table(best.table))
             touched = self.serves[best]
             evals.update(self.evaluate([c for c in remaining if self.serves[c] & touched]))
+        reasons = {c: self.refusal(c, evals[c], size_used, per_table) for c in remaining}
+        self.prune()
         for c in remaining:
-            reason = self.refusal(c, evals[c], size_used, per_table)
+            reason = reasons[c]
             was_good = first_round[c].net > 0 and evals[c].gain < first_round[c].gain
             if reason and not reason.startswith("budget") and was_good:
                 reason = _superseded(c, self.chosen, self.serves) or reason
             self.rejected[c] = reason or "not chosen"
-        self.prune()
         return self.result()
+
+    def best(self, eligible: Sequence[Candidate], evals: dict[Candidate, _Eval]) -> Candidate:
+        """Largest net gain; among near-ties the one serving most statements, then the smallest.
+
+        Serving more statements lets a later pick replace earlier ones (the prune pass drops
+        what it makes redundant), so the workload ends with fewer, shared indexes.
+        """
+        top = max(evals[c].net for c in eligible)
+        tied = [c for c in eligible if evals[c].net >= top * (1 - self.config.near_tie)]
+        return min(tied, key=lambda c: (-len(self.serves[c]), self.size(c), *_shape(c), c.label()))
+
+    def size(self, c: Candidate) -> int:
+        return estimate_size(c, self.catalog.table(c.table))
 
     def prune(self) -> None:
         """Drop a pick whose marginal value vanished once later picks were made."""
@@ -250,9 +270,9 @@ class _Greedy:
         )
 
 
-def _rank(c: Candidate, ev: _Eval) -> tuple[float, int, int, int]:
-    """Largest net gain first; on ties prefer plain, fewer keys, no INCLUDE."""
-    return (round(ev.net, 6), -(c.where is not None), -len(c.keys), -len(c.include))
+def _shape(c: Candidate) -> tuple[int, int, int]:
+    """Simpler first: fewer keys, no INCLUDE, no predicate."""
+    return (len(c.keys), len(c.include), c.where is not None)
 
 
 def _refusal(

@@ -13,7 +13,7 @@ POSTS = table(
     "posts",
     2e5,
     column("id"),
-    column("user_id", distinct=2e4),
+    column("user_id", distinct=200),
     column("blog_id", distinct=500),
     column("created_at"),
     column("score", distinct=100),
@@ -75,10 +75,29 @@ def test_write_heavy_table_rejects_a_marginal_index() -> None:
 def test_improvement_threshold() -> None:
     tiny = table("tiny", 10, column("id"))
     sel, _ = choose(
-        [Query("SELECT * FROM tiny WHERE id = $1")], snapshot(tiny), min_improvement=0.9
+        [Query("SELECT * FROM tiny WHERE id = $1")],
+        snapshot(tiny),
+        min_improvement=0.9,
+        min_cost=0.0,
     )
     assert chosen(sel) == []
     assert any("below the 90% threshold" in r.reason for r in sel.rejected)
+
+
+def test_already_cheap_statements_do_not_justify_an_index() -> None:
+    tiny = table("tiny", 10, column("id"))
+    sel, _ = choose([Query("SELECT * FROM tiny WHERE id = $1")], snapshot(tiny))
+    assert chosen(sel) == []
+
+
+def test_narrower_index_wins_a_near_tie() -> None:
+    selective = table("t", 2e5, column("a", distinct=1e5), column("b", distinct=10))
+    queries = [
+        Query("SELECT * FROM t WHERE a = $1"),
+        Query("SELECT * FROM t WHERE a = $1 AND b = $2"),
+    ]
+    sel, _ = choose(queries, snapshot(selective))
+    assert chosen(sel) == ["public.t (a)"]
 
 
 def test_cost_calls_are_cached() -> None:

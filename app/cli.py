@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from app.engine.audit import AuditConfig
-from app.log import configure_logging
 from app.engine.render import to_json, to_markdown, to_text
 from app.engine.selection import SelectionConfig
+from app.log import configure_logging
 
 EXIT_OK = 0
 EXIT_USAGE = 2

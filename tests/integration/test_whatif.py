@@ -1,0 +1,272 @@
+"""Both what-if oracles against real servers: HypoPG on PostgreSQL 15, rolled-back builds on 18."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from app.adapters import target_pg
+from app.adapters.errors import MissingPrerequisite
+from app.adapters.whatif import HypoPGOracle, RolledBackBuildOracle, make_oracle
+from app.engine.model import Candidate, IndexKey
+from app.engine.whatif import CostRequest
+
+SEED = """
+CREATE TABLE t (a int NOT NULL, b int NOT NULL, c text);
+INSERT INTO t SELECT g, g % 100, md5(g::text) FROM generate_series(1, 100000) AS g;
+CREATE TABLE small (id int PRIMARY KEY, t_a int);
+INSERT INTO small SELECT g, g * 7 FROM generate_series(1, 1000) AS g;
+ANALYZE;
+"""
+
+BY_A = "SELECT * FROM t WHERE a = $1"
+BY_B_ORDERED = "SELECT * FROM t WHERE b = $1 ORDER BY a LIMIT $2"
+A = Candidate("public.t", (IndexKey("a"),))
+B = Candidate("public.t", (IndexKey("b"),))
+B_A = Candidate("public.t", (IndexKey("b"), IndexKey("a")))
+SMALL = Candidate("public.small", (IndexKey("t_a"),))
+NONE: frozenset[Candidate] = frozenset()
+
+
+def _seed(dsn: str, *extra: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(SEED)
+        for statement in extra:
+            conn.execute(statement)
+
+
+def _relations(dsn: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT oid, relname, relkind, relfilenode FROM pg_class ORDER BY oid"
+        ).fetchall()
+
+
+@pytest.fixture
+def hypo15(fresh_db15: str) -> Iterator[target_pg.Target]:
+    _seed(fresh_db15, "CREATE EXTENSION hypopg")
+    with target_pg.connect(fresh_db15) as target:
+        yield target
+
+
+@pytest.fixture
+def db18(fresh_db18: str) -> str:
+    _seed(fresh_db18)
+    return fresh_db18
+
+
+@pytest.fixture
+def build18(db18: str) -> Iterator[target_pg.Target]:
+    with target_pg.connect(db18) as target:
+        yield target
+
+
+def _leftovers(target: target_pg.Target) -> tuple[int, int]:
+    hypothetical = target.one("SELECT count(*) AS n FROM hypopg()")["n"]
+    prepared = target.one("SELECT count(*) AS n FROM pg_prepared_statements")["n"]
+    return hypothetical, prepared
+
+
+# ------------------------------------------------------------------------------- HypoPG
+
+
+def test_hypopg_candidate_lowers_cost_via_prepare_on_pg15(hypo15: target_pg.Target) -> None:
+    assert hypo15.server_version_num < 160000  # the PREPARE + force_generic_plan path
+    oracle = HypoPGOracle(hypo15)
+    before, after = oracle.costs([CostRequest(BY_A, 1, NONE), CostRequest(BY_A, 1, frozenset({A}))])
+    assert before is not None and after is not None
+    assert after < before / 10
+    assert oracle.calls == 2
+    # Cached: the same requests plan nothing new.
+    assert oracle.costs([CostRequest(BY_A, 1, frozenset({A}))]) == [after]
+    assert oracle.calls == 2
+    assert _leftovers(hypo15) == (0, 0)
+    # Everything happened on the read-only session.
+    assert hypo15.one("SHOW default_transaction_read_only") == {
+        "default_transaction_read_only": "on"
+    }
+
+
+def test_hypopg_groups_sets_and_handles_failures(hypo15: target_pg.Target) -> None:
+    oracle = HypoPGOracle(hypo15)
+    broken = "SELECT * FROM t WHERE nope = $1"
+    literal = "SELECT * FROM t WHERE b = 5 AND c LIKE '{%}' ORDER BY a LIMIT 10"
+    write = "UPDATE t SET c = $2 WHERE a = $1"
+    two_statements = "SELECT 1; DROP TABLE t"
+    bad_candidate = Candidate("public.t", (IndexKey("missing_column"),))
+    requests = [
+        CostRequest(BY_B_ORDERED, 2, NONE),
+        CostRequest(broken, 1, NONE),
+        CostRequest(BY_B_ORDERED, 2, frozenset({B})),
+        CostRequest(BY_B_ORDERED, 2, frozenset({B_A})),
+        CostRequest(literal, 0, frozenset({B_A})),
+        CostRequest(literal, 0, NONE),
+        CostRequest(write, 2, NONE),
+        CostRequest(write, 2, frozenset({A})),
+        CostRequest(two_statements, 0, NONE),
+        CostRequest(BY_A, 1, frozenset({A, bad_candidate})),
+        CostRequest(BY_A, 0, frozenset({A})),  # miscounted $n: the server's count wins
+    ]
+    costs = oracle.costs(requests)
+    base, missing, with_b, with_ba, lit_ba, lit, w0, w1, two, bad, miscounted = costs
+    assert base is not None and with_b is not None and with_ba is not None
+    assert with_ba < with_b < base
+    assert lit is not None and lit_ba is not None and lit_ba < lit
+    assert w0 is not None and w1 is not None and w1 < w0
+    assert missing is None and "nope" in oracle.errors[broken]
+    assert two is None and "one SQL statement" in oracle.errors[two_statements]
+    assert bad is None and "missing_column" in oracle.index_errors[bad_candidate]
+    assert miscounted is not None and miscounted < base
+    assert _leftovers(hypo15) == (0, 0)
+    assert hypo15.one("SELECT count(*) AS n FROM t")["n"] == 100000
+
+
+def test_make_oracle_picks_by_extension(
+    hypo15: target_pg.Target, build18: target_pg.Target
+) -> None:
+    assert make_oracle(hypo15, hypo15.snapshot()).kind == "hypopg"
+    snapshot18 = build18.snapshot()
+    assert make_oracle(build18, snapshot18).kind == "rolled-back-build"
+    with pytest.raises(MissingPrerequisite) as caught:
+        make_oracle(build18, snapshot18, allow_build=False)
+    assert "CREATE EXTENSION hypopg" in str(caught.value)
+
+
+# ------------------------------------------------------------------------------- real builds
+
+
+def test_rolled_back_build_lowers_cost_via_generic_plan_on_pg18(
+    db18: str, build18: target_pg.Target
+) -> None:
+    assert build18.server_version_num >= 160000  # EXPLAIN (GENERIC_PLAN)
+    catalog = _relations(db18)
+    oracle = RolledBackBuildOracle(build18)
+    before, after = oracle.costs([CostRequest(BY_A, 1, NONE), CostRequest(BY_A, 1, frozenset({A}))])
+    assert before is not None and after is not None
+    assert after < before / 10
+    assert oracle.calls == 2
+    assert oracle.costs([CostRequest(BY_A, 1, NONE)]) == [before]
+    assert oracle.calls == 2
+    assert _relations(db18) == catalog
+    assert not build18.in_transaction
+
+
+def test_rolled_back_build_shares_builds_and_matches_fresh_costs(
+    db18: str, build18: target_pg.Target
+) -> None:
+    catalog = _relations(db18)
+    join = "SELECT * FROM small JOIN t ON t.a = small.t_a WHERE small.id = $1"
+    sets = [NONE, frozenset({A}), frozenset({A, B}), frozenset({A, B_A}), frozenset({B, SMALL})]
+    requests = [CostRequest(q, q.count("$"), s) for s in sets for q in (BY_A, BY_B_ORDERED, join)]
+    batch = RolledBackBuildOracle(build18).costs(requests)
+    assert all(c is not None for c in batch)
+    for request, cost in zip(requests, batch, strict=True):
+        alone = RolledBackBuildOracle(build18).costs([request])[0]
+        assert alone == pytest.approx(cost), request
+    assert _relations(db18) == catalog
+
+
+def test_rolled_back_build_leaves_nothing_after_errors(
+    db18: str, build18: target_pg.Target
+) -> None:
+    catalog = _relations(db18)
+    bad = Candidate("public.t", (IndexKey("missing_column"),))
+    oracle = RolledBackBuildOracle(build18)
+    costs = oracle.costs(
+        [
+            CostRequest(BY_A, 1, frozenset({A})),
+            CostRequest("SELECT * FROM t WHERE nope = $1", 1, frozenset({A})),
+            CostRequest(BY_A, 1, frozenset({A, bad})),
+            CostRequest("SELECT 1; DROP TABLE t", 0, frozenset({B})),
+            CostRequest("INSERT INTO t (a, b) VALUES ($1, $2)", 2, frozenset({A})),
+            CostRequest(BY_B_ORDERED, 2, frozenset({B})),
+        ]
+    )
+    assert costs[0] is not None and costs[4] is not None and costs[5] is not None
+    assert costs[1] is None and costs[2] is None and costs[3] is None
+    assert "missing_column" in oracle.index_errors[bad]
+    assert _relations(db18) == catalog
+    assert not build18.in_transaction
+    assert build18.one("SELECT count(*) AS n FROM t")["n"] == 100000
+    assert build18.one("SELECT count(*) AS n FROM pg_prepared_statements")["n"] == 0
+
+
+def test_rolled_back_build_via_prepare_on_pg15(fresh_db15: str) -> None:
+    _seed(fresh_db15)
+    catalog = _relations(fresh_db15)
+    with target_pg.connect(fresh_db15) as target:
+        oracle = make_oracle(target, target.snapshot())
+        assert oracle.kind == "rolled-back-build"
+        before, after, bad = oracle.costs(
+            [
+                CostRequest(BY_A, 1, NONE),
+                CostRequest(BY_A, 1, frozenset({A})),
+                CostRequest("SELECT * FROM t WHERE nope = $1", 1, frozenset({A})),
+            ]
+        )
+        assert before is not None and after is not None and after < before / 10
+        assert bad is None
+        assert target.one("SELECT count(*) AS n FROM pg_prepared_statements")["n"] == 0
+    assert _relations(fresh_db15) == catalog
+
+
+def test_rolled_back_build_gives_up_on_locks_quickly(db18: str, build18: target_pg.Target) -> None:
+    catalog = _relations(db18)
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold_lock() -> None:
+        with psycopg.connect(db18) as conn:  # a writer mid-transaction: ROW EXCLUSIVE on t
+            conn.execute("UPDATE t SET c = c WHERE a = 1")
+            holding.set()
+            release.wait(30)
+            conn.rollback()
+
+    writer = threading.Thread(target=hold_lock)
+    writer.start()
+    try:
+        assert holding.wait(10)
+        oracle = RolledBackBuildOracle(build18, lock_timeout_ms=200)
+        started = time.monotonic()
+        locked, elsewhere = oracle.costs(
+            [
+                CostRequest(BY_A, 1, frozenset({A})),
+                CostRequest("SELECT * FROM small WHERE t_a = $1", 1, frozenset({SMALL})),
+            ]
+        )
+        assert time.monotonic() - started < 5
+    finally:
+        release.set()
+        writer.join()
+    assert locked is None
+    assert "lock timeout" in oracle.errors[BY_A]
+    assert elsewhere is not None
+    assert _relations(db18) == catalog
+
+
+def test_rolled_back_build_reports_unusable_fresh_index(
+    db18: str, build18: target_pg.Target
+) -> None:
+    # HOT-updated rows still visible to an older snapshot make CREATE INDEX set indcheckxmin:
+    # the index is then invisible to the planner inside the transaction that built it.
+    with psycopg.connect(db18, autocommit=True) as conn:
+        conn.execute("CREATE TABLE hot (a int, b int) WITH (fillfactor = 50)")
+        conn.execute("INSERT INTO hot SELECT g, g FROM generate_series(1, 20000) g")
+        conn.execute("ANALYZE hot")
+    with psycopg.connect(db18) as old:
+        old.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        old.execute("SELECT count(*) FROM hot")
+        with psycopg.connect(db18, autocommit=True) as conn:
+            conn.execute("UPDATE hot SET b = b + 1")
+        oracle = RolledBackBuildOracle(build18)
+        hot_a = Candidate("public.hot", (IndexKey("a"),))
+        (cost,) = oracle.costs(
+            [CostRequest("SELECT * FROM hot WHERE a = $1", 1, frozenset({hot_a}))]
+        )
+        old.rollback()
+    assert cost is None
+    assert "VACUUM" in oracle.errors["SELECT * FROM hot WHERE a = $1"]

@@ -47,8 +47,8 @@ test-unit: venv  ## unit tests and doctests only (no PostgreSQL, no Redis)
 test-integration: deps venv  ## integration tests only
 	$(BIN)/pytest -m integration
 
-run: venv  ## run the web app and the worker locally
-	$(BIN)/dbarchitect run
+run: venv  ## audit a seeded demo database on an embedded PostgreSQL 18 (the App arrives later)
+	$(BIN)/dbarchitect demo
 
 clean:  ## remove caches (keeps .venv and .dbarchitect)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info

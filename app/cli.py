@@ -6,10 +6,10 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from app.engine.audit import AuditConfig
+from app.engine.audit import AuditConfig, Report
 from app.engine.render import to_json, to_markdown, to_text
 from app.engine.selection import SelectionConfig
 from app.log import configure_logging
@@ -93,8 +93,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RATIO",
         help="a statement must get at least this much cheaper (default 0.2)",
     )
+    audit.add_argument(
+        "--allow-build",
+        action="store_true",
+        help="without HypoPG, measure candidates by building real indexes inside transactions "
+        "that roll back (each build blocks writes to its table for its duration: use a copy)",
+    )
     audit.add_argument("--verbose", "-v", action="store_true", help="list everything")
     audit.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+
+    demo = sub.add_parser(
+        "demo", help="audit a seeded demo database on an embedded PostgreSQL 18 (no setup)"
+    )
+    demo.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    demo.add_argument("--keep", action="store_true", help="leave the demo server running")
+    demo.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     return parser
 
 
@@ -128,19 +141,37 @@ def _audit(args: argparse.Namespace) -> int:
     )
     progress = _Progress(sys.stderr, enabled=not args.quiet)
     try:
-        report = audit_target(args.dsn, spec, config=config, progress=progress)
+        report = audit_target(
+            args.dsn, spec, config=config, progress=progress, allow_build=args.allow_build
+        )
     except (TargetUnavailable, MissingPrerequisite) as err:
         progress.abort()
         print(f"dbarchitect: {err}", file=sys.stderr)
         return EXIT_TARGET
     progress.close()
-    if args.format == "json":
-        print(json.dumps(to_json(report), indent=2))
-    elif args.format == "markdown":
-        print(to_markdown(report))
-    else:
-        print(to_text(report, verbose=args.verbose), end="")
+    verbose_text = args.format == "text" and args.verbose
+    print(to_text(report, verbose=True) if verbose_text else _renderer(args.format)(report), end="")
     return EXIT_OK
+
+
+def _renderer(fmt: str) -> Callable[[Report], str]:
+    if fmt == "json":
+        return lambda report: json.dumps(to_json(report), indent=2) + "\n"
+    if fmt == "markdown":
+        return lambda report: to_markdown(report) + "\n"
+    return to_text
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from app.demo.run import run_demo
+    from app.settings import get_settings
+
+    progress = _Progress(sys.stderr, enabled=not args.quiet)
+    code = run_demo(
+        get_settings().data_dir, keep=args.keep, render=_renderer(args.format), progress=progress
+    )
+    progress.close()
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -153,6 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(err))
     if args.command == "audit":
         return _audit(args)
+    if args.command == "demo":
+        return _demo(args)
     return EXIT_USAGE  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -29,8 +29,15 @@ def audit_target(
     *,
     config: AuditConfig | None = None,
     progress: Progress | None = None,
+    allow_build: bool = False,
 ) -> Report:
-    """Collect from the target read-only, then run the engine with its planner as the oracle."""
+    """Collect from the target read-only, then run the engine with its planner as the oracle.
+
+    Without HypoPG on the target, what-if needs real index builds inside transactions that
+    roll back; those block writes to each table while they build, so they run only when
+    ``allow_build`` says the operator agreed (a copy, a replica-promoted sandbox, a quiet
+    database). Otherwise a MissingPrerequisite says how to install HypoPG.
+    """
     with connect(dsn) as target:
         if progress:
             progress("collect", 0, 2)
@@ -47,7 +54,7 @@ def audit_target(
             )
         if progress:
             progress("collect", 2, 2)
-        oracle = make_oracle(target, snapshot)
+        oracle = make_oracle(target, snapshot, allow_build=allow_build)
         return audit(
             snapshot, queries, oracle, now=datetime.now(UTC), config=config, progress=progress
         )

@@ -6,8 +6,9 @@ from dataclasses import replace
 from datetime import datetime
 
 from app.engine.model import Recommendation, Snapshot
+from app.engine.rules.common import usage
 from app.engine.rules.config import Rule, RuleConfig
-from app.engine.rules.duplicate_index import duplicate_index
+from app.engine.rules.duplicate_index import duplicate_index, redundant_pairs
 from app.engine.rules.fk_without_index import fk_without_index
 from app.engine.rules.invalid_index import invalid_index
 from app.engine.rules.unused_index import unused_index
@@ -39,10 +40,18 @@ def run_rules(snapshot: Snapshot, *, now: datetime, config: RuleConfig) -> list[
     if unknown:
         raise ValueError(f"unknown rule ids to skip: {', '.join(sorted(unknown))}")
     found: dict[tuple[str, str, str], Recommendation] = {}
+    # An index that takes over the scans of a dropped duplicate will be used: never "unused".
+    takes_over = {
+        (keeper.table, keeper.name)
+        for dropped, keeper, _ in redundant_pairs(snapshot)
+        if usage(snapshot, dropped)[0] > 0 and "duplicate_index" not in config.skip
+    }
     for rule in RULES:
         if rule.__name__ in config.skip:
             continue
         for rec in rule(snapshot, now=now, config=config):
+            if rule is unused_index and (rec.table, rec.index_name) in takes_over:
+                continue
             key = (rec.action, rec.table, rec.index_name)
             first = found.get(key)
             if first is None:

@@ -51,17 +51,29 @@ def duplicate_index(
     Returns:
         ``drop_index`` recommendations ordered by table, exact duplicates first.
     """
+    for dropped, keeper, why in redundant_pairs(snapshot):
+        used = usage(snapshot, dropped)
+        if why is None:
+            reasons = _covered_reasons(dropped, keeper, used)
+        else:
+            reasons = _exact_reasons(dropped, keeper, why, used)
+        yield drop_recommendation(snapshot, dropped, rule=RULE_ID, reasons=reasons)
+
+
+def redundant_pairs(snapshot: Snapshot) -> Iterator[tuple[Index, Index, str | None]]:
+    """``(index to drop, index that takes over, why that one is kept)`` in rule order.
+
+    ``why`` is ``None`` for a prefix-covered index (the wider one takes over).
+    """
     valid = sorted((i for i in snapshot.indexes if i.valid), key=lambda i: (i.table, i.name))
     for _, group in groupby(valid, key=lambda i: i.table):
         indexes = list(group)
         survivors = list(indexes)
         for extra, keeper, why in _exact_duplicates(snapshot, indexes):
             survivors.remove(extra)
-            reasons = _exact_reasons(extra, keeper, why, usage(snapshot, extra))
-            yield drop_recommendation(snapshot, extra, rule=RULE_ID, reasons=reasons)
+            yield extra, keeper, why
         for covered, wider in _prefix_covered(snapshot, survivors):
-            reasons = _covered_reasons(covered, wider, usage(snapshot, covered))
-            yield drop_recommendation(snapshot, covered, rule=RULE_ID, reasons=reasons)
+            yield covered, wider, None
 
 
 def _shape(index: Index) -> _Shape:

@@ -89,3 +89,42 @@ def test_rule_ids_match_module_and_function_names() -> None:
     expected = {"duplicate_index", "fk_without_index", "invalid_index", "unused_index"}
 
     assert modules == ids == RULE_IDS == expected
+
+
+def test_index_taking_over_a_used_duplicate_is_not_dropped_as_unused() -> None:
+    """Dropping both would leave the used duplicate's queries with no index at all."""
+    from datetime import UTC, datetime, timedelta
+
+    from app.engine.model import Index, Snapshot, Table
+    from app.engine.rules import RuleConfig, run_rules
+
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    narrow = Index(
+        "public",
+        "o_c",
+        "public.o",
+        ("c",),
+        scans=500,
+        size_bytes=10 << 20,
+        definition="CREATE INDEX o_c ON public.o USING btree (c)",
+    )
+    wide = Index(
+        "public",
+        "o_c_p",
+        "public.o",
+        ("c", "p"),
+        scans=0,
+        size_bytes=10 << 20,
+        definition="CREATE INDEX o_c_p ON public.o USING btree (c, p)",
+    )
+    snap = Snapshot(
+        "18.6",
+        180006,
+        "app",
+        now,
+        tables=(Table("public", "o", rows=1e6),),
+        indexes=(narrow, wide),
+        stats_reset=now - timedelta(days=60),
+    )
+    drops = {r.index_name for r in run_rules(snap, now=now, config=RuleConfig())}
+    assert drops == {"o_c"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
-from tests.fixtures.shop import UNPARSEABLE, row_counts, rows_at, run_workload, seed
+from app.demo.shop import UNPARSEABLE, row_counts, rows_at, run_workload, seed
 
 SCALE = 0.05
 

@@ -226,7 +226,16 @@ class _Greedy:
         """
         top = max(evals[c].net for c in eligible)
         tied = [c for c in eligible if evals[c].net >= top * (1 - self.config.near_tie)]
-        return min(tied, key=lambda c: (-len(self.serves[c]), self.size(c), *_shape(c), c.label()))
+        return min(
+            tied,
+            key=lambda c: (
+                -len(self.serves[c]),
+                self.size(c),
+                *_shape(c),
+                -_lead_distinct(c, self.catalog),
+                c.label(),
+            ),
+        )
 
     def size(self, c: Candidate) -> int:
         return estimate_size(c, self.catalog.table(c.table))
@@ -268,6 +277,16 @@ class _Greedy:
             size_bytes=estimate_size(c, self.catalog.table(c.table)),
             effects=effects,
         )
+
+
+def _lead_distinct(c: Candidate, catalog: Catalog) -> float:
+    """Distinct values of the leading key: among equivalent orders, most selective first."""
+    table = catalog.table(c.table)
+    col = table.column(c.keys[0].key) if table else None
+    if table is None or col is None or col.stats is None:
+        return 0.0
+    distinct = col.stats.n_distinct
+    return distinct if distinct >= 0 else -distinct * table.rows
 
 
 def _shape(c: Candidate) -> tuple[int, int, int]:

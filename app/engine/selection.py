@@ -146,6 +146,9 @@ class _Greedy:
         self.writes = _write_load(analyzed)
         self.chosen: list[Candidate] = []
         self.rejected: dict[Candidate, str] = {}
+        #: Each candidate's value on its own (no other new index): every pick must also stand
+        #: alone, since each becomes its own pull request and may be merged alone.
+        self.alone: dict[Candidate, _Eval] = {}
 
     def usable(self, q: int) -> frozenset[Candidate]:
         """The current picks that statement ``q`` could use."""
@@ -184,7 +187,14 @@ class _Greedy:
     def refusal(
         self, c: Candidate, ev: _Eval, size_used: int, per_table: dict[str, int]
     ) -> str | None:
-        return _refusal(c, ev, self.config, per_table, size_used, self.catalog, len(self.chosen))
+        reason = _refusal(c, ev, self.config, per_table, size_used, self.catalog, len(self.chosen))
+        alone = self.alone.get(c)
+        if reason is None and alone is not None and alone.best_ratio < self.config.min_improvement:
+            return (
+                f"on its own it improves no statement by {self.config.min_improvement:.0%} "
+                f"(best {alone.best_ratio:.0%}); it pays only together with other new indexes"
+            )
+        return reason
 
     def run(self, progress: Progress | None) -> Selection:
         remaining = [c for c in self.candidates if self.serves[c]]
@@ -193,6 +203,7 @@ class _Greedy:
                 self.rejected[c] = "no statement it serves could be planned"
         evals = self.evaluate(remaining)
         first_round = dict(evals)
+        self.alone = first_round
         size_used = 0
         per_table: dict[str, int] = {}
         while remaining:

@@ -1,4 +1,4 @@
-"""Seeded tables (100k+ rows, skewed and uniform) that each plant one advisor case, and their workload."""
+"""Seeded tables (100k+ rows, skewed and uniform), each planting one advisor case; the workload."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The whole audit on real servers: PostgreSQL 15 with HypoPG and 18 with rolled-back builds agree."""
+"""The whole audit on real servers: PostgreSQL 15 + HypoPG and 18 with rolled-back builds agree."""
 
 from __future__ import annotations
 

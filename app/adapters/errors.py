@@ -11,6 +11,10 @@ class TargetUnavailable(TargetError):
     """The target cannot be reached: refused, timed out, bad credentials, unknown database."""
 
 
+class BadDsn(TargetUnavailable):
+    """The DSN is malformed: libpq rejects it before connecting (bad usage, not an outage)."""
+
+
 class MissingPrerequisite(TargetError):
     """The target lacks an extension, a setting or a privilege; the message says what to run."""
 

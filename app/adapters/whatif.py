@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar, LiteralString
 
 import structlog
@@ -14,10 +15,16 @@ from psycopg import sql
 from app.adapters.errors import MissingPrerequisite, TargetQueryError
 from app.adapters.target_pg import Target, single_statement, untrusted
 from app.engine.ddl import create_index_sql, index_name, quote_ident
-from app.engine.model import Candidate, Snapshot
+from app.engine.model import Candidate, RelKind, Snapshot
 from app.engine.whatif import CostRequest
 
-__all__ = ["HypoPGOracle", "RolledBackBuildOracle", "WhatIfOracle", "make_oracle"]
+__all__ = [
+    "HypoPGOracle",
+    "RolledBackBuildOracle",
+    "WhatIfOracle",
+    "leaf_partitions",
+    "make_oracle",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -52,11 +59,16 @@ SELECT
 FROM pg_catalog.pg_prepared_statements AS p
 WHERE p.name = %(name)s
 """
+# {index}: the new index; on a partitioned table, its partitions' indexes count too.
 Q_CHECK_XMIN: LiteralString = """
 SELECT
-    i.indcheckxmin
+    COALESCE(bool_or(i.indcheckxmin), false) AS indcheckxmin
 FROM pg_catalog.pg_index AS i
 WHERE i.indexrelid = pg_catalog.to_regclass({index})
+    OR i.indexrelid IN (
+        SELECT pt.relid
+        FROM pg_catalog.pg_partition_tree(pg_catalog.to_regclass({index})) AS pt
+    )
 """
 Q_EXPLAIN: LiteralString = "EXPLAIN (FORMAT JSON) "
 Q_EXPLAIN_GENERIC: LiteralString = "EXPLAIN (GENERIC_PLAN, FORMAT JSON) "
@@ -70,6 +82,32 @@ Q_ROLLBACK_TO: LiteralString = "ROLLBACK TO SAVEPOINT {name}"
 Q_READ_ONLY: LiteralString = "SET LOCAL transaction_read_only = on"
 
 Key = tuple[str, frozenset[Candidate]]
+
+
+def leaf_partitions(snapshot: Snapshot) -> dict[str, tuple[str, ...]]:
+    """The leaf partitions (plain tables, any depth) of each partitioned table in ``snapshot``.
+
+    Foreign-table partitions are left out: they cannot be indexed, and a ``CREATE INDEX`` on
+    the parent skips them too.
+    """
+    children: dict[str, list[str]] = {}
+    kinds = {t.qualified: t.kind for t in snapshot.tables}
+    for t in snapshot.tables:
+        if t.partition_of is not None:
+            children.setdefault(t.partition_of, []).append(t.qualified)
+    leaves: dict[str, tuple[str, ...]] = {}
+    for parent, kind in kinds.items():
+        if kind != RelKind.partitioned:
+            continue
+        found: list[str] = []
+        stack = list(reversed(children.get(parent, [])))
+        while stack:
+            name = stack.pop()
+            if kinds[name] == RelKind.table:
+                found.append(name)
+            stack.extend(reversed(children.get(name, [])))
+        leaves[parent] = tuple(found)
+    return leaves
 
 
 def _total_cost(rows: list[dict[str, Any]]) -> float:
@@ -209,12 +247,26 @@ class WhatIfOracle:
 
 
 class HypoPGOracle(WhatIfOracle):
-    """Costs with hypothetical indexes (HypoPG); works on the read-only session."""
+    """Costs with hypothetical indexes (HypoPG); works on the read-only session.
+
+    HypoPG (1.3.1) applies a hypothetical index on a partitioned table to its partitions
+    with the parent's column numbers, so the planner ignores it on every partition whose
+    columns are numbered differently (attached with another column order, or made after a
+    column was dropped from the parent). A candidate on a partitioned table is therefore
+    made hypothetical on each of its leaf ``partitions`` instead (same keys, INCLUDE and
+    WHERE, resolved by name), as a real ``CREATE INDEX`` on the parent would be.
+    """
 
     kind: ClassVar[str] = "hypopg"
 
-    def __init__(self, target: Target) -> None:
+    def __init__(
+        self, target: Target, *, partitions: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
         super().__init__(target)
+        #: Leaf partitions per partitioned table (see :func:`leaf_partitions`).
+        self.partitions: dict[str, tuple[str, ...]] = {
+            parent: tuple(leaves) for parent, leaves in (partitions or {}).items()
+        }
         found = target.rows(Q_HYPOPG_SCHEMA)
         if not found:
             raise MissingPrerequisite(
@@ -227,10 +279,13 @@ class HypoPGOracle(WhatIfOracle):
             create=sql.Identifier(schema, "hypopg_create_index")
         )
 
-    def _ddl(self, candidate: Candidate) -> str:
-        return single_statement(
-            create_index_sql(candidate, index_name(candidate), concurrently=False)
-        )
+    def _ddl(self, candidate: Candidate) -> list[str]:
+        """``CREATE INDEX`` text for HypoPG: one per leaf partition of a partitioned table."""
+        tables = self.partitions.get(candidate.table) or (candidate.table,)
+        placed = [replace(candidate, table=t) for t in tables]
+        return [
+            single_statement(create_index_sql(c, index_name(c), concurrently=False)) for c in placed
+        ]
 
     def _build(self, indexes: frozenset[Candidate]) -> str | None:
         """Make exactly ``indexes`` hypothetical; the reason when that is impossible."""
@@ -239,7 +294,7 @@ class HypoPGOracle(WhatIfOracle):
             return None
         members = sorted(indexes, key=Candidate.label)
         try:
-            ddl = [self._ddl(c) for c in members]
+            ddl = [text for c in members for text in self._ddl(c)]
             self._target.rows(self._create, {"ddl": ddl})
             return None
         except (TargetQueryError, ValueError):
@@ -249,7 +304,7 @@ class HypoPGOracle(WhatIfOracle):
         failures: list[str] = []
         for c in members:
             try:
-                self._target.rows(self._create, {"ddl": [self._ddl(c)]})
+                self._target.rows(self._create, {"ddl": self._ddl(c)})
             except (TargetQueryError, ValueError) as exc:
                 reason = exc.message if isinstance(exc, TargetQueryError) else str(exc)
                 self.index_errors[c] = f"HypoPG cannot create {c.label()}: {reason}"
@@ -403,7 +458,7 @@ def make_oracle(target: Target, snapshot: Snapshot, *, allow_build: bool = True)
     fallback into :class:`MissingPrerequisite` naming the extension to install.
     """
     if snapshot.hypopg:
-        return HypoPGOracle(target)
+        return HypoPGOracle(target, partitions=leaf_partitions(snapshot))
     if not allow_build:
         hint = (
             "run CREATE EXTENSION hypopg;"

@@ -8,9 +8,10 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
+from structlog.testing import capture_logs
 
 from app.adapters import target_pg
-from app.adapters.errors import MissingPrerequisite, TargetQueryError, TargetUnavailable
+from app.adapters.errors import BadDsn, MissingPrerequisite, TargetQueryError, TargetUnavailable
 from app.adapters.pgserver import EmbeddedPostgres, PgServer
 from app.adapters.whatif import RolledBackBuildOracle
 from app.engine.model import Candidate, Index, IndexKey, QuerySource, RelKind, Snapshot, Table
@@ -168,6 +169,16 @@ def test_unreachable_port_is_target_unavailable_without_secrets() -> None:
     assert dsn not in message
     assert "127.0.0.1:1" in message
     assert "refused" in message
+    assert not isinstance(caught.value, BadDsn)
+
+
+def test_connect_failure_is_logged_at_info_for_the_caller_to_report() -> None:
+    """The CLI prints the error itself: a warning-level log line doubled it on the terminal."""
+    with capture_logs() as events, pytest.raises(TargetUnavailable):
+        target_pg.connect("postgresql://auditor:Sup3rSecretPw@127.0.0.1:1/app", connect_timeout_s=2)
+    (failed,) = [e for e in events if e["event"] == "target.connect_failed"]
+    assert failed["log_level"] == "info"
+    assert "Sup3rSecretPw" not in str(failed)
 
 
 def test_unknown_database_and_role_say_what_to_check(pg18: PgServer) -> None:
@@ -184,10 +195,35 @@ def test_unknown_database_and_role_say_what_to_check(pg18: PgServer) -> None:
 
 
 def test_malformed_dsn_echoes_nothing() -> None:
-    with pytest.raises(TargetUnavailable) as caught:
+    with pytest.raises(BadDsn) as caught:
         target_pg.connect("host=127.0.0.1 password=Sup3rSecretPw dbname")
     assert "Sup3rSecretPw" not in str(caught.value)
     assert "could not be parsed" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("dsn", "named"),
+    [
+        ("host=127.0.0.1 port=notanumber password=Sup3rSecretPw", "'port'"),
+        # psycopg resolves host names itself: a bad port must not look like a DNS failure.
+        ("host=localhost port=notanumber password=Sup3rSecretPw", "'port'"),
+        ("postgresql://auditor:Sup3rSecretPw@127.0.0.1:99999/app", "'port'"),
+        # libpq quotes the rejected value: it must not reach the message.
+        ("host=127.0.0.1 port=1 sslmode=Sup3rSecretPw", "'sslmode'"),
+        ("host=127.0.0.1 port=1 target_session_attrs=Sup3rSecretPw", "'target_session_attrs'"),
+        ("hostaddr=Sup3rSecretPw port=1", "'hostaddr'"),
+        ("host=127.0.0.1,127.0.0.2 port=1,2,3 password=Sup3rSecretPw", "hosts"),
+    ],
+)
+def test_malformed_dsn_is_bad_dsn_naming_the_option(dsn: str, named: str) -> None:
+    """libpq rejects these before connecting: bad usage (CLI exit 2), not an unreachable target."""
+    with pytest.raises(BadDsn) as caught:
+        target_pg.connect(dsn, connect_timeout_s=2)
+    message = str(caught.value)
+    assert isinstance(caught.value, TargetUnavailable)
+    assert message.startswith("the target connection string is malformed")
+    assert named in message
+    assert "Sup3rSecretPw" not in message
 
 
 def test_pg_stat_statements_not_installed(fresh_db18: str) -> None:

@@ -120,7 +120,7 @@ def _read_queries(path: str) -> str:
 
 def _audit(args: argparse.Namespace) -> int:
     # Imported here so `dbarchitect --help` stays fast and works without a database driver.
-    from app.adapters.errors import MissingPrerequisite, TargetUnavailable
+    from app.adapters.errors import BadDsn, HypoPGMissing, MissingPrerequisite, TargetUnavailable
     from app.flows.audit_target import WorkloadSpec, audit_target
 
     try:
@@ -144,6 +144,19 @@ def _audit(args: argparse.Namespace) -> int:
         report = audit_target(
             args.dsn, spec, config=config, progress=progress, allow_build=args.allow_build
         )
+    except BadDsn as err:
+        progress.abort()
+        print(f"dbarchitect: --dsn: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except HypoPGMissing as err:
+        progress.abort()
+        print(
+            f"dbarchitect: {err}\n  or, on a copy of the database, pass --allow-build to measure "
+            "with real index builds in transactions that roll back (each blocks writes to its "
+            "table while it builds)",
+            file=sys.stderr,
+        )
+        return EXIT_TARGET
     except (TargetUnavailable, MissingPrerequisite) as err:
         progress.abort()
         print(f"dbarchitect: {err}", file=sys.stderr)

@@ -19,6 +19,10 @@ class MissingPrerequisite(TargetError):
     """The target lacks an extension, a setting or a privilege; the message says what to run."""
 
 
+class HypoPGMissing(MissingPrerequisite):
+    """What-if needs HypoPG here, and real index builds were not allowed."""
+
+
 class TargetQueryError(TargetError):
     """A statement failed on the target (timeout, lock timeout, planning error, read-only)."""
 

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, LiteralString
 import structlog
 from psycopg import sql
 
-from app.adapters.errors import MissingPrerequisite, TargetQueryError
+from app.adapters.errors import HypoPGMissing, MissingPrerequisite, TargetQueryError
 from app.adapters.target_pg import Target, single_statement, untrusted
 from app.engine.ddl import create_index_sql, index_name, quote_ident
 from app.engine.model import Candidate, RelKind, Snapshot
@@ -465,7 +465,7 @@ def make_oracle(target: Target, snapshot: Snapshot, *, allow_build: bool = True)
             if snapshot.hypopg_available
             else "install the postgresql-<version>-hypopg package, then CREATE EXTENSION hypopg;"
         )
-        raise MissingPrerequisite(
+        raise HypoPGMissing(
             f"what-if costing needs HypoPG on this target (builds are not allowed): {hint}"
         )
     return RolledBackBuildOracle(target)

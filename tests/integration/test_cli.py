@@ -1,0 +1,124 @@
+"""`dbarchitect audit` as a person runs it: a real process, real servers, exit codes, output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from app.adapters.pgserver import PgServer, free_port
+
+SEED = """
+CREATE TABLE accounts AS
+  SELECT g AS id, 'user' || g || '@example.com' AS email, (g % 50) AS plan
+  FROM generate_series(1, 100000) g;
+ANALYZE accounts
+"""
+WORKLOAD = "SELECT * FROM accounts WHERE email = $1;\nSELECT 1;\nSELECT * FROM WHERE;\n"
+
+
+def dbarchitect(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def target15(pg15: PgServer) -> str:
+    dsn = pg15.create_database("cli_target")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION hypopg")
+        for statement in SEED.split(";\n"):
+            conn.execute(statement.encode())
+    return dsn
+
+
+def test_json_report_follows_the_contract(target15: str, tmp_path: Path) -> None:
+    queries = tmp_path / "workload.sql"
+    queries.write_text(WORKLOAD)
+    done = dbarchitect("audit", "--dsn", target15, "--queries", str(queries), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["version"] == 1
+    assert report["target"]["hypopg"] is True
+    assert report["workload"] == {"statements": 3, "analyzed": 1, "skipped": 2}
+    (rec,) = report["recommendations"]
+    assert rec["id"].startswith("create_index:") and len(rec["id"]) == len("create_index:") + 8
+    assert (rec["action"], rec["table"], rec["columns"]) == (
+        "create_index",
+        "public.accounts",
+        ["email"],
+    )
+    assert rec["ddl"].startswith("CREATE INDEX CONCURRENTLY accounts_email_idx ON public.accounts")
+    assert {"include", "where", "using", "index_name", "confidence", "queries", "reasons"} <= set(
+        rec
+    )
+    assert rec["queries"][0]["before"]["cost"] > rec["queries"][0]["after"]["cost"]
+    assert {s["reason"] for s in report["skipped_queries"]} >= {"reads no table"}
+
+
+def test_text_report_reads_queries_from_stdin_and_shows_progress(target15: str) -> None:
+    done = dbarchitect("audit", "--dsn", target15, "--queries", "-", stdin=WORKLOAD)
+    assert done.returncode == 0, done.stderr
+    assert "CREATE INDEX CONCURRENTLY accounts_email_idx" in done.stdout
+    assert "Skipped statements (2)" in done.stdout
+    for stage in ("collect", "analyse", "what-if", "select"):
+        assert stage in done.stderr
+
+
+def test_unreachable_target_exits_3_without_leaking_the_password() -> None:
+    dsn = f"postgresql://app:s3cret-pw@127.0.0.1:{free_port()}/app"
+    done = dbarchitect("audit", "--dsn", dsn)
+    assert done.returncode == 3
+    assert "refused" in done.stderr
+    assert "s3cret-pw" not in done.stderr + done.stdout
+
+
+def test_missing_pg_stat_statements_says_what_to_run(target15: str) -> None:
+    done = dbarchitect("audit", "--dsn", target15)
+    assert done.returncode == 3
+    assert "CREATE EXTENSION pg_stat_statements" in done.stderr
+
+
+def test_without_hypopg_builds_need_consent(fresh_db18: str) -> None:
+    with psycopg.connect(fresh_db18, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 1000) g")
+    done = dbarchitect(
+        "audit", "--dsn", fresh_db18, "--queries", "-", stdin="SELECT * FROM t WHERE id = $1"
+    )
+    assert done.returncode == 3
+    assert "hypopg" in done.stderr.lower() and "--allow-build" in done.stderr
+    allowed = dbarchitect(
+        "audit",
+        "--dsn",
+        fresh_db18,
+        "--allow-build",
+        "--queries",
+        "-",
+        stdin="SELECT * FROM t WHERE id = $1",
+    )
+    assert allowed.returncode == 0, allowed.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("audit",),
+        ("audit", "--dsn", "x", "--format", "yaml"),
+        ("audit", "--dsn", "x", "--queries", "/nonexistent/workload.sql"),
+        ("audit", "--dsn", "host=localhost port=notaport"),
+    ],
+)
+def test_bad_usage_exits_2(args: tuple[str, ...]) -> None:
+    done = dbarchitect(*args)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr

@@ -58,6 +58,7 @@ class FakeOracle:
         self.catalog = Catalog(snap)
         self.calls = 0
         self.errors: dict[str, str] = {}
+        self.baseline_indexes: dict[str, frozenset[str]] = {}
         self._scans: dict[str, Analyzed | None] = {}
 
     def costs(self, requests: Sequence[CostRequest]) -> list[float | None]:

@@ -116,6 +116,18 @@ def _total_cost(rows: list[dict[str, Any]]) -> float:
     return float(plan[0]["Plan"]["Total Cost"])
 
 
+def _index_names(rows: list[dict[str, Any]]) -> frozenset[str]:
+    """Every ``Index Name`` in an ``EXPLAIN (FORMAT JSON)`` plan tree."""
+    names: set[str] = set()
+    stack: list[Any] = [rows[0]["QUERY PLAN"][0]["Plan"]]
+    while stack:
+        node = stack.pop()
+        if "Index Name" in node:
+            names.add(str(node["Index Name"]))
+        stack.extend(node.get("Plans", ()))
+    return frozenset(names)
+
+
 class WhatIfOracle:
     """A :class:`~app.engine.whatif.CostOracle` with caching, grouping and generic-plan EXPLAIN.
 
@@ -134,6 +146,9 @@ class WhatIfOracle:
         self.errors: dict[str, str] = {}
         #: Why a candidate could not be built (hypothetically or for real).
         self.index_errors: dict[Candidate, str] = {}
+        #: Existing indexes each statement's plan uses with no new index (statement text →
+        #: index names), so that an index the workload needs is never called unused.
+        self.baseline_indexes: dict[str, frozenset[str]] = {}
 
     @property
     def calls(self) -> int:
@@ -208,7 +223,9 @@ class WhatIfOracle:
         found = self._target.rows(Q_PREPARED_PARAMS, {"name": name})
         return int(found[0]["params"]) if found else None
 
-    def _plan(self, text: str, params: int, *, savepoint: bool) -> float | None:
+    def _plan(
+        self, text: str, params: int, *, savepoint: bool, baseline: bool = False
+    ) -> float | None:
         """Plan one statement (generic plan when it has ``$n``); None and ``errors`` on failure.
 
         ``savepoint``: an explicit transaction is open, so guard the EXPLAIN with one.
@@ -227,7 +244,7 @@ class WhatIfOracle:
             ]
         self._calls += 1
         try:
-            return _total_cost(self._target.script(parts))
+            rows = self._target.script(parts)
         except TargetQueryError as exc:
             if sp is not None:
                 self._undo(sp)
@@ -243,7 +260,10 @@ class WhatIfOracle:
             # The request miscounted the $n placeholders: trust the server and retry once.
             self._param_counts[text] = actual
             self._calls -= 1
-            return self._plan(text, actual, savepoint=savepoint)
+            return self._plan(text, actual, savepoint=savepoint, baseline=baseline)
+        if baseline:
+            self.baseline_indexes[text] = _index_names(rows)
+        return _total_cost(rows)
 
 
 class HypoPGOracle(WhatIfOracle):
@@ -319,7 +339,9 @@ class HypoPGOracle(WhatIfOracle):
                     self._fail(indexes, statements, why)
                     continue
                 for text, params in statements.items():
-                    self._cache[(text, indexes)] = self._plan(text, params, savepoint=False)
+                    self._cache[(text, indexes)] = self._plan(
+                        text, params, savepoint=False, baseline=not indexes
+                    )
         finally:
             if not self._target.closed:
                 self._target.rows(self._reset)
@@ -445,7 +467,9 @@ class RolledBackBuildOracle(WhatIfOracle):
         self._target.script([sql.SQL(Q_SAVEPOINT).format(name=guard), sql.SQL(Q_READ_ONLY)])
         try:
             for text, params in statements.items():
-                self._cache[(text, indexes)] = self._plan(text, params, savepoint=True)
+                self._cache[(text, indexes)] = self._plan(
+                    text, params, savepoint=True, baseline=not indexes
+                )
         finally:
             if not self._target.closed:
                 self._undo(guard)

@@ -22,6 +22,7 @@ from app.engine.model import (
 from app.engine.rules import RuleConfig, run_rules
 from app.engine.scans import analyze
 from app.engine.selection import Chosen, Progress, SelectionConfig, select
+from app.engine.sql import redact
 from app.engine.whatif import CostOracle
 
 
@@ -98,7 +99,19 @@ def audit(
         skipped.append(Skipped(analyzed[pos].query, reason))
     recs = [_from_chosen(ch, analyzed) for ch in selection.chosen]
     chosen_keys = {(r.table, r.columns) for r in recs if r.where is None}
+    in_use = _used_by_plans(analyzed, oracle)
+    rule_rejected: list[Rejection] = []
     for rec in run_rules(snapshot, now=now, config=config.rules):
+        if rec.rule == "unused_index" and rec.index_name in in_use:
+            statement = in_use[rec.index_name]
+            rule_rejected.append(
+                Rejection(
+                    f"drop {rec.index_name}",
+                    f"not unused: the workload's plan for {redact(statement)[:120]!r} uses it "
+                    "(its scan counter may have been reset since)",
+                )
+            )
+            continue
         if rec.action == "create_index" and any(
             t == rec.table and set(cols[: len(rec.columns)]) == set(rec.columns)
             for t, cols in chosen_keys
@@ -114,12 +127,22 @@ def audit(
         analyzed=tuple(a for i, a in enumerate(analyzed) if i not in selection.unplannable),
         skipped=tuple(skipped),
         recommendations=tuple(recs),
-        rejected=tuple([*cands.rejected, *selection.rejected]),
+        rejected=tuple([*cands.rejected, *selection.rejected, *rule_rejected]),
         whatif=getattr(oracle, "kind", type(oracle).__name__),
         whatif_calls=oracle.calls,
         workload_cost_before=before,
         workload_cost_after=after,
     )
+
+
+def _used_by_plans(analyzed: Sequence[Analyzed], oracle: CostOracle) -> dict[str, str]:
+    """Existing index name → a statement whose current plan uses it."""
+    used: dict[str, str] = {}
+    plans = oracle.baseline_indexes
+    for stmt in analyzed:
+        for name in plans.get(stmt.explain_sql, frozenset()):
+            used.setdefault(name, stmt.query.text)
+    return used
 
 
 def _from_chosen(ch: Chosen, analyzed: Sequence[Analyzed]) -> Recommendation:

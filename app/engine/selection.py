@@ -132,7 +132,7 @@ class _Greedy:
         self.catalog, self.config = catalog, config
         self.candidates = cands.candidates
         self.costs = _Costs(analyzed, oracle)
-        served = sorted({q for c in cands.candidates for q in cands.serves[c]})
+        served = [q for q, stmt in enumerate(analyzed) if stmt.scans]  # baseline for all
         empty: frozenset[Candidate] = frozenset()
         self.costs.fetch([(q, empty) for q in served])
         self.unplannable = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,6 +26,11 @@ class CostOracle(Protocol):
 
         Implementations group requests by index set so each hypothetical set is built once.
         """
+        ...
+
+    @property
+    def baseline_indexes(self) -> Mapping[str, frozenset[str]]:
+        """Existing indexes each statement's plan uses with no new index (text → names)."""
         ...
 
     @property

@@ -166,3 +166,21 @@ def test_workload_from_pg_stat_statements(fresh_db18: str) -> None:
     (query,) = rec["queries"]
     assert query["calls"] == 20 and "$1" in query["query"]
     assert query["after"]["cost"] < query["before"]["cost"]
+
+
+def test_an_index_the_workload_plans_use_is_never_called_unused(fresh_db15: str) -> None:
+    with psycopg.connect(fresh_db15, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION hypopg")
+        conn.execute(
+            "CREATE TABLE t AS SELECT g AS id, g % 1000 AS v FROM generate_series(1, 100000) g"
+        )
+        conn.execute("CREATE INDEX t_v_idx ON t (v)")
+        conn.execute("CREATE INDEX t_id_idx ON t (id)")
+        conn.execute("ANALYZE t")
+        conn.execute("SELECT pg_stat_reset()")
+    spec = WorkloadSpec(queries_text="SELECT * FROM t WHERE v = $1")
+    report = to_json(audit_target(fresh_db15, spec, config=CONFIG))
+    drops = {r["index_name"] for r in report["recommendations"] if r["action"] == "drop_index"}
+    assert drops == {"t_id_idx"}  # 0 scans and no plan of the workload uses it
+    (why,) = [r["reason"] for r in report["rejected"] if r["candidate"] == "drop t_v_idx"]
+    assert why.startswith("not unused: the workload's plan for 'SELECT * FROM t WHERE v = $1'")

@@ -1,4 +1,5 @@
-# DB Architect: one image for the web app (default) and the worker (`dbarchitect worker`).
+# DB Architect: one image for every `dbarchitect` command, e.g.
+#   docker run --rm IMAGE audit --dsn postgresql://advisor@db/app --format json
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -17,4 +18,5 @@ RUN pip install .
 
 USER dbarchitect
 EXPOSE 8000
-CMD ["dbarchitect", "serve"]
+ENTRYPOINT ["dbarchitect"]
+CMD ["--help"]

@@ -173,7 +173,8 @@ def _extract(
 
 def _prepare(select: exp.Expr, catalog: Catalog) -> exp.Expr:
     """Qualify table names by search_path, expand views, refuse catalog-only statements."""
-    select = select.copy()
+    if select.parent is not None:
+        select = select.copy()  # part of a larger statement (INSERT … SELECT): detach it
     for _ in range(_MAX_VIEW_DEPTH):
         cte_names = {cte.alias_or_name for cte in select.find_all(exp.CTE)}
         expanded = False

@@ -19,6 +19,9 @@ from app.engine.model import Analyzed, Candidate, Rejection, StatementKind, Tabl
 from app.engine.whatif import CostOracle, CostRequest
 
 Progress = Callable[[str, int, int], None]
+_NONE: frozenset[Candidate] = frozenset()
+#: A cached cost: (statement position, the new indexes it is planned with).
+_Key = tuple[int, frozenset[Candidate]]
 
 #: Planner cost units charged per index entry written (a B-tree insert touches a few cached
 #: pages and writes WAL; seq_page_cost = 1). A heuristic until evidence measures writes.
@@ -145,6 +148,11 @@ class _Greedy:
         self.weights = {q: float(max(analyzed[q].query.calls, 1)) for q in self.baseline}
         self.writes = _write_load(analyzed)
         self.chosen: list[Candidate] = []
+        #: Statement → the picks it could use, kept in step with ``chosen`` by choose/unchoose.
+        self._usable: dict[int, frozenset[Candidate]] = {}
+        #: Per-candidate constants, computed once (hashing a Candidate is not free).
+        self._penalties: dict[Candidate, float] = {}
+        self._sizes: dict[Candidate, int] = {}
         self.rejected: dict[Candidate, str] = {}
         #: Each candidate's value on its own (no other new index): every pick must also stand
         #: alone, since each becomes its own pull request and may be merged alone.
@@ -152,37 +160,71 @@ class _Greedy:
 
     def usable(self, q: int) -> frozenset[Candidate]:
         """The current picks that statement ``q`` could use."""
-        return frozenset(c for c in self.chosen if q in self.serves[c])
+        return self._usable.get(q, _NONE)
+
+    def choose(self, c: Candidate) -> None:
+        """Add ``c`` to the picks."""
+        self.chosen.append(c)
+        for q in self.serves[c]:
+            self._usable[q] = self.usable(q) | {c}
+
+    def unchoose(self, c: Candidate) -> None:
+        """Take ``c`` out of the picks again."""
+        self.chosen.remove(c)
+        for q in self.serves[c]:
+            self._usable[q] = self.usable(q) - {c}
 
     def penalty(self, c: Candidate) -> float:
-        return _penalty(c, self.catalog, self.writes, self.config)
+        found = self._penalties.get(c)
+        if found is None:
+            found = self._penalties[c] = _penalty(c, self.catalog, self.writes, self.config)
+        return found
+
+    def _pairs(self, c: Candidate) -> list[tuple[int, _Key, _Key]]:
+        """Per statement ``c`` serves: the cost keys without ``c`` (other picks) and with it."""
+        alone = frozenset((c,))
+        usable = self._usable
+        pairs = []
+        for q in self.serves[c]:
+            base = usable.get(q, _NONE)
+            if base and c in base:
+                base = base - alone
+            pairs.append((q, (q, base), (q, base | alone)))
+        return pairs
+
+    def _value(self, c: Candidate, pairs: list[tuple[int, _Key, _Key]]) -> _Eval:
+        ev = _Eval(penalty=self.penalty(c))
+        cache, weights = self.costs.cache, self.weights
+        floor = max(self.config.min_cost, 1e-9)
+        for q, without, with_c in pairs:
+            before, after = cache[without], cache[with_c]
+            if before is None or after is None or before < floor:
+                continue
+            saved = max(before - after, 0.0)
+            ev.gain += weights[q] * saved
+            ev.best_ratio = max(ev.best_ratio, saved / before)
+        return ev
 
     def marginal(self, c: Candidate) -> _Eval:
         """Weighted saving of ``c`` on top of the current picks (other than ``c``) per statement.
 
         Plans what is not cached yet, in one batch.
         """
-        pairs = [(q, self.usable(q) - {c}) for q in self.serves[c]]
-        self.costs.fetch([k for q, base in pairs for k in ((q, base), (q, base | {c}))])
-        ev = _Eval(penalty=self.penalty(c))
-        for q, base in pairs:
-            before, after = self.costs.get(q, base), self.costs.get(q, base | {c})
-            if before is None or after is None or before < max(self.config.min_cost, 1e-9):
-                continue
-            saved = max(before - after, 0.0)
-            ev.gain += self.weights[q] * saved
-            ev.best_ratio = max(ev.best_ratio, saved / before)
-        return ev
+        return self.evaluate([c])[c]
 
     def evaluate(self, batch: Sequence[Candidate]) -> dict[Candidate, _Eval]:
         """Marginal value of each candidate, with all missing costs planned in one batch."""
-        keys = []
-        for c in batch:
-            for q in self.serves[c]:
-                base = self.usable(q) - {c}
-                keys += [(q, base), (q, base | {c})]
-        self.costs.fetch(keys)
-        return {c: self.marginal(c) for c in batch}
+        pairs = {c: self._pairs(c) for c in batch}
+        cache = self.costs.cache
+        missing: dict[_Key, None] = {}
+        for ps in pairs.values():
+            for _, without, with_c in ps:
+                if without not in cache:
+                    missing[without] = None
+                if with_c not in cache:
+                    missing[with_c] = None
+        self.costs.fetch(list(missing))
+        return {c: self._value(c, ps) for c, ps in pairs.items()}
 
     def refusal(
         self, c: Candidate, ev: _Eval, size_used: int, per_table: dict[str, int]
@@ -213,7 +255,7 @@ class _Greedy:
             if not eligible:
                 break
             best = self.best(eligible, evals)
-            self.chosen.append(best)
+            self.choose(best)
             remaining.remove(best)
             per_table[best.table] = per_table.get(best.table, 0) + 1
             size_used += estimate_size(best, self.catalog.table(best.table))
@@ -249,14 +291,17 @@ class _Greedy:
         )
 
     def size(self, c: Candidate) -> int:
-        return estimate_size(c, self.catalog.table(c.table))
+        found = self._sizes.get(c)
+        if found is None:
+            found = self._sizes[c] = estimate_size(c, self.catalog.table(c.table))
+        return found
 
     def prune(self) -> None:
         """Drop a pick whose marginal value vanished once later picks were made."""
         for c in reversed(list(self.chosen)):
             ev = self.marginal(c)
             if ev.net <= 0 or ev.best_ratio < self.config.min_improvement:
-                self.chosen.remove(c)
+                self.unchoose(c)
                 self.rejected[c] = (
                     _superseded(c, self.chosen, self.serves)
                     or "made redundant by the other choices"

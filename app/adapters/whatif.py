@@ -140,7 +140,6 @@ class WhatIfOracle:
         self._target = target
         self._cache: dict[Key, float | None] = {}
         self._calls = 0
-        self._names = 0
         self._param_counts: dict[str, int] = {}
         #: Why a statement could not be planned (last error per statement text).
         self.errors: dict[str, str] = {}
@@ -178,9 +177,15 @@ class WhatIfOracle:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _name(self, prefix: str) -> str:
-        self._names += 1
-        return f"dbarchitect_{prefix}{self._names}"
+    @staticmethod
+    def _name(prefix: str, depth: int = 0) -> str:
+        """A fixed name per purpose (and nesting depth for build savepoints and indexes).
+
+        Names are reused on purpose: every distinct utility text (PREPARE, SAVEPOINT, CREATE
+        INDEX) becomes its own pg_stat_statements entry, and unique names would flood the
+        target's statistics and evict its real workload.
+        """
+        return f"dbarchitect_{prefix}{depth}"
 
     def _fail(self, indexes: frozenset[Candidate], statements: Iterable[str], why: str) -> None:
         for text in statements:
@@ -417,17 +422,18 @@ class RolledBackBuildOracle(WhatIfOracle):
             self._undo(stack[keep][1])
             del stack[keep:]
         for candidate in members[keep:]:
-            sp = sql.Identifier(self._name("b"))
-            why = self._build_one(candidate, sp)
+            depth = len(stack)
+            sp = sql.Identifier(self._name("b", depth))
+            why = self._build_one(candidate, sp, depth)
             if why is not None:
                 self.index_errors[candidate] = why
                 return why
             stack.append((candidate, sp))
         return None
 
-    def _build_one(self, candidate: Candidate, sp: sql.Identifier) -> str | None:
+    def _build_one(self, candidate: Candidate, sp: sql.Identifier, depth: int) -> str | None:
         """CREATE INDEX in savepoint ``sp``; the reason (and ``sp`` rolled back) on failure."""
-        name = self._name("whatif_")
+        name = self._name("whatif_", depth)
         schema = candidate.table.partition(".")[0]
         try:
             ddl = untrusted(single_statement(create_index_sql(candidate, name, concurrently=False)))

@@ -40,6 +40,14 @@ SELECT
     current_user AS username
 """
 
+# Keep our own statements out of the target's pg_stat_statements: they are not workload and
+# would evict real entries. Only superusers may change it; asking otherwise would leave an
+# error in the server log, so the query asks only then.
+Q_UNTRACKED: LiteralString = """
+SELECT pg_catalog.set_config('pg_stat_statements.track', 'none', false)
+WHERE (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user)
+"""
+
 Q_BEGIN_READ_WRITE: LiteralString = "BEGIN READ WRITE"
 Q_ROLLBACK: LiteralString = "ROLLBACK"
 Q_LOCAL_TIMEOUTS: LiteralString = """
@@ -124,6 +132,10 @@ class Session:
         except TargetError:
             session.close()
             raise
+        try:
+            session.rows(Q_UNTRACKED)
+        except TargetError as exc:  # not permitted for this role: our statements are tagged
+            log.debug("target.tracking_kept", reason=str(exc))
         session.server_version_num = int(row["server_version_num"])
         session.database = str(row["database"])
         session.user = str(row["username"])

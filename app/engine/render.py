@@ -91,6 +91,17 @@ def _saving(report: Report) -> str:
     return f"{before:,.0f} → {after:,.0f} ({1 - after / before:.0%} less)"
 
 
+def _listing(title: str, items: list[str], *, verbose: bool, limit: int = 15) -> list[str]:
+    """A titled bullet list, cut to ``limit`` items unless verbose."""
+    if not items:
+        return []
+    shown = items if verbose else items[:limit]
+    lines = [f"{title} ({len(items)}):", *(f"  - {item}" for item in shown)]
+    if len(shown) < len(items):
+        lines.append(f"  … {len(items) - len(shown)} more (use --format json)")
+    return lines
+
+
 def to_text(report: Report, *, verbose: bool = False) -> str:
     """A terminal report: findings first, then what was turned away and why."""
     snap = report.snapshot
@@ -117,18 +128,10 @@ def to_text(report: Report, *, verbose: bool = False) -> str:
         if not verbose and len(rec.effects) > 3:
             lines.append(f"     … and {len(rec.effects) - 3} more statements")
     lines.append("")
-    if report.rejected:
-        lines.append(f"Not recommended ({len(report.rejected)}):")
-        shown = report.rejected if verbose else report.rejected[:15]
-        lines += [f"  - {r.candidate}: {r.reason}" for r in shown]
-        if len(shown) < len(report.rejected):
-            lines.append(f"  … {len(report.rejected) - len(shown)} more (use --format json)")
-    if report.skipped:
-        lines.append(f"Skipped statements ({len(report.skipped)}):")
-        shown_s = report.skipped if verbose else report.skipped[:15]
-        lines += [f"  - {_query_text(s.query.text)[:80]}: {s.reason}" for s in shown_s]
-        if len(shown_s) < len(report.skipped):
-            lines.append(f"  … {len(report.skipped) - len(shown_s)} more (use --format json)")
+    rejected = [f"{r.candidate}: {r.reason}" for r in report.rejected]
+    lines += _listing("Not recommended", rejected, verbose=verbose)
+    skipped = [f"{_query_text(s.query.text)[:80]}: {s.reason}" for s in report.skipped]
+    lines += _listing("Skipped statements", skipped, verbose=verbose)
     return "\n".join(lines).rstrip() + "\n"
 
 

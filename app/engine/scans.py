@@ -171,6 +171,18 @@ def _extract(
     return tuple(scans)
 
 
+def prepare(tree: exp.Expr, catalog: Catalog) -> exp.Expr:
+    """Qualify table names and expand views, as for scan extraction.
+
+    Raises:
+        SqlError: the statement reads no user table, or names one the catalog lacks.
+    """
+    try:
+        return _prepare(tree, catalog)
+    except _Skip as err:
+        raise SqlError(str(err)) from None
+
+
 def _prepare(select: exp.Expr, catalog: Catalog) -> exp.Expr:
     """Qualify table names by search_path, expand views, refuse catalog-only statements."""
     if select.parent is not None:

@@ -1,0 +1,167 @@
+"""Realistic values for ``$n`` placeholders from pg_stats: common, typical and rare values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.scope import traverse_scope
+
+from app.engine.catalog import Catalog
+from app.engine.model import Analyzed, ColumnStats
+from app.engine.scans import prepare
+from app.engine.sql import DIALECT, SqlError, parse
+
+#: Values for LIMIT / OFFSET placeholders: a page of results from the start.
+LIMIT_VALUE = "20"
+OFFSET_VALUE = "0"
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.In, exp.Between, exp.Like)
+_UPPER_BOUND = (exp.LT, exp.LTE)
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """What placeholder ``$index`` is compared with: a column, LIMIT/OFFSET, or nothing known."""
+
+    index: int
+    table: str | None = None
+    column: str | None = None
+    #: ``eq`` (=, IN, LIKE), ``lower`` (col > $n), ``upper`` (col < $n), ``limit``, ``offset``.
+    role: str = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class ParamSet:
+    """One assignment of text values (``None`` = NULL) to ``$1 … $n``, with what it represents."""
+
+    label: str
+    values: tuple[str | None, ...]
+
+
+def bindings(stmt: Analyzed, catalog: Catalog) -> tuple[Binding, ...]:
+    """For each ``$n`` of the statement, the column (or clause) it feeds.
+
+    Placeholders the engine cannot tie to a column come back with ``role="unknown"``; their
+    plans fall back to a generic plan, and the report says so.
+    """
+    found: dict[int, Binding] = {}
+    try:
+        tree = qualify(
+            prepare(parse(stmt.explain_sql), catalog),
+            schema=catalog.schema,
+            dialect=DIALECT,
+            validate_qualify_columns=False,
+            quote_identifiers=False,
+        )
+    except (SqlError, SqlglotError):
+        tree = None
+    if tree is not None:
+        for scope in traverse_scope(tree):
+            for param in scope.expression.find_all(exp.Parameter):
+                number = _number(param)
+                if number is not None and number not in found:
+                    binding = _bind(scope.sources, param, number)
+                    if binding is not None:
+                        found[number] = binding
+    return tuple(found.get(n, Binding(n)) for n in range(1, stmt.params + 1))
+
+
+def parameter_sets(stmt: Analyzed, catalog: Catalog) -> tuple[list[ParamSet], list[str]]:
+    """Up to three value sets (most common, typical, rare) and notes on unbound placeholders."""
+    binds = bindings(stmt, catalog)
+    notes = [
+        f"${b.index} is not compared with a column: planned with the generic plan"
+        for b in binds
+        if b.role == "unknown"
+    ]
+    sets: list[ParamSet] = []
+    for label in ("common", "typical", "rare"):
+        values = tuple(_value(b, catalog, label) for b in binds)
+        if all(v is None for v, b in zip(values, binds, strict=True) if b.role != "unknown"):
+            continue
+        if values not in [s.values for s in sets]:
+            sets.append(ParamSet(label, values))
+    return sets, notes
+
+
+def _number(param: exp.Expr) -> int | None:
+    inner = param.this
+    text = str(inner.name if isinstance(inner, exp.Expr) else inner)
+    return int(text) if text.isdigit() else None
+
+
+def _bind(sources: Mapping[str, object], param: exp.Expr, number: int) -> Binding | None:
+    parent = param.parent
+    while isinstance(parent, exp.Paren | exp.Cast | exp.Tuple):
+        parent = parent.parent
+    if isinstance(parent, exp.Limit):
+        return Binding(number, role="limit")
+    if isinstance(parent, exp.Offset):
+        return Binding(number, role="offset")
+    if not isinstance(parent, _COMPARISONS):
+        return None
+    # The placeholder's counterpart must be a plain column: ``length(body) > $2`` says nothing
+    # about which values of body are realistic.
+    column: exp.Column | None = None
+    table: exp.Table | None = None
+    for operand in (parent.this, parent.args.get("expression")):
+        inner = operand.unnest() if isinstance(operand, exp.Expr) else None
+        if isinstance(inner, exp.Column):
+            source = sources.get(inner.table)
+            if isinstance(source, exp.Table):
+                column, table = inner, source
+                break
+    if column is None or table is None:
+        return None
+    role = "eq"
+    if isinstance(parent, exp.GT | exp.GTE | exp.LT | exp.LTE):
+        param_right = parent.expression is param or param in parent.expression.find_all(
+            exp.Parameter
+        )
+        upper = isinstance(parent, _UPPER_BOUND)
+        role = "upper" if upper == param_right else "lower"
+    elif isinstance(parent, exp.Between):
+        role = "lower" if parent.args.get("low") is param else "upper"
+    return Binding(number, f"{table.db}.{table.name}", column.name, role)
+
+
+def _value(binding: Binding, catalog: Catalog, label: str) -> str | None:
+    if binding.role == "limit":
+        return LIMIT_VALUE
+    if binding.role == "offset":
+        return OFFSET_VALUE
+    if binding.table is None or binding.column is None:
+        return None
+    table = catalog.table(binding.table)
+    col = table.column(binding.column) if table else None
+    if col is None or col.stats is None:
+        return None
+    return _from_stats(col.stats, binding.role, label)
+
+
+def _from_stats(stats: ColumnStats, role: str, label: str) -> str | None:
+    """Pick a value: MCVs for common, the histogram's middle for typical, its edge for rare.
+
+    For a range bound the choice is turned around so that the rows it selects match the
+    label: ``col > v`` selects few rows when ``v`` is near the top of the histogram.
+    """
+    mcv, hist = stats.most_common_vals, stats.histogram_bounds
+    if role == "eq":
+        if label == "common" and mcv:
+            return mcv[0]
+        if label == "typical" and hist:
+            return hist[len(hist) // 2]
+        if label == "rare":
+            return hist[1] if len(hist) > 2 else (mcv[-1] if mcv else None)
+        return mcv[0] if mcv else (hist[len(hist) // 2] if hist else None)
+    values = hist or mcv
+    if not values:
+        return None
+    position = {"common": 0.1, "typical": 0.5, "rare": 0.95}[label]
+    if role == "upper":
+        position = 1 - position
+    # ``col > v`` keeps rows above v: a low v ("common") keeps many, a high v keeps few.
+    return values[min(int(position * (len(values) - 1)), len(values) - 1)]

@@ -1,0 +1,401 @@
+"""FixDraft: one recommendation as the source text of an online-safe Alembic revision."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.engine.audit import recommendation_id
+from app.engine.ddl import MAX_IDENTIFIER_BYTES, quote_ident, quote_qualified
+from app.engine.model import Recommendation
+
+#: Give up on a lock after this long instead of queueing every other query behind us.
+LOCK_TIMEOUT = "5s"
+#: Concurrent builds of big indexes legitimately take a while; still bounded, never infinite.
+STATEMENT_TIMEOUT = "2h"
+
+_COLUMN = re.compile(r"^\w[\w$]*$")
+_CREATE_INDEX = re.compile(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+", re.IGNORECASE)
+_SLUG_MAX = 60
+#: Generated lines stay within the usual 100 columns where the SQL allows it.
+_LINE_MAX = 100
+#: Statements sit in ``def upgrade():`` + ``with ...:``.
+_BODY_INDENT = " " * 8
+
+
+class DraftRefused(ValueError):
+    """The recommendation cannot be written as a safe, exactly reversible revision."""
+
+
+@dataclass(frozen=True)
+class FixDraft:
+    """The Alembic revision file written for one recommendation."""
+
+    revision: str
+    down_revision: str | None
+    filename: str
+    source: str
+
+
+def revision_id(rec: Recommendation) -> str:
+    """Deterministic 12-hex Alembic revision id derived from ``recommendation_id(rec)``."""
+    return hashlib.sha256(recommendation_id(rec).encode()).hexdigest()[:12]
+
+
+def draft_revisions(
+    recs: Sequence[Recommendation],
+    *,
+    down_revision: str | None,
+    created: datetime,
+    partitions: Mapping[str, Sequence[str]] | None = None,
+) -> tuple[FixDraft, ...]:
+    """One revision per recommendation, chained in order onto ``down_revision``."""
+    drafts: list[FixDraft] = []
+    parent = down_revision
+    for rec in recs:
+        leaves = (partitions or {}).get(rec.table, ())
+        draft = draft_revision(rec, down_revision=parent, created=created, partitions=leaves)
+        drafts.append(draft)
+        parent = draft.revision
+    return tuple(drafts)
+
+
+def draft_revision(
+    rec: Recommendation,
+    *,
+    down_revision: str | None,
+    created: datetime,
+    partitions: Sequence[str] = (),
+) -> FixDraft:
+    """The revision for ``rec``; ``partitions`` lists the leaf partitions of a partitioned table.
+
+    Raises :class:`DraftRefused` when no exact, online-safe revision can be written.
+    """
+    revision = revision_id(rec)
+    if rec.action == "create_index":
+        if partitions:
+            upgrade, downgrade = _create_partitioned(rec, partitions), _drop_partitioned(rec)
+        else:
+            upgrade, downgrade = _create(rec), _drop(rec)
+    elif rec.action == "drop_index":
+        if partitions:
+            raise DraftRefused(
+                f"{rec.index_name}: dropping an index of a partitioned table cannot be undone "
+                "exactly with concurrent builds; drop it by hand"
+            )
+        upgrade, downgrade = _drop(rec), _recreate(rec)
+    elif rec.action == "reindex":
+        upgrade = [_execute(f"REINDEX INDEX CONCURRENTLY {_qualified_index(rec)}")]
+        downgrade = ["# REINDEX only rebuilds the index: there is nothing to undo."]
+    else:
+        raise DraftRefused(f"unknown action {rec.action!r}")
+    source = _module(rec, revision, down_revision, created, upgrade, downgrade)
+    filename = f"{revision}_{_slug(rec)}.py"
+    return FixDraft(
+        revision=revision, down_revision=down_revision, filename=filename, source=source
+    )
+
+
+# ---------------------------------------------------------------------- statements
+
+
+def _lit(text: str) -> str:
+    """A Python string literal, double-quoted unless that needs escaping and single does not."""
+    if '"' in text and "'" not in text:
+        return repr(text)
+    return json.dumps(text, ensure_ascii=False)  # JSON escapes are valid Python escapes
+
+
+_BREAKS = re.compile(r"(?=\n| ON | USING | INCLUDE | WHERE | ATTACH PARTITION )")
+
+
+def _execute(sql: str) -> str:
+    """``op.execute("...")``, wrapped as ruff format would when the line gets long."""
+    line = f"op.execute({_lit(sql)})"
+    if len(_BODY_INDENT + line) <= _LINE_MAX:
+        return line
+    pieces = [_lit(sql)]
+    if len(_BODY_INDENT + "    " + pieces[0]) > _LINE_MAX:
+        pieces = [_lit(p) for p in _BREAKS.split(sql) if p]
+    return "\n".join(["op.execute(", *(f"    {p}" for p in pieces), ")"])
+
+
+_HELPER = '''
+
+def _drop_if_invalid(qualified_index: str) -> None:
+    """A failed concurrent build leaves an INVALID index, which IF NOT EXISTS would keep."""
+    if op.get_context().as_sql:
+        return
+    invalid = (
+        op.get_bind()
+        .execute(
+            sa.text("SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)"),
+            {"name": qualified_index},
+        )
+        .scalar()
+    )
+    if invalid:
+        op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified_index}")
+'''
+
+
+def _drop_if_invalid(qualified_index: str) -> str:
+    return f"_drop_if_invalid({_lit(qualified_index)})"
+
+
+def _split(qualified: str) -> tuple[str, str]:
+    schema, _, name = qualified.partition(".")
+    return schema, name
+
+
+def _qualified_index(rec: Recommendation) -> str:
+    """An index lives in its table's schema."""
+    return quote_qualified(f"{_split(rec.table)[0]}.{rec.index_name}")
+
+
+def _is_column(key: str) -> bool:
+    return bool(_COLUMN.match(key))
+
+
+def _descending(rec: Recommendation, position: int) -> bool:
+    return position < len(rec.descending) and rec.descending[position]
+
+
+def _key_arg(rec: Recommendation, position: int, key: str) -> str:
+    """One key for ``op.create_index``: a bare name, or ``sa.text`` for DESC / expressions."""
+    desc = _descending(rec, position)
+    if _is_column(key) and not desc:
+        return _lit(key)
+    text = quote_ident(key) if _is_column(key) else f"({key})"
+    return f"sa.text({_lit(text + (' DESC' if desc else ''))})"
+
+
+def _keys_sql(rec: Recommendation) -> str:
+    parts = []
+    for position, key in enumerate(rec.columns):
+        text = quote_ident(key) if _is_column(key) else f"({key})"
+        parts.append(text + (" DESC" if _descending(rec, position) else ""))
+    return ", ".join(parts)
+
+
+def _index_tail_sql(rec: Recommendation) -> str:
+    """``USING method (keys) [INCLUDE (...)] [WHERE ...]`` after the table name."""
+    sql = f"USING {rec.using} ({_keys_sql(rec)})"
+    if rec.include:
+        sql += f" INCLUDE ({', '.join(quote_ident(c) for c in rec.include)})"
+    if rec.where:
+        sql += f" WHERE {rec.where}"
+    return sql
+
+
+def _create(rec: Recommendation) -> list[str]:
+    schema, table = _split(rec.table)
+    keys = ", ".join(_key_arg(rec, i, key) for i, key in enumerate(rec.columns))
+    args = [
+        _lit(rec.index_name),
+        _lit(table),
+        f"[{keys}]",
+        f"schema={_lit(schema)}",
+        f"postgresql_using={_lit(rec.using)}",
+    ]
+    if rec.include:
+        args.append(f"postgresql_include=[{', '.join(_lit(c) for c in rec.include)}]")
+    if rec.where:
+        args.append(f"postgresql_where=sa.text({_lit(rec.where)})")
+    args += ["postgresql_concurrently=True", "if_not_exists=True"]
+    return [
+        _drop_if_invalid(_qualified_index(rec)),
+        "op.create_index(",
+        *(f"    {a}," for a in args),
+        ")",
+    ]
+
+
+def partition_index_name(index_name: str, partition: str) -> str:
+    """Deterministic name (≤ 63 bytes) of the index built on one partition.
+
+    >>> partition_index_name("events_tenant_id_idx", "public.events_2025")
+    'events_2025_events_tenant_id_idx_6800e720'
+    """
+    digest = hashlib.sha256(f"{partition}|{index_name}".encode()).hexdigest()[:8]
+    stem = f"{_split(partition)[1]}_{index_name}"
+    room = MAX_IDENTIFIER_BYTES - len(digest) - 1
+    stem = stem.encode()[:room].decode(errors="ignore").rstrip("_")
+    return f"{stem}_{digest}"
+
+
+def _create_partitioned(rec: Recommendation, partitions: Sequence[str]) -> list[str]:
+    """``ON ONLY`` parent (catalog only), concurrent build per partition, then attach each."""
+    tail = _index_tail_sql(rec)
+    parent = _qualified_index(rec)
+    lines = [
+        "# ON ONLY creates the parent index without building it (an instant catalog change);",
+        "# it becomes valid once every partition's index is attached. Partitioned tables",
+        "# cannot be indexed CONCURRENTLY, hence the squawk-ignore.",
+        _execute(
+            "-- squawk-ignore require-concurrent-index-creation\n"
+            f"CREATE INDEX IF NOT EXISTS {quote_ident(rec.index_name)} "
+            f"ON ONLY {quote_qualified(rec.table)} {tail}"
+        ),
+    ]
+    for partition in partitions:
+        child = partition_index_name(rec.index_name, partition)
+        child_qualified = quote_qualified(f"{_split(partition)[0]}.{child}")
+        lines.append(_drop_if_invalid(child_qualified))
+        lines.append(
+            _execute(
+                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {quote_ident(child)} "
+                f"ON {quote_qualified(partition)} {tail}"
+            )
+        )
+        lines.append(_execute(f"ALTER INDEX {parent} ATTACH PARTITION {child_qualified}"))
+    return lines
+
+
+def _drop(rec: Recommendation) -> list[str]:
+    schema, table = _split(rec.table)
+    return [
+        "op.drop_index(",
+        f"    {_lit(rec.index_name)},",
+        f"    table_name={_lit(table)},",
+        f"    schema={_lit(schema)},",
+        "    postgresql_concurrently=True,",
+        "    if_exists=True,",
+        ")",
+    ]
+
+
+def _drop_partitioned(rec: Recommendation) -> list[str]:
+    return [
+        "# Dropping the parent index drops the partitions' attached indexes with it;",
+        "# a partitioned index cannot be dropped CONCURRENTLY, hence the squawk-ignore.",
+        _execute(
+            "-- squawk-ignore require-concurrent-index-deletion\n"
+            f"DROP INDEX IF EXISTS {_qualified_index(rec)}"
+        ),
+    ]
+
+
+def concurrent_definition(definition: str) -> str:
+    """``pg_get_indexdef`` text rewritten as ``CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS``.
+
+    >>> concurrent_definition("CREATE UNIQUE INDEX a_idx ON public.a USING btree (x)")
+    'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS a_idx ON public.a USING btree (x)'
+    """
+    match = _CREATE_INDEX.match(definition)
+    if match is None:
+        raise DraftRefused(f"not a CREATE INDEX statement: {definition[:80]!r}")
+    unique = "UNIQUE " if match.group(1) else ""
+    rest = definition[match.end() :]
+    return f"CREATE {unique}INDEX CONCURRENTLY IF NOT EXISTS {rest}"
+
+
+def _recreate(rec: Recommendation) -> list[str]:
+    if not rec.definition:
+        raise DraftRefused(f"{rec.index_name}: no definition, so a downgrade could not recreate it")
+    if re.search(r"\bON\s+ONLY\b", rec.definition, re.IGNORECASE):
+        raise DraftRefused(f"{rec.index_name}: an index of a partitioned table; drop it by hand")
+    return [
+        "# Recreates the index exactly as pg_get_indexdef described it.",
+        _execute(concurrent_definition(rec.definition)),
+    ]
+
+
+# ---------------------------------------------------------------------- module
+
+
+def _timed(body: list[str]) -> list[str]:
+    """Statements inside an autocommit block, with short lock / bounded statement timeouts."""
+    return [
+        "with op.get_context().autocommit_block():",
+        "    " + _execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'"),
+        "    " + _execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT}'"),
+        *(_indent(line) for line in body),
+        f"    {_execute('RESET statement_timeout')}",
+        f"    {_execute('RESET lock_timeout')}",
+    ]
+
+
+def _function(name: str, body: list[str], *, timed: bool) -> list[str]:
+    lines = _timed(body) if timed else body
+    return [f"def {name}() -> None:", *(_indent(line) for line in lines)]
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"    {line}" if line else "" for line in text.split("\n"))
+
+
+def _slug(rec: Recommendation) -> str:
+    verb = {"create_index": "add_index", "drop_index": "drop_index"}.get(rec.action, rec.action)
+    if rec.action == "create_index":
+        subject = [_split(rec.table)[1], *rec.columns]
+    else:
+        subject = [rec.index_name]
+    text = re.sub(r"[^a-z0-9]+", "_", "_".join([verb, *subject]).lower()).strip("_")
+    return text[:_SLUG_MAX].rstrip("_")
+
+
+def _docstring(rec: Recommendation, revision: str, down: str | None, created: datetime) -> str:
+    what = {
+        "create_index": f"Add index {rec.index_name} on {rec.table}",
+        "drop_index": f"Drop index {rec.index_name} on {rec.table}",
+        "reindex": f"Rebuild index {rec.index_name} on {rec.table}",
+    }[rec.action]
+    lines = [
+        what,
+        "",
+        f"Recommendation: {recommendation_id(rec)} (rule {rec.rule})",
+        f"DDL: {rec.ddl}",
+    ]
+    if rec.definition:
+        lines.append(f"Original definition: {rec.definition}")
+    if rec.reasons:
+        lines += ["", "Why:", *(f"- {reason}" for reason in rec.reasons)]
+    lines += ["", f"Revision ID: {revision}", f"Revises: {down}" if down else "Revises:"]
+    lines.append(f"Create Date: {created.isoformat(sep=' ')}")
+    text = "\n".join(lines).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    return f'"""{text}\n"""'
+
+
+def _module(
+    rec: Recommendation,
+    revision: str,
+    down: str | None,
+    created: datetime,
+    upgrade: list[str],
+    downgrade: list[str],
+) -> str:
+    comments_only = all(line.startswith("#") for line in downgrade)
+    helper = any(line.startswith("_drop_if_invalid(") for line in upgrade)
+    uses_sa = helper or any("sa.text(" in line for line in upgrade + downgrade)
+    lines = [
+        _docstring(rec, revision, down, created),
+        "",
+        "from __future__ import annotations",
+        "",
+    ]
+    if uses_sa:
+        lines.append("import sqlalchemy as sa")
+    lines += [
+        "from alembic import op",
+        "",
+        "# revision identifiers, used by Alembic.",
+        f"revision = {_lit(revision)}",
+        f"down_revision = {_lit(down) if down is not None else 'None'}",
+        "branch_labels = None",
+        "depends_on = None",
+        "",
+        "",
+        *([_HELPER.strip("\n"), "", ""] if helper else []),
+        *_function("upgrade", upgrade, timed=True),
+        "",
+        "",
+        *_function("downgrade", downgrade, timed=not comments_only),
+    ]
+    if comments_only:
+        lines.append("    pass")
+    return "\n".join(lines) + "\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import LiteralString
 
 import psycopg
 import pytest
@@ -279,19 +280,7 @@ def test_rolled_back_build_reports_unusable_fresh_index(
         conn.execute("CREATE TABLE hot (a int, b int) WITH (fillfactor = 50)")
         conn.execute("INSERT INTO hot SELECT g, g FROM generate_series(1, 20000) g")
         conn.execute("ANALYZE hot")
-    with psycopg.connect(db18) as old:
-        old.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-        old.execute("SELECT count(*) FROM hot")
-        with psycopg.connect(db18, autocommit=True) as conn:
-            conn.execute("UPDATE hot SET b = b + 1")
-        oracle = RolledBackBuildOracle(build18)
-        hot_a = Candidate("public.hot", (IndexKey("a"),))
-        (cost,) = oracle.costs(
-            [CostRequest("SELECT * FROM hot WHERE a = $1", 1, frozenset({hot_a}))]
-        )
-        old.rollback()
-    assert cost is None
-    assert "VACUUM" in oracle.errors["SELECT * FROM hot WHERE a = $1"]
+    _assert_build_unusable(db18, build18, "UPDATE hot SET b = b + 1", "a")
 
 
 # ------------------------------------------------------------------------------- partitions
@@ -355,16 +344,22 @@ def test_rolled_back_build_reports_unusable_fresh_partition_index(
         conn.execute("ALTER TABLE hot1 SET (fillfactor = 50)")
         conn.execute("INSERT INTO hot SELECT g, g FROM generate_series(1, 20000) g")
         conn.execute("ANALYZE hot")
+    _assert_build_unusable(db18, build18, "UPDATE hot1 SET b = b + 1", "b")
+
+
+def _assert_build_unusable(
+    db18: str, build18: target_pg.Target, update: LiteralString, column: str
+) -> None:
+    """Update ``hot`` while an older snapshot is open, then expect a "VACUUM" refusal."""
+    query = f"SELECT * FROM hot WHERE {column} = $1"
     with psycopg.connect(db18) as old:
         old.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
         old.execute("SELECT count(*) FROM hot")
         with psycopg.connect(db18, autocommit=True) as conn:
-            conn.execute("UPDATE hot1 SET b = b + 1")
+            conn.execute(update)
         oracle = RolledBackBuildOracle(build18)
-        hot_b = Candidate("public.hot", (IndexKey("b"),))
-        (cost,) = oracle.costs(
-            [CostRequest("SELECT * FROM hot WHERE b = $1", 1, frozenset({hot_b}))]
-        )
+        candidate = Candidate("public.hot", (IndexKey(column),))
+        (cost,) = oracle.costs([CostRequest(query, 1, frozenset({candidate}))])
         old.rollback()
     assert cost is None
-    assert "VACUUM" in oracle.errors["SELECT * FROM hot WHERE b = $1"]
+    assert "VACUUM" in oracle.errors[query]

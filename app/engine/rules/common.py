@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from app.engine.ddl import drop_index_sql
 from app.engine.model import ForeignKey, Index, Recommendation, RelKind, Snapshot
@@ -40,23 +41,30 @@ def format_bytes(size: int) -> str:
     return f"{size / 1024**3:.1f} GB"
 
 
-def _split_top_level(text: str) -> list[str]:
-    """Split on commas outside parentheses and quotes."""
-    items: list[str] = []
+def _unquoted(text: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """``(position, character, paren depth)`` for each character outside quotes."""
     depth = 0
     quote: str | None = None
-    start = 0
-    for pos, char in enumerate(text):
+    for pos in range(start, len(text)):
+        char = text[pos]
         if quote:
             if char == quote:
                 quote = None
-        elif char in "\"'":
+            continue
+        if char in "\"'":
             quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "," and depth == 0:
+            continue
+        depth += char == "("
+        depth -= char == ")"
+        yield pos, char, depth
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas outside parentheses and quotes."""
+    items: list[str] = []
+    start = 0
+    for pos, char, depth in _unquoted(text):
+        if char == "," and depth == 0:
             items.append(text[start:pos].strip())
             start = pos + 1
     items.append(text[start:].strip())
@@ -75,21 +83,9 @@ def _definition_keys(definition: str) -> tuple[str, ...] | None:
     match = _USING_OPEN.search(definition)
     if not match:
         return None
-    depth = 1
-    quote: str | None = None
-    for pos in range(match.end(), len(definition)):
-        char = definition[pos]
-        if quote:
-            if char == quote:
-                quote = None
-        elif char in "\"'":
-            quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return tuple(_split_top_level(definition[match.end() : pos]))
+    for pos, char, depth in _unquoted(definition, match.end()):
+        if char == ")" and depth == -1:  # the parenthesis that closes the key list
+            return tuple(_split_top_level(definition[match.end() : pos]))
     return None
 
 

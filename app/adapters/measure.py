@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import statistics
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, LiteralString
 
 from psycopg import sql
 
 from app.adapters.errors import TargetQueryError
 from app.adapters.target_pg import Target, single_statement, untrusted
+from app.engine.evidence import Failed, Run, Timing
 from app.engine.params import ParamSet
+
+__all__ = ["Failed", "Timing", "measure", "run_prepared", "why"]
 
 PREPARED = "dbarchitect_m0"
 SAVEPOINT = "dbarchitect_run0"
@@ -20,42 +22,6 @@ Q_ANALYZE: LiteralString = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE {nam
 Q_DEALLOCATE: LiteralString = "DEALLOCATE {name}"
 Q_SAVEPOINT: LiteralString = "SAVEPOINT {name}"
 Q_ROLLBACK_TO: LiteralString = "ROLLBACK TO SAVEPOINT {name}"
-
-
-@dataclass(frozen=True, slots=True)
-class Timing:
-    """Repeated measured runs of one statement with one parameter set."""
-
-    label: str
-    ms: tuple[float, ...]
-    shared_hit: int
-    shared_read: int
-    rows: float
-    plan: dict[str, Any]
-
-    @property
-    def p50(self) -> float:
-        """Median execution time (ms)."""
-        return statistics.median(self.ms)
-
-    @property
-    def p95(self) -> float:
-        """95th percentile (the slowest run when there are fewer than 20)."""
-        ordered = sorted(self.ms)
-        return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-    @property
-    def spread(self) -> float:
-        """Relative run-to-run noise: (p95 − min) / p50."""
-        return (self.p95 - min(self.ms)) / self.p50 if self.p50 > 0 else 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    """A parameter set that could not be measured, and why (lock wait, timeout, error)."""
-
-    label: str
-    reason: str
 
 
 def measure(
@@ -82,19 +48,31 @@ def measure(
         try:
             target.script([sql.SQL(Q_PREPARE).format(name=name) + body])
         except TargetQueryError as exc:
-            return [Failed(p.label, _why(exc)) for p in param_sets]
+            return [Failed(p.label, why(exc)) for p in param_sets]
         try:
             for params in param_sets:
-                results.append(_runs(target, name, params, runs=runs, warmup=warmup))
+                results.append(run_prepared(target, name, params, runs=runs, warmup=warmup))
         finally:
             if target.in_transaction:
                 target.script([sql.SQL(Q_DEALLOCATE).format(name=name)])
     return results
 
 
-def _runs(
-    target: Target, name: sql.Identifier, params: ParamSet, *, runs: int, warmup: int
-) -> Timing | Failed:
+def run_prepared(
+    target: Target,
+    name: sql.Identifier,
+    params: ParamSet,
+    *,
+    runs: int,
+    warmup: int,
+    budget_ms: float | None = None,
+) -> Run:
+    """Warm up, then EXPLAIN ANALYZE the prepared statement ``name`` ``runs`` times.
+
+    Each run sits in a savepoint that is rolled back. With ``budget_ms``, repetition stops
+    once the runs have taken that long, after at least three (slow statements are not run
+    five times over).
+    """
     args = (
         sql.SQL("({})").format(
             sql.SQL(", ").join(sql.NULL if v is None else sql.Literal(v) for v in params.values)
@@ -106,6 +84,7 @@ def _runs(
     explain = sql.SQL(Q_ANALYZE).format(name=name, args=args)
     timings: list[float] = []
     plan: dict[str, Any] = {}
+    started = time.perf_counter()
     for n in range(warmup + runs):
         try:
             rows = target.script(
@@ -117,11 +96,16 @@ def _runs(
             )
         except TargetQueryError as exc:
             target.script([sql.SQL(Q_ROLLBACK_TO).format(name=sp)])
-            return Failed(params.label, _why(exc))
+            return Failed(params.label, why(exc))
         result = rows[0]["QUERY PLAN"][0]
-        if n >= warmup:
-            timings.append(float(result["Execution Time"]))
-            plan = result
+        if n < warmup:
+            started = time.perf_counter()
+            continue
+        timings.append(float(result["Execution Time"]))
+        plan = result
+        spent = (time.perf_counter() - started) * 1000
+        if budget_ms is not None and len(timings) >= 3 and spent > budget_ms:
+            break
     top = plan["Plan"]
     return Timing(
         label=params.label,
@@ -133,7 +117,8 @@ def _runs(
     )
 
 
-def _why(exc: TargetQueryError) -> str:
+def why(exc: TargetQueryError) -> str:
+    """A measurement failure in words: lock budget, time budget, or the server's message."""
     if exc.lock_timeout:
         return "another session holds a conflicting lock beyond the lock budget: skipped"
     if exc.timed_out:

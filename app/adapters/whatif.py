@@ -15,6 +15,7 @@ from psycopg import sql
 from app.adapters.errors import HypoPGMissing, MissingPrerequisite, TargetQueryError
 from app.adapters.target_pg import Target, single_statement, untrusted
 from app.engine.ddl import create_index_sql, index_name, quote_ident
+from app.engine.evidence import plan_index_names
 from app.engine.model import Candidate, RelKind, Snapshot
 from app.engine.whatif import CostRequest
 
@@ -59,10 +60,13 @@ SELECT
 FROM pg_catalog.pg_prepared_statements AS p
 WHERE p.name = %(name)s
 """
-# {index}: the new index; on a partitioned table, its partitions' indexes count too.
+# {index}: an index built in this transaction; on a partitioned table its partitions' indexes
+# count too. indcheckxmin: the planner may not use it yet (rows updated by transactions that
+# older snapshots still see); bytes: its real size.
 Q_CHECK_XMIN: LiteralString = """
 SELECT
-    COALESCE(bool_or(i.indcheckxmin), false) AS indcheckxmin
+    COALESCE(bool_or(i.indcheckxmin), false) AS indcheckxmin,
+    COALESCE(sum(pg_catalog.pg_relation_size(i.indexrelid)), 0)::bigint AS bytes
 FROM pg_catalog.pg_index AS i
 WHERE i.indexrelid = pg_catalog.to_regclass({index})
     OR i.indexrelid IN (
@@ -118,14 +122,7 @@ def _total_cost(rows: list[dict[str, Any]]) -> float:
 
 def _index_names(rows: list[dict[str, Any]]) -> frozenset[str]:
     """Every ``Index Name`` in an ``EXPLAIN (FORMAT JSON)`` plan tree."""
-    names: set[str] = set()
-    stack: list[Any] = [rows[0]["QUERY PLAN"][0]["Plan"]]
-    while stack:
-        node = stack.pop()
-        if "Index Name" in node:
-            names.add(str(node["Index Name"]))
-        stack.extend(node.get("Plans", ()))
-    return frozenset(names)
+    return plan_index_names(rows[0]["QUERY PLAN"][0])
 
 
 class WhatIfOracle:

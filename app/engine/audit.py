@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.engine.candidates import generate
 from app.engine.catalog import Catalog
+from app.engine.confidence import Assessment
 from app.engine.ddl import create_index_sql, index_name
 from app.engine.model import (
     Analyzed,
@@ -51,6 +52,8 @@ class Report:
     #: Weighted estimated workload cost (Σ calls × cost) before and after the new indexes.
     workload_cost_before: float = 0.0
     workload_cost_after: float = 0.0
+    #: Recommendation id → confidence and measured evidence (filled by ``proof.assess``).
+    assessments: Mapping[str, Assessment] = field(default_factory=dict)
 
 
 def recommendation_id(rec: Recommendation) -> str:

@@ -29,7 +29,8 @@ class Binding:
     index: int
     table: str | None = None
     column: str | None = None
-    #: ``eq`` (=, IN, LIKE), ``lower`` (col > $n), ``upper`` (col < $n), ``limit``, ``offset``.
+    #: ``eq`` (=, IN, LIKE, SET col =), ``lower`` (col > $n), ``upper`` (col < $n), ``limit``,
+    #: ``offset``, ``insert`` (a VALUES item), ``unique`` (a VALUES item for a unique column).
     role: str = "unknown"
 
 
@@ -59,6 +60,7 @@ def bindings(stmt: Analyzed, catalog: Catalog) -> tuple[Binding, ...]:
     except (SqlError, SqlglotError):
         tree = None
     if tree is not None:
+        found.update(_dml_bindings(tree, catalog))
         for scope in traverse_scope(tree):
             for param in scope.expression.find_all(exp.Parameter):
                 number = _number(param)
@@ -74,8 +76,11 @@ def parameter_sets(stmt: Analyzed, catalog: Catalog) -> tuple[list[ParamSet], li
     binds = bindings(stmt, catalog)
     notes = [
         f"${b.index} is not compared with a column: planned with the generic plan"
-        for b in binds
         if b.role == "unknown"
+        else f"${b.index} feeds the unique column {b.column}: a value from pg_stats would "
+        "collide, so the statement is planned with the generic plan"
+        for b in binds
+        if b.role in ("unknown", "unique")
     ]
     sets: list[ParamSet] = []
     for label in ("common", "typical", "rare"):
@@ -85,6 +90,67 @@ def parameter_sets(stmt: Analyzed, catalog: Catalog) -> tuple[list[ParamSet], li
         if values not in [s.values for s in sets]:
             sets.append(ParamSet(label, values))
     return sets, notes
+
+
+def _dml_bindings(tree: exp.Expr, catalog: Catalog) -> dict[int, Binding]:
+    """Placeholders in INSERT … VALUES and in the SET and WHERE of UPDATE / DELETE.
+
+    Subqueries of the statement are left to the scope pass.
+    """
+    if isinstance(tree, exp.Insert):
+        return _insert_bindings(tree, catalog)
+    if not isinstance(tree, exp.Update | exp.Delete) or not isinstance(tree.this, exp.Table):
+        return {}
+    qualified = catalog.resolve_table(tree.this, cte_names=set())
+    if qualified is None:
+        return {}
+    target = exp.to_table(qualified)
+    sources = {"": target, tree.this.alias_or_name: target}
+    found: dict[int, Binding] = {}
+    for param in tree.find_all(exp.Parameter):
+        number = _number(param)
+        if number is None or number in found or param.find_ancestor(exp.Select) is not None:
+            continue
+        binding = _bind(sources, param, number)
+        if binding is not None:
+            found[number] = binding
+    return found
+
+
+def _insert_bindings(tree: exp.Insert, catalog: Catalog) -> dict[int, Binding]:
+    """``INSERT INTO t (a, b) VALUES ($1, $2)``: each placeholder feeds its column."""
+    into = tree.this
+    table = into.this if isinstance(into, exp.Schema) else into
+    values = tree.expression
+    if not isinstance(table, exp.Table) or not isinstance(values, exp.Values):
+        return {}
+    qualified = catalog.resolve_table(table, cte_names=set())
+    relation = catalog.table(qualified) if qualified else None
+    if qualified is None or relation is None:
+        return {}
+    columns = (
+        [c.name for c in into.expressions]
+        if isinstance(into, exp.Schema) and into.expressions
+        else [c.name for c in relation.columns]
+    )
+    unique = {
+        ix.columns[0]
+        for ix in catalog.snapshot.indexes_on(qualified)
+        if ix.unique and len(ix.columns) == 1 and ix.where is None
+    }
+    found: dict[int, Binding] = {}
+    for row in values.expressions:
+        for position, item in enumerate(row.expressions if isinstance(row, exp.Tuple) else []):
+            inner = item
+            while isinstance(inner, exp.Cast | exp.Paren):
+                inner = inner.this
+            number = _number(inner) if isinstance(inner, exp.Parameter) else None
+            if number is None or position >= len(columns):
+                continue
+            column = columns[position]
+            role = "unique" if column in unique else "insert"
+            found.setdefault(number, Binding(number, qualified, column, role))
+    return found
 
 
 def _number(param: exp.Expr) -> int | None:
@@ -133,7 +199,7 @@ def _value(binding: Binding, catalog: Catalog, label: str) -> str | None:
         return LIMIT_VALUE
     if binding.role == "offset":
         return OFFSET_VALUE
-    if binding.table is None or binding.column is None:
+    if binding.table is None or binding.column is None or binding.role == "unique":
         return None
     table = catalog.table(binding.table)
     col = table.column(binding.column) if table else None
@@ -149,7 +215,7 @@ def _from_stats(stats: ColumnStats, role: str, label: str) -> str | None:
     label: ``col > v`` selects few rows when ``v`` is near the top of the histogram.
     """
     mcv, hist = stats.most_common_vals, stats.histogram_bounds
-    if role == "eq":
+    if role in ("eq", "insert"):
         if label == "common" and mcv:
             return mcv[0]
         if label == "typical" and hist:

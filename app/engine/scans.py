@@ -132,6 +132,15 @@ def _as_select(
     raise _Skip(f"utility statement ({name}) is not workload an index can serve")
 
 
+def _reads_user_table(select: exp.Expr, catalog: Catalog) -> bool:
+    ctes = {cte.alias_or_name for cte in select.find_all(exp.CTE)}
+    return any(
+        catalog.resolve_table(t, cte_names=ctes) is not None
+        for t in select.find_all(exp.Table)
+        if t.name and not isinstance(t.this, exp.Func)
+    )
+
+
 def _extract(
     select: exp.Expr | None, target: exp.Table | None, catalog: Catalog, tree: exp.Expr
 ) -> tuple[Scan, ...]:
@@ -147,8 +156,8 @@ def _extract(
             )
         if isinstance(tree, exp.Insert):
             scans.append(Scan(table=written, write=True))
-    if select is None:
-        return tuple(scans)
+    if select is None or (isinstance(tree, exp.Insert) and not _reads_user_table(select, catalog)):
+        return tuple(scans)  # INSERT … VALUES, or rows made up by functions
     select = _prepare(select, catalog)
     qualified = qualify(
         select,

@@ -1,15 +1,31 @@
-"""Audit one target database: read-only snapshot and workload, what-if oracle, pure engine."""
+"""Audit one target: read-only snapshot and workload, what-if oracle, pure engine, then proof."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from app.adapters.target_pg import connect
+from app.adapters.target_pg import Target, connect
+from app.adapters.validate import Budget, Planned, validate
 from app.adapters.whatif import make_oracle
-from app.engine.audit import AuditConfig, Report, audit
+from app.engine.audit import AuditConfig, Report, audit, recommendation_id
+from app.engine.catalog import Catalog
+from app.engine.evidence import Evidence
+from app.engine.params import parameter_sets
+from app.engine.proof import ProofConfig, affected, assess
 from app.engine.selection import Progress
 from app.engine.workload import read_queries
+
+SANDBOX = "sandbox"
+ON_TARGET = "target"
+DROP_ON_TARGET = (
+    "not measured: dropping an index inside a transaction locks every reader of the table "
+    "out until it rolls back, which is not done on the target; validate drops on a sandbox "
+    "(--validate-dsn)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +39,24 @@ class WorkloadSpec:
     limit: int = 1000
 
 
+@dataclass(frozen=True, slots=True)
+class ValidationSpec:
+    """Where recommendations are measured: a sandbox copy, the target itself, or nowhere."""
+
+    #: A sandbox copy of the target (same schema, representative data).
+    sandbox_dsn: str | None = None
+    #: The operator allows rolled-back index builds on the target itself.
+    on_target: bool = False
+    budget: Budget = field(default_factory=Budget)
+    #: Recommendations still waiting when this much time has passed are left unmeasured.
+    max_seconds: float = 600.0
+
+    @property
+    def enabled(self) -> bool:
+        """Validation has somewhere to run."""
+        return self.sandbox_dsn is not None or self.on_target
+
+
 def audit_target(
     dsn: str,
     workload: WorkloadSpec,
@@ -30,15 +64,22 @@ def audit_target(
     config: AuditConfig | None = None,
     progress: Progress | None = None,
     allow_build: bool = False,
+    validation: ValidationSpec | None = None,
+    proof: ProofConfig | None = None,
 ) -> Report:
-    """Collect from the target read-only, then run the engine with its planner as the oracle.
+    """Collect from the target read-only, run the engine with its planner as the oracle, prove.
 
     Without HypoPG on the target, what-if needs real index builds inside transactions that
     roll back; those block writes to each table while they build, so they run only when
     ``allow_build`` says the operator agreed (a copy, a replica-promoted sandbox, a quiet
     database). Otherwise a MissingPrerequisite says how to install HypoPG.
+
+    Every recommendation is then measured where ``validation`` allows, and judged: rejected
+    with numbers when the measurements contradict it, scored for confidence otherwise.
     """
-    with connect(dsn) as target:
+    validation = validation or ValidationSpec()
+    with ExitStack() as stack:
+        target = stack.enter_context(connect(dsn))
         if progress:
             progress("collect", 0, 2)
         snapshot = target.snapshot()
@@ -55,6 +96,48 @@ def audit_target(
         if progress:
             progress("collect", 2, 2)
         oracle = make_oracle(target, snapshot, allow_build=allow_build)
-        return audit(
-            snapshot, queries, oracle, now=datetime.now(UTC), config=config, progress=progress
-        )
+        now = datetime.now(UTC)
+        report = audit(snapshot, queries, oracle, now=now, config=config, progress=progress)
+        evidence: Mapping[str, Evidence] = {}
+        if validation.enabled and report.recommendations:
+            if validation.sandbox_dsn is not None:
+                session, where = stack.enter_context(connect(validation.sandbox_dsn)), SANDBOX
+            else:
+                session, where = target, ON_TARGET
+            evidence = prove(report, session, where, validation, proof, progress)
+        return assess(report, evidence, now=now, config=proof)
+
+
+def prove(
+    report: Report,
+    session: Target,
+    where: str,
+    validation: ValidationSpec,
+    proof: ProofConfig | None = None,
+    progress: Progress | None = None,
+) -> Mapping[str, Evidence]:
+    """Measure each create / drop recommendation on ``session`` in its own rolled-back txn."""
+    catalog = Catalog(report.snapshot)
+    recs = [r for r in report.recommendations if r.action in ("create_index", "drop_index")]
+    started = time.monotonic()
+    found: dict[str, Evidence] = {}
+    for n, rec in enumerate(recs):
+        if progress:
+            progress("validate", n, len(recs))
+        rid = recommendation_id(rec)
+        if time.monotonic() - started > validation.max_seconds:
+            found[rid] = Evidence(
+                where, skipped=f"not measured: the {validation.max_seconds:.0f} s budget ran out"
+            )
+            continue
+        if rec.action == "drop_index" and where == ON_TARGET:
+            found[rid] = Evidence(where, skipped=DROP_ON_TARGET)
+            continue
+        planned = []
+        for target in affected(rec, report.analyzed, proof):
+            sets, notes = parameter_sets(target.statement, catalog)
+            planned.append(Planned(target, tuple(sets), tuple(notes)))
+        found[rid] = validate(session, rec, planned, where=where, budget=validation.budget)
+    if progress and recs:
+        progress("validate", len(recs), len(recs))
+    return found

@@ -57,7 +57,13 @@ def duplicate_index(
             reasons = _covered_reasons(dropped, keeper, used)
         else:
             reasons = _exact_reasons(dropped, keeper, why, used)
-        yield drop_recommendation(snapshot, dropped, rule=RULE_ID, reasons=reasons)
+        yield drop_recommendation(
+            snapshot,
+            dropped,
+            rule=RULE_ID,
+            reasons=reasons,
+            extra={"exact": float(why is not None)},
+        )
 
 
 def redundant_pairs(snapshot: Snapshot) -> Iterator[tuple[Index, Index, str | None]]:

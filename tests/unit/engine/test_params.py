@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.engine.catalog import Catalog
-from app.engine.model import Analyzed, Column, ColumnStats, Query
+from app.engine.model import Analyzed, Column, ColumnStats, Index, Query
 from app.engine.params import Binding, bindings, parameter_sets
 from app.engine.scans import analyze
 from tests.fakes import snapshot, table
@@ -73,3 +73,38 @@ def test_unbound_placeholders_fall_back_to_the_generic_plan_and_say_so() -> None
     )
     assert notes == ["$2 is not compared with a column: planned with the generic plan"]
     assert all(s.values[1] is None for s in sets)
+
+
+def test_writes_bind_set_where_and_values_items() -> None:
+    update = stmt("UPDATE posts p SET status = $1 WHERE p.user_id = $2")
+    assert bindings(update, CATALOG) == (
+        Binding(1, "public.posts", "status", "eq"),
+        Binding(2, "public.posts", "user_id", "eq"),
+    )
+    delete = stmt("DELETE FROM posts WHERE created_at < $1")
+    assert bindings(delete, CATALOG) == (Binding(1, "public.posts", "created_at", "upper"),)
+    insert = stmt("INSERT INTO posts (status, user_id) VALUES ($1, $2), ($3, $4)")
+    assert [(b.column, b.role) for b in bindings(insert, CATALOG)] == [
+        ("status", "insert"),
+        ("user_id", "insert"),
+        ("status", "insert"),
+        ("user_id", "insert"),
+    ]
+    sets, notes = parameter_sets(insert, CATALOG)
+    assert sets[0].values == ("published", "500", "published", "500") and not notes
+
+
+def test_values_for_a_unique_column_are_not_invented() -> None:
+    snap = snapshot(
+        table("users", 1e4, Column("id", "bigint", stats=USER), Column("status", "text")),
+        indexes=[Index("public", "users_pkey", "public.users", ("id",), unique=True)],
+    )
+    catalog = Catalog(snap)
+    result = analyze(Query("INSERT INTO users (id, status) VALUES ($1, $2)"), catalog)
+    assert isinstance(result, Analyzed)
+    assert bindings(result, catalog)[0] == Binding(1, "public.users", "id", "unique")
+    _, notes = parameter_sets(result, catalog)
+    assert notes == [
+        "$1 feeds the unique column id: a value from pg_stats would collide, so the statement "
+        "is planned with the generic plan"
+    ]

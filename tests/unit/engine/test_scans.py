@@ -158,3 +158,12 @@ def test_normalised_typed_literal_is_repaired() -> None:
 )
 def test_skipped_statements_say_why(sql: str, reason: str) -> None:
     assert reason in skipped(sql)
+
+
+def test_insert_of_generated_rows_is_a_write_without_reads() -> None:
+    result = analyze(
+        Query("INSERT INTO users (email) SELECT md5(g::text) FROM generate_series(1, 10) AS g"),
+        CATALOG,
+    )
+    assert isinstance(result, Analyzed) and result.kind is StatementKind.insert
+    assert [(s.table, s.write) for s in result.scans] == [("public.users", True)]

@@ -1,0 +1,249 @@
+"""Validate one recommendation for real: measure, change the index, measure again — rolled back."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import LiteralString
+
+import structlog
+from psycopg import sql
+
+from app.adapters.errors import TargetError, TargetQueryError
+from app.adapters.measure import run_prepared, why
+from app.adapters.target_pg import Target, single_statement, untrusted
+from app.adapters.whatif import Q_CHECK_XMIN
+from app.engine.ddl import drop_index_sql, quote_ident
+from app.engine.evidence import Evidence, Run, StatementEvidence, Timing, plan_index_names
+from app.engine.model import Recommendation
+from app.engine.params import ParamSet
+from app.engine.proof import Affected
+
+log = structlog.get_logger(__name__)
+
+CHANGE_SAVEPOINT = "dbarchitect_change"
+PREPARE_SAVEPOINT = "dbarchitect_prepare"
+CONCURRENTLY = "CREATE INDEX CONCURRENTLY "
+
+# Every execution is planned for its own values, as an application's first executions are;
+# otherwise the plan cache could switch to a generic plan halfway through the runs.
+Q_CUSTOM_PLANS: LiteralString = (
+    "SELECT pg_catalog.set_config('plan_cache_mode', 'force_custom_plan', true)"
+)
+Q_PREPARE: LiteralString = "PREPARE {name} AS "
+Q_DEALLOCATE: LiteralString = "DEALLOCATE {name}"
+Q_SAVEPOINT: LiteralString = "SAVEPOINT {name}"
+Q_RELEASE: LiteralString = "RELEASE SAVEPOINT {name}"
+Q_ROLLBACK_TO: LiteralString = "ROLLBACK TO SAVEPOINT {name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """Time and lock limits of one validation transaction."""
+
+    lock_timeout_ms: int = 1_000
+    #: Per statement: each measured run, and the CREATE / DROP INDEX itself.
+    statement_timeout_ms: int = 60_000
+    runs: int = 5
+    warmup: int = 1
+    #: Stop repeating a parameter set after this long (at least three runs are kept).
+    set_budget_ms: float = 3_000.0
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A statement to measure, its parameter sets, and why it cannot be measured (notes)."""
+
+    affected: Affected
+    param_sets: tuple[ParamSet, ...]
+    notes: tuple[str, ...] = ()
+
+
+def change_sql(rec: Recommendation) -> str:
+    """The change in its transactional form (CONCURRENTLY cannot run in a transaction).
+
+    Raises:
+        ValueError: an action validation cannot perform.
+    """
+    if rec.action == "create_index" and rec.ddl.startswith(CONCURRENTLY):
+        return "CREATE INDEX " + rec.ddl[len(CONCURRENTLY) :]
+    if rec.action == "drop_index":
+        schema = rec.table.partition(".")[0]
+        return drop_index_sql(f"{schema}.{rec.index_name}", concurrently=False)
+    raise ValueError(f"{rec.action} is not measured (nothing a query plan would show)")
+
+
+def _qualified_index(rec: Recommendation) -> str:
+    schema = rec.table.partition(".")[0]
+    return f"{quote_ident(schema)}.{quote_ident(rec.index_name)}"
+
+
+class _Validation:
+    """One recommendation's transaction: prepare, measure, change, measure again."""
+
+    def __init__(
+        self, session: Target, rec: Recommendation, planned: Sequence[Planned], budget: Budget
+    ) -> None:
+        self.session = session
+        self.rec = rec
+        self.planned = list(planned)
+        self.budget = budget
+        self.before: dict[int, list[Run]] = {}
+        self.after: dict[int, list[Run]] = {}
+        self.notes: dict[int, list[str]] = {i: list(p.notes) for i, p in enumerate(planned)}
+        self.prepared: list[int] = []
+        self.change_ms: float | None = None
+        self.index_bytes: int | None = None
+
+    def name(self, i: int) -> sql.Identifier:
+        return sql.Identifier(f"dbarchitect_v{i}")
+
+    def run(self, where: str) -> Evidence:
+        skipped: str | None = None
+        try:
+            with self.session.read_write_transaction(
+                lock_timeout_ms=self.budget.lock_timeout_ms,
+                statement_timeout_ms=self.budget.statement_timeout_ms,
+            ):
+                self.session.rows(Q_CUSTOM_PLANS)
+                self._prepare_all()
+                self._measure(self.before)
+                skipped = self._change()
+                if skipped is None:
+                    self._measure(self.after)
+        except TargetQueryError as exc:
+            skipped = f"validation stopped: {why(exc)}"
+        finally:
+            self._deallocate()
+        return Evidence(
+            where=where,
+            statements=tuple(self._statement(i) for i in range(len(self.planned))),
+            change_ms=self.change_ms,
+            index_bytes=self.index_bytes,
+            skipped=skipped,
+            used_by_plans=self._used() if skipped is None else None,
+        )
+
+    def _measurable(self) -> Iterator[tuple[int, Planned]]:
+        for i, p in enumerate(self.planned):
+            if i in self.prepared:
+                yield i, p
+
+    def _prepare_all(self) -> None:
+        sp = sql.Identifier(PREPARE_SAVEPOINT)
+        for i, p in enumerate(self.planned):
+            if p.notes:
+                continue
+            try:
+                body = untrusted(single_statement(p.affected.statement.explain_sql))
+                self.session.script(
+                    [
+                        sql.SQL(Q_SAVEPOINT).format(name=sp),
+                        sql.SQL(Q_PREPARE).format(name=self.name(i)) + body,
+                        sql.SQL(Q_RELEASE).format(name=sp),
+                    ]
+                )
+            except ValueError as exc:
+                self.notes[i].append(f"not measured: {exc}")
+                continue
+            except TargetQueryError as exc:
+                self.session.script([sql.SQL(Q_ROLLBACK_TO).format(name=sp)])
+                self.notes[i].append(f"not measured: cannot prepare it ({why(exc)})")
+                continue
+            self.prepared.append(i)
+
+    def _measure(self, into: dict[int, list[Run]]) -> None:
+        for i, p in self._measurable():
+            sets = p.param_sets or (ParamSet("literal", ()),)
+            into[i] = [
+                run_prepared(
+                    self.session,
+                    self.name(i),
+                    params,
+                    runs=self.budget.runs,
+                    warmup=self.budget.warmup,
+                    budget_ms=self.budget.set_budget_ms,
+                )
+                for params in sets
+            ]
+
+    def _change(self) -> str | None:
+        """Make the change in a savepoint; the reason it could not be made, or None."""
+        try:
+            ddl = untrusted(single_statement(change_sql(self.rec)))
+        except ValueError as exc:
+            return str(exc)
+        sp = sql.Identifier(CHANGE_SAVEPOINT)
+        started = time.perf_counter()
+        try:
+            self.session.script([sql.SQL(Q_SAVEPOINT).format(name=sp), ddl])
+        except TargetQueryError as exc:
+            self.session.script([sql.SQL(Q_ROLLBACK_TO).format(name=sp)])
+            if exc.lock_timeout:
+                return (
+                    f"lock wait: another session holds a conflicting lock on {self.rec.table} "
+                    f"beyond the {self.budget.lock_timeout_ms} ms lock budget; nothing was "
+                    "changed, validate again when it is quieter"
+                )
+            return f"the change could not be made: {why(exc)}"
+        self.change_ms = (time.perf_counter() - started) * 1000
+        if self.rec.action != "create_index":
+            return None
+        built = self.session.one(
+            sql.SQL(Q_CHECK_XMIN).format(index=sql.Literal(_qualified_index(self.rec)))
+        )
+        self.index_bytes = int(built["bytes"])
+        if built["indcheckxmin"]:
+            return (
+                f"the new index would not be visible to the planner inside the validating "
+                f"transaction ({self.rec.table} has recently updated rows that older snapshots "
+                "still see): VACUUM the table, or validate on a sandbox"
+            )
+        return None
+
+    def _deallocate(self) -> None:
+        for i in self.prepared:
+            try:
+                self.session.script([sql.SQL(Q_DEALLOCATE).format(name=self.name(i))])
+            except TargetError:
+                log.debug("validate.deallocate_failed")
+                return
+
+    def _statement(self, i: int) -> StatementEvidence:
+        a = self.planned[i].affected
+        return StatementEvidence(
+            query=a.statement.query,
+            write=a.write,
+            cost_before=a.cost_before,
+            cost_after=a.cost_after,
+            before=tuple(self.before.get(i, ())),
+            after=tuple(self.after.get(i, ())),
+            notes=tuple(self.notes[i]),
+        )
+
+    def _used(self) -> bool | None:
+        if self.rec.action != "create_index":
+            return None
+        return any(
+            self.rec.index_name in plan_index_names(r.plan)
+            for runs in self.after.values()
+            for r in runs
+            if isinstance(r, Timing)
+        )
+
+
+def validate(
+    session: Target,
+    rec: Recommendation,
+    planned: Sequence[Planned],
+    *,
+    where: str,
+    budget: Budget | None = None,
+) -> Evidence:
+    """Measure ``planned`` before and after ``rec`` inside one transaction that rolls back.
+
+    Bounded by ``budget``: a lock wait beyond the lock budget or a timeout ends validation
+    with ``Evidence.skipped`` saying why; nothing is ever committed.
+    """
+    return _Validation(session, rec, planned, budget or Budget()).run(where)

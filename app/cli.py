@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TextIO
 
 from app.engine.audit import AuditConfig, Report
@@ -96,8 +97,34 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument(
         "--allow-build",
         action="store_true",
-        help="without HypoPG, measure candidates by building real indexes inside transactions "
-        "that roll back (each build blocks writes to its table for its duration: use a copy)",
+        help="allow real index builds on the target inside transactions that always roll back: "
+        "for what-if without HypoPG, and to measure each recommendation before and after "
+        "(each build blocks writes to its table while it lasts: prefer --validate-dsn)",
+    )
+    audit.add_argument(
+        "--validate-dsn",
+        metavar="DSN",
+        help="a sandbox copy of the target (same schema, representative data) on which each "
+        "recommendation is measured in a transaction that rolls back",
+    )
+    audit.add_argument(
+        "--min-confidence",
+        type=_confidence,
+        default=0.8,
+        metavar="P",
+        help="confidence a recommendation needs for a drafted revision (0.8 to 1; default 0.8)",
+    )
+    audit.add_argument(
+        "--out",
+        metavar="DIR",
+        type=Path,
+        help="write an Alembic revision per eligible recommendation and evidence/<id>.md for all",
+    )
+    audit.add_argument(
+        "--migrations-dir",
+        metavar="DIR",
+        type=Path,
+        help="your Alembic versions directory: revisions written by --out chain onto its head",
     )
     audit.add_argument("--verbose", "-v", action="store_true", help="list everything")
     audit.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
@@ -107,8 +134,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     demo.add_argument("--keep", action="store_true", help="leave the demo server running")
+    demo.add_argument(
+        "--out", metavar="DIR", type=Path, help="write revisions and evidence files to DIR"
+    )
     demo.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     return parser
+
+
+def _confidence(text: str) -> float:
+    from app.engine.confidence import check_threshold
+
+    try:
+        return check_threshold(float(text))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _read_queries(path: str) -> str:
@@ -121,8 +160,23 @@ def _read_queries(path: str) -> str:
 def _audit(args: argparse.Namespace) -> int:
     # Imported here so `dbarchitect --help` stays fast and works without a database driver.
     from app.adapters.errors import BadDsn, HypoPGMissing, MissingPrerequisite, TargetUnavailable
-    from app.flows.audit_target import WorkloadSpec, audit_target
+    from app.engine.proof import ProofConfig
+    from app.flows.audit_target import (
+        SANDBOX_PREFIX,
+        ValidationSpec,
+        WorkloadSpec,
+        audit_target,
+    )
 
+    if args.migrations_dir is not None and not args.migrations_dir.is_dir():
+        print(
+            f"dbarchitect: --migrations-dir {args.migrations_dir}: no such directory",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if args.migrations_dir is not None and args.out is None:
+        print("dbarchitect: --migrations-dir needs --out DIR (where to write)", file=sys.stderr)
+        return EXIT_USAGE
     try:
         text = _read_queries(args.queries) if args.queries else None
     except OSError as err:
@@ -142,11 +196,18 @@ def _audit(args: argparse.Namespace) -> int:
     progress = _Progress(sys.stderr, enabled=not args.quiet)
     try:
         report = audit_target(
-            args.dsn, spec, config=config, progress=progress, allow_build=args.allow_build
+            args.dsn,
+            spec,
+            config=config,
+            progress=progress,
+            allow_build=args.allow_build,
+            validation=ValidationSpec(sandbox_dsn=args.validate_dsn, on_target=args.allow_build),
+            proof=ProofConfig(min_confidence=args.min_confidence),
         )
     except BadDsn as err:
         progress.abort()
-        print(f"dbarchitect: --dsn: {err}", file=sys.stderr)
+        which = "" if str(err).startswith(SANDBOX_PREFIX) else "--dsn: "
+        print(f"dbarchitect: {which}{err}", file=sys.stderr)
         return EXIT_USAGE
     except HypoPGMissing as err:
         progress.abort()
@@ -164,6 +225,29 @@ def _audit(args: argparse.Namespace) -> int:
     progress.close()
     verbose_text = args.format == "text" and args.verbose
     print(to_text(report, verbose=True) if verbose_text else _renderer(args.format)(report), end="")
+    if args.out is not None:
+        return _write_out(report, args.out, args.migrations_dir)
+    return EXIT_OK
+
+
+def _write_out(report: Report, out: Path, migrations_dir: Path | None) -> int:
+    from app.adapters.alembic_dir import VersionsDirError
+    from app.flows.write_out import write_out
+
+    try:
+        written = write_out(report, out, migrations_dir=migrations_dir)
+    except (VersionsDirError, OSError) as err:
+        print(f"dbarchitect: --out: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    print(
+        f"wrote {len(written.revisions)} revision(s) and {len(written.evidence)} evidence "
+        f"file(s) to {out}",
+        file=sys.stderr,
+    )
+    for line in written.held_back:
+        print(f"  held back (no revision): {line}", file=sys.stderr)
+    for line in written.refused:
+        print(f"  no safe revision: {line}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -181,7 +265,11 @@ def _demo(args: argparse.Namespace) -> int:
 
     progress = _Progress(sys.stderr, enabled=not args.quiet)
     code = run_demo(
-        get_settings().data_dir, keep=args.keep, render=_renderer(args.format), progress=progress
+        get_settings().data_dir,
+        keep=args.keep,
+        render=_renderer(args.format),
+        progress=progress,
+        out_dir=args.out,
     )
     progress.close()
     return code

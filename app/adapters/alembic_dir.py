@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,9 +67,12 @@ def read_revisions(versions_dir: Path) -> tuple[RevisionFile, ...]:
     return tuple(f for f in files if f is not None)
 
 
-def chain_head(versions_dir: Path) -> str | None:
-    """The single head revision (nobody's ``down_revision``); None for an empty directory."""
-    revisions = read_revisions(versions_dir)
+def chain_head(versions_dir: Path, *, ignore: Collection[str] = ()) -> str | None:
+    """The single head revision (nobody's ``down_revision``); None for an empty directory.
+
+    Revisions in ``ignore`` (drafts about to be rewritten) do not count.
+    """
+    revisions = [r for r in read_revisions(versions_dir) if r.revision not in ignore]
     if not revisions:
         return None
     pointed_to = {down for r in revisions for down in r.down_revisions}

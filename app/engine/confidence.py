@@ -20,9 +20,9 @@ stats_freshness    0.10    1 if the table was analysed within a day, falling lin
 =================  ======  ==============================================================
 
 Dropping an index scores ``finding`` (0.5: exact duplicate 1, covered by another index 0.9,
-unused for *d* days d ÷ 30, invalid 1), ``measured_safety`` (0.3: validated and no affected
-statement slower; an invalid index is safe by construction, as the planner never uses it)
-and ``stats_freshness`` (0.2, as above). ``reindex`` is judged like a drop.
+unused for *d* days d ÷ 30, invalid 1), ``measured_safety`` (0.3: validated, every affected
+read measured and none slower; an invalid index is safe by construction, as the planner never
+uses it) and ``stats_freshness`` (0.2, as above). ``reindex`` is judged like a drop.
 
 Without measurements the measured components are 0, so an unmeasured recommendation never
 reaches the 0.80 a pull request needs. The breakdown reports each weighted contribution; they
@@ -167,10 +167,12 @@ def drop_confidence(
     """Confidence in dropping an index (see the module docstring)."""
     # The planner never uses an invalid index, so rebuilding or dropping one cannot slow
     # any statement down: that is safe by construction, not by measurement.
+    # Otherwise validation must have run and measured every affected statement; with no
+    # statement reading the table through the index's columns, nothing can get slower.
     measured = rec.rule == "invalid_index" or (
         evidence is not None
         and evidence.skipped is None
-        and any(s.measured for s in evidence.statements)
+        and all(s.measured for s in evidence.statements if not s.write)
     )
     scores = {
         "finding": finding_strength(rec),

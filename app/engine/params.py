@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
-from sqlglot.optimizer.scope import traverse_scope
+from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from app.engine.catalog import Catalog
 from app.engine.model import Analyzed, ColumnStats
@@ -20,6 +20,8 @@ LIMIT_VALUE = "20"
 OFFSET_VALUE = "0"
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.In, exp.Between, exp.Like)
 _UPPER_BOUND = (exp.LT, exp.LTE)
+#: Views and derived tables looked through to find a base column.
+MAX_DEPTH = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,8 @@ class Binding:
     #: ``eq`` (=, IN, LIKE, SET col =), ``lower`` (col > $n), ``upper`` (col < $n), ``limit``,
     #: ``offset``, ``insert`` (a VALUES item), ``unique`` (a VALUES item for a unique column).
     role: str = "unknown"
+    #: ``lower`` / ``upper`` when the column is compared through that function.
+    transform: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,19 +173,22 @@ def _bind(sources: Mapping[str, object], param: exp.Expr, number: int) -> Bindin
         return Binding(number, role="offset")
     if not isinstance(parent, _COMPARISONS):
         return None
-    # The placeholder's counterpart must be a plain column: ``length(body) > $2`` says nothing
-    # about which values of body are realistic.
-    column: exp.Column | None = None
-    table: exp.Table | None = None
+    # The placeholder's counterpart must be a plain column, or lower()/upper() of one:
+    # ``length(body) > $2`` says nothing about which values of body are realistic.
+    found: tuple[exp.Column, exp.Table] | None = None
+    transform: str | None = None
     for operand in (parent.this, parent.args.get("expression")):
         inner = operand.unnest() if isinstance(operand, exp.Expr) else None
+        if isinstance(inner, exp.Lower | exp.Upper) and isinstance(inner.this, exp.Column):
+            transform, inner = ("lower" if isinstance(inner, exp.Lower) else "upper"), inner.this
         if isinstance(inner, exp.Column):
-            source = sources.get(inner.table)
-            if isinstance(source, exp.Table):
-                column, table = inner, source
+            found = _base_column(sources, inner)
+            if found is not None:
                 break
-    if column is None or table is None:
+        transform = None
+    if found is None:
         return None
+    column, table = found
     role = "eq"
     if isinstance(parent, exp.GT | exp.GTE | exp.LT | exp.LTE):
         param_right = parent.expression is param or param in parent.expression.find_all(
@@ -191,7 +198,26 @@ def _bind(sources: Mapping[str, object], param: exp.Expr, number: int) -> Bindin
         role = "upper" if upper == param_right else "lower"
     elif isinstance(parent, exp.Between):
         role = "lower" if parent.args.get("low") is param else "upper"
-    return Binding(number, f"{table.db}.{table.name}", column.name, role)
+    return Binding(number, f"{table.db}.{table.name}", column.name, role, transform)
+
+
+def _base_column(
+    sources: Mapping[str, object], column: exp.Column, depth: int = 0
+) -> tuple[exp.Column, exp.Table] | None:
+    """The base table column behind ``column``, looking through views and derived tables."""
+    source = sources.get(column.table)
+    if isinstance(source, exp.Table):
+        return column, source
+    if not isinstance(source, Scope) or depth > MAX_DEPTH:
+        return None
+    for projection in source.expression.selects if isinstance(source.expression, exp.Query) else []:
+        if projection.alias_or_name != column.name:
+            continue
+        inner = projection.unalias() if isinstance(projection, exp.Alias) else projection
+        if isinstance(inner, exp.Column):
+            return _base_column(source.sources, inner, depth + 1)
+        return None
+    return None
 
 
 def _value(binding: Binding, catalog: Catalog, label: str) -> str | None:
@@ -205,7 +231,12 @@ def _value(binding: Binding, catalog: Catalog, label: str) -> str | None:
     col = table.column(binding.column) if table else None
     if col is None or col.stats is None:
         return None
-    return _from_stats(col.stats, binding.role, label)
+    value = _from_stats(col.stats, binding.role, label)
+    if value is not None and binding.transform == "lower":
+        return value.lower()
+    if value is not None and binding.transform == "upper":
+        return value.upper()
+    return value
 
 
 def _from_stats(stats: ColumnStats, role: str, label: str) -> str | None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Sequence
 from typing import Any
 
 from app.engine.audit import Report, recommendation_id
+from app.engine.confidence import MIN_CONFIDENCE, Assessment
+from app.engine.evidence import Run, Timing, balance, fmt_ms
 from app.engine.model import Recommendation
 from app.engine.sql import redact
 
@@ -18,7 +22,67 @@ def _query_text(text: str) -> str:
     return clean if len(clean) <= _MAX_QUERY_CHARS else clean[: _MAX_QUERY_CHARS - 1] + "…"
 
 
-def _rec_json(rec: Recommendation) -> dict[str, Any]:
+def _side(cost: float | None, runs: Sequence[Run]) -> dict[str, Any]:
+    """Estimated cost and measured mean p50 / p95 / buffers over the parameter sets."""
+    timings = [r for r in runs if isinstance(r, Timing)]
+    return {
+        "cost": None if cost is None else round(cost, 2),
+        "ms_p50": round(statistics.fmean(t.p50 for t in timings), 3) if timings else None,
+        "ms_p95": round(statistics.fmean(t.p95 for t in timings), 3) if timings else None,
+        "buffers": round(statistics.fmean(t.buffers for t in timings)) if timings else None,
+    }
+
+
+def _queries_json(rec: Recommendation, assessment: Assessment | None) -> list[dict[str, Any]]:
+    """Measured statements first (reads and writes), then estimate-only effects."""
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    evidence = assessment.evidence if assessment else None
+    for stmt in evidence.statements if evidence else ():
+        seen.add(stmt.query.text)
+        out.append(
+            {
+                "query": _query_text(stmt.query.text),
+                "calls": stmt.query.calls,
+                "write": stmt.write,
+                "before": _side(stmt.cost_before, stmt.before),
+                "after": _side(stmt.cost_after, stmt.after),
+                "parameter_sets": [p.label for p in stmt.pairs()],
+                "notes": [*stmt.notes, *(f"{f.label}: {f.reason}" for f in stmt.failures())],
+            }
+        )
+    for e in rec.effects:
+        if e.query.text in seen:
+            continue
+        out.append(
+            {
+                "query": _query_text(e.query.text),
+                "calls": e.query.calls,
+                "write": False,
+                "before": _side(e.cost_before, ()),
+                "after": _side(e.cost_after, ()),
+                "parameter_sets": [],
+                "notes": ["not measured"] if evidence else [],
+            }
+        )
+    return out
+
+
+def _validation_json(assessment: Assessment | None) -> dict[str, Any] | None:
+    ev = assessment.evidence if assessment else None
+    if ev is None:
+        return None
+    return {
+        "where": ev.where,
+        "skipped": ev.skipped,
+        "change_ms": None if ev.change_ms is None else round(ev.change_ms, 1),
+        "index_bytes": ev.index_bytes,
+        "used_by_plans": ev.used_by_plans,
+    }
+
+
+def _rec_json(rec: Recommendation, assessment: Assessment | None = None) -> dict[str, Any]:
+    conf = assessment.confidence if assessment else None
     return {
         "id": recommendation_id(rec),
         "action": rec.action,
@@ -31,18 +95,11 @@ def _rec_json(rec: Recommendation) -> dict[str, Any]:
         "index_name": rec.index_name,
         "ddl": rec.ddl,
         "size_bytes": rec.size_bytes,
-        # Filled by measured evidence (validation); estimates alone never claim confidence.
-        "confidence": None,
-        "confidence_breakdown": {},
-        "queries": [
-            {
-                "query": _query_text(e.query.text),
-                "calls": e.query.calls,
-                "before": {"cost": round(e.cost_before, 2), "ms_p50": None},
-                "after": {"cost": round(e.cost_after, 2), "ms_p50": None},
-            }
-            for e in rec.effects
-        ],
+        "confidence": conf.score if conf else None,
+        "confidence_breakdown": dict(conf.breakdown) if conf else {},
+        "eligible": conf.eligible if conf else False,
+        "validation": _validation_json(assessment),
+        "queries": _queries_json(rec, assessment),
         "reasons": list(rec.reasons),
     }
 
@@ -67,12 +124,20 @@ def to_json(report: Report) -> dict[str, Any]:
             "before": round(report.workload_cost_before, 2),
             "after": round(report.workload_cost_after, 2),
         },
-        "recommendations": [_rec_json(r) for r in report.recommendations],
+        "min_confidence": _threshold(report),
+        "recommendations": [
+            _rec_json(r, report.assessments.get(recommendation_id(r)))
+            for r in report.recommendations
+        ],
         "rejected": [{"candidate": r.candidate, "reason": r.reason} for r in report.rejected],
         "skipped_queries": [
             {"query": _query_text(s.query.text), "reason": s.reason} for s in report.skipped
         ],
     }
+
+
+def _threshold(report: Report) -> float:
+    return next((a.confidence.threshold for a in report.assessments.values()), MIN_CONFIDENCE)
 
 
 def _size(n: int) -> str:
@@ -102,6 +167,32 @@ def _listing(title: str, items: list[str], *, verbose: bool, limit: int = 15) ->
     return lines
 
 
+def confidence_line(assessment: Assessment | None) -> str | None:
+    """``confidence 91% (≥ 80%: eligible for a pull request); measured …`` or why held back."""
+    if assessment is None:
+        return None
+    conf, ev = assessment.confidence, assessment.evidence
+    verdict = (
+        f"≥ {conf.threshold:.0%}: eligible for a pull request"
+        if conf.eligible
+        else f"below {conf.threshold:.0%}: held back"
+    )
+    line = f"confidence {conf.score:.0%} ({verdict})"
+    if ev is None:
+        return line + "; not measured (give a sandbox with --validate-dsn, or --allow-build)"
+    if ev.skipped is not None:
+        return f"{line}; {ev.skipped}"
+    bal = balance(ev)
+    if bal.reads_measured:
+        line += (
+            f"; measured on the {ev.where}: reads {fmt_ms(bal.read_before)} → "
+            f"{fmt_ms(bal.read_after)} per workload cycle"
+        )
+    if bal.writes_measured:
+        line += f", writes {fmt_ms(bal.write_before)} → {fmt_ms(bal.write_after)}"
+    return line
+
+
 def to_text(report: Report, *, verbose: bool = False) -> str:
     """A terminal report: findings first, then what was turned away and why."""
     snap = report.snapshot
@@ -118,6 +209,9 @@ def to_text(report: Report, *, verbose: bool = False) -> str:
         lines.append(f"{n}. [{rec.action}] {rec.ddl};")
         if rec.size_bytes:
             lines.append(f"   size ≈ {_size(rec.size_bytes)}; id {recommendation_id(rec)}")
+        conf_line = confidence_line(report.assessments.get(recommendation_id(rec)))
+        if conf_line:
+            lines.append(f"   {conf_line}")
         for reason in rec.reasons:
             lines.append(f"   - {reason}")
         for e in rec.effects[: None if verbose else 3]:
@@ -153,6 +247,8 @@ def to_markdown(report: Report) -> str:
         out.append("None: the workload is served by the existing indexes.")
     for rec in report.recommendations:
         out += [f"#### `{rec.action}` on `{rec.table}`", "", "```sql", rec.ddl + ";", "```", ""]
+        conf_line = confidence_line(report.assessments.get(recommendation_id(rec)))
+        out += [f"- **{conf_line}**"] if conf_line else []
         out += [f"- {r}" for r in rec.reasons]
         if rec.effects:
             out += ["", "| statement | calls | cost before | cost after |", "|---|---:|---:|---:|"]

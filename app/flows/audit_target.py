@@ -8,6 +8,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from app.adapters.errors import TargetUnavailable
 from app.adapters.target_pg import Target, connect
 from app.adapters.validate import Budget, Planned, validate
 from app.adapters.whatif import make_oracle
@@ -20,6 +21,8 @@ from app.engine.selection import Progress
 from app.engine.workload import read_queries
 
 SANDBOX = "sandbox"
+#: Starts the message of a connection error that concerns the sandbox, not the target.
+SANDBOX_PREFIX = "validation sandbox: "
 ON_TARGET = "target"
 DROP_ON_TARGET = (
     "not measured: dropping an index inside a transaction locks every reader of the table "
@@ -80,6 +83,7 @@ def audit_target(
     validation = validation or ValidationSpec()
     with ExitStack() as stack:
         target = stack.enter_context(connect(dsn))
+        sandbox = _open_sandbox(stack, validation.sandbox_dsn)
         if progress:
             progress("collect", 0, 2)
         snapshot = target.snapshot()
@@ -100,12 +104,19 @@ def audit_target(
         report = audit(snapshot, queries, oracle, now=now, config=config, progress=progress)
         evidence: Mapping[str, Evidence] = {}
         if validation.enabled and report.recommendations:
-            if validation.sandbox_dsn is not None:
-                session, where = stack.enter_context(connect(validation.sandbox_dsn)), SANDBOX
-            else:
-                session, where = target, ON_TARGET
+            session, where = (sandbox, SANDBOX) if sandbox is not None else (target, ON_TARGET)
             evidence = prove(report, session, where, validation, proof, progress)
         return assess(report, evidence, now=now, config=proof)
+
+
+def _open_sandbox(stack: ExitStack, dsn: str | None) -> Target | None:
+    """Connect to the sandbox first, so a wrong DSN fails before the audit's work."""
+    if dsn is None:
+        return None
+    try:
+        return stack.enter_context(connect(dsn))
+    except TargetUnavailable as exc:
+        raise type(exc)(f"{SANDBOX_PREFIX}{exc}") from None
 
 
 def prove(

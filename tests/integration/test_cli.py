@@ -122,3 +122,55 @@ def test_bad_usage_exits_2(args: tuple[str, ...]) -> None:
     done = dbarchitect(*args)
     assert done.returncode == 2, done.stderr
     assert done.stderr
+
+
+HEAD_REVISION = '''"""the project's own head"""
+revision = "0001base"
+down_revision = None
+'''
+
+
+def test_validated_audit_writes_a_chained_revision_and_evidence(
+    target15: str, tmp_path: Path
+) -> None:
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    (versions / "0001_base.py").write_text(HEAD_REVISION)
+    out = tmp_path / "out"
+    done = dbarchitect(
+        "audit", "--dsn", target15, "--queries", "-", "--format", "json",
+        "--validate-dsn", target15, "--out", str(out), "--migrations-dir", str(versions),
+        stdin="SELECT * FROM accounts WHERE email = $1;\n",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (rec,) = json.loads(done.stdout)["recommendations"]
+    assert rec["validation"]["where"] == "sandbox" and rec["validation"]["skipped"] is None
+    assert rec["eligible"] is True and rec["confidence"] >= 0.8, rec["confidence_breakdown"]
+    query = rec["queries"][0]
+    assert query["after"]["ms_p50"] * 10 < query["before"]["ms_p50"]
+    (revision,) = out.glob("*.py")
+    assert 'down_revision = "0001base"' in revision.read_text()
+    evidence = (out / "evidence" / (rec["id"].replace(":", "-") + ".md")).read_text()
+    assert "accounts_email_idx" in evidence and "```mermaid" in evidence
+    assert "@example.com" not in evidence  # sampled emails were measured, never printed
+    assert "wrote 1 revision(s) and 1 evidence file(s)" in done.stderr
+
+
+def test_confidence_can_only_be_raised(target15: str) -> None:
+    done = dbarchitect("audit", "--dsn", target15, "--min-confidence", "0.5")
+    assert done.returncode == 2
+    assert "min_confidence must be between 0.80 and 1.0" in done.stderr
+
+
+def test_unreachable_sandbox_exits_3_and_says_which_connection(target15: str) -> None:
+    sandbox = f"postgresql://app:s3cret-pw@127.0.0.1:{free_port()}/copy"
+    done = dbarchitect("audit", "--dsn", target15, "--validate-dsn", sandbox)
+    assert done.returncode == 3
+    assert "validation sandbox:" in done.stderr and "s3cret-pw" not in done.stderr
+
+
+def test_migrations_dir_must_exist_and_needs_out(target15: str, tmp_path: Path) -> None:
+    missing = dbarchitect("audit", "--dsn", target15, "--migrations-dir", str(tmp_path / "no"))
+    assert missing.returncode == 2 and "no such directory" in missing.stderr
+    alone = dbarchitect("audit", "--dsn", target15, "--migrations-dir", str(tmp_path))
+    assert alone.returncode == 2 and "needs --out" in alone.stderr

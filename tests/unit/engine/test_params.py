@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.engine.catalog import Catalog
-from app.engine.model import Analyzed, Column, ColumnStats, Index, Query
+from app.engine.model import Analyzed, Column, ColumnStats, Index, Query, RelKind
 from app.engine.params import Binding, bindings, parameter_sets
 from app.engine.scans import analyze
 from tests.fakes import snapshot, table
@@ -108,3 +108,43 @@ def test_values_for_a_unique_column_are_not_invented() -> None:
         "$1 feeds the unique column id: a value from pg_stats would collide, so the statement "
         "is planned with the generic plan"
     ]
+
+
+EMAIL = ColumnStats(n_distinct=-1, histogram_bounds=("Ann@X.com", "Bob@X.com", "Cy@X.com"))
+VIEWS = Catalog(
+    snapshot(
+        table(
+            "users",
+            1e4,
+            Column("id", "bigint"),
+            Column("email", "text", stats=EMAIL),
+            Column("deleted_at", "timestamptz"),
+        ),
+        table(
+            "active_users",
+            0,
+            Column("id", "bigint"),
+            Column("email", "text"),
+            kind=RelKind.view,
+            view_sql="SELECT users.id, users.email FROM users WHERE users.deleted_at IS NULL",
+        ),
+    )
+)
+
+
+def test_columns_are_traced_through_views_and_derived_tables() -> None:
+    for text in (
+        "SELECT * FROM active_users WHERE email = $1",
+        "SELECT * FROM (SELECT id, email AS e FROM users) AS s WHERE s.e = $1",
+    ):
+        result = analyze(Query(text), VIEWS)
+        assert isinstance(result, Analyzed)
+        assert bindings(result, VIEWS) == (Binding(1, "public.users", "email", "eq"),), text
+
+
+def test_lower_and_upper_of_a_column_get_transformed_values() -> None:
+    result = analyze(Query("SELECT * FROM users WHERE lower(email) = $1"), VIEWS)
+    assert isinstance(result, Analyzed)
+    assert bindings(result, VIEWS) == (Binding(1, "public.users", "email", "eq", "lower"),)
+    sets, notes = parameter_sets(result, VIEWS)
+    assert sets[0].values == ("bob@x.com",) and not notes

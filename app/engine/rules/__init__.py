@@ -6,7 +6,6 @@ from dataclasses import replace
 from datetime import datetime
 
 from app.engine.model import Recommendation, Snapshot
-from app.engine.rules.common import usage
 from app.engine.rules.config import Rule, RuleConfig
 from app.engine.rules.duplicate_index import duplicate_index, redundant_pairs
 from app.engine.rules.fk_without_index import fk_without_index
@@ -40,11 +39,12 @@ def run_rules(snapshot: Snapshot, *, now: datetime, config: RuleConfig) -> list[
     if unknown:
         raise ValueError(f"unknown rule ids to skip: {', '.join(sorted(unknown))}")
     found: dict[tuple[str, str, str], Recommendation] = {}
-    # An index that takes over the scans of a dropped duplicate will be used: never "unused".
+    # An index that takes over from a dropped duplicate is not dropped in the same audit:
+    # it gets the duplicate's scans, and dropping both would leave nothing in their place.
     takes_over = {
         (keeper.table, keeper.name)
-        for dropped, keeper, _ in redundant_pairs(snapshot)
-        if usage(snapshot, dropped)[0] > 0 and "duplicate_index" not in config.skip
+        for _, keeper, _ in redundant_pairs(snapshot)
+        if "duplicate_index" not in config.skip
     }
     for rule in RULES:
         if rule.__name__ in config.skip:

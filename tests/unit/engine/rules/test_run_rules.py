@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -128,3 +129,15 @@ def test_index_taking_over_a_used_duplicate_is_not_dropped_as_unused() -> None:
     )
     drops = {r.index_name for r in run_rules(snap, now=now, config=RuleConfig())}
     assert drops == {"o_c"}
+
+
+def test_an_index_that_takes_over_from_a_dropped_one_is_never_dropped_as_unused() -> None:
+    shop = _shop()
+    idle = tuple(replace(i, scans=0) if i.name != "orders_pkey" else i for i in shop.indexes)
+    recs = run_rules(replace(shop, indexes=idle), now=NOW, config=RuleConfig())
+    dropped = {r.index_name for r in recs if r.action == "drop_index"}
+    # Both copies of (customer_id) go, as duplicate and as covered; the wider index that
+    # serves their scans afterwards stays, even with 0 scans of its own so far.
+    assert {"orders_customer_id_dup_idx", "orders_customer_id_idx"} <= dropped
+    assert "orders_customer_id_placed_at_idx" not in dropped
+    assert "orders_status_idx" in dropped

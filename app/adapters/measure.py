@@ -12,6 +12,7 @@ from app.adapters.errors import TargetQueryError
 from app.adapters.target_pg import Target, single_statement, untrusted
 from app.engine.evidence import Failed, Run, Timing
 from app.engine.params import ParamSet
+from app.engine.sql import scrub_message
 
 __all__ = ["Failed", "Timing", "measure", "run_prepared", "why"]
 
@@ -123,4 +124,4 @@ def why(exc: TargetQueryError) -> str:
         return "another session holds a conflicting lock beyond the lock budget: skipped"
     if exc.timed_out:
         return "a run exceeded the statement time budget: skipped"
-    return exc.message
+    return scrub_message(exc.message)  # the server may quote a parameter value

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from app.engine.candidates import generate
 from app.engine.catalog import Catalog
-from app.engine.confidence import Assessment
+from app.engine.confidence import MIN_CONFIDENCE, Assessment
 from app.engine.ddl import create_index_sql, index_name
 from app.engine.model import (
     Analyzed,
@@ -54,6 +54,8 @@ class Report:
     workload_cost_after: float = 0.0
     #: Recommendation id → confidence and measured evidence (filled by ``proof.assess``).
     assessments: Mapping[str, Assessment] = field(default_factory=dict)
+    #: The confidence a recommendation needs for a drafted revision or pull request.
+    min_confidence: float = MIN_CONFIDENCE
 
 
 def recommendation_id(rec: Recommendation) -> str:

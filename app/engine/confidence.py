@@ -20,9 +20,10 @@ stats_freshness    0.10    1 if the table was analysed within a day, falling lin
 =================  ======  ==============================================================
 
 Dropping an index scores ``finding`` (0.5: exact duplicate 1, covered by another index 0.9,
-unused for *d* days d ÷ 30, invalid 1), ``measured_safety`` (0.3: validated, every affected
-read measured and none slower; an invalid index is safe by construction, as the planner never
-uses it) and ``stats_freshness`` (0.2, as above). ``reindex`` is judged like a drop.
+unused for *d* days d ÷ 30, invalid 1), ``measured_safety`` (0.3: validated and every
+affected read measured; a read clearly slower without the index has already rejected the drop;
+an invalid index is safe by construction, as the planner never uses it) and
+``stats_freshness`` (0.2, as above). ``reindex`` is judged like a drop.
 
 Without measurements the measured components are 0, so an unmeasured recommendation never
 reaches the 0.80 a pull request needs. The breakdown reports each weighted contribution; they

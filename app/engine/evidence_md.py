@@ -16,7 +16,7 @@ from app.engine.draft import LOCK_TIMEOUT, STATEMENT_TIMEOUT, DraftRefused, conc
 from app.engine.evidence import Evidence, StatementEvidence, Timing, balance, fmt_ms
 from app.engine.model import Recommendation, RelKind, StatementKind
 from app.engine.rules.common import format_bytes
-from app.engine.sql import redact
+from app.engine.sql import redact, scrub_message
 
 #: GitHub refuses bodies over 65,536 characters; stay well below.
 MAX_CHARS = 60_000
@@ -47,10 +47,6 @@ _COMPONENTS = {
     "finding": "strength of the finding (duplicate, covered, unused, invalid)",
     "measured_safety": "measured without the index: no affected statement slower",
 }
-# Server messages can quote the offending value: 'x', : "x", value "x", Key (c)=(x).
-_SINGLE_QUOTED = re.compile(r"(?:\b[eE]'|(?<![A-Za-z0-9])')(?:[^']|'')*'")
-_QUOTED_VALUE = re.compile(r'(:\s*|\bvalue\s+)"(?:[^"]|"")*"', re.IGNORECASE)
-_KEY_VALUE = re.compile(r"\)=\((?:[^()]|\([^()]*\))*\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -602,10 +598,8 @@ def _query_cell(text: str) -> str:
 
 
 def _scrub(message: str) -> str:
-    """A message with quoted values (as servers quote them) blanked, cut to a readable length."""
-    clean = _SINGLE_QUOTED.sub("'…'", " ".join(message.split()))
-    clean = _QUOTED_VALUE.sub(r'\1"…"', clean)
-    return _cut(_KEY_VALUE.sub(")=(…)", clean), _MESSAGE_CHARS).rstrip(".")
+    """A message with quoted values blanked, cut to a readable length."""
+    return _cut(scrub_message(message), _MESSAGE_CHARS).rstrip(".")
 
 
 def _change(before: float, after: float) -> str:

@@ -143,6 +143,7 @@ def assess(
         recommendations=tuple(kept),
         rejected=(*report.rejected, *rejected),
         assessments=assessments,
+        min_confidence=config.min_confidence,
     )
 
 

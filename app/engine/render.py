@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from app.engine.audit import Report, recommendation_id
-from app.engine.confidence import MIN_CONFIDENCE, Assessment
-from app.engine.evidence import Run, Timing, balance, fmt_ms
+from app.engine.confidence import Assessment
+from app.engine.evidence import Timing, balance, fmt_ms
 from app.engine.model import Recommendation
-from app.engine.sql import redact
+from app.engine.sql import redact, scrub_message
 
 REPORT_VERSION = 1
 _MAX_QUERY_CHARS = 2000
@@ -22,9 +22,8 @@ def _query_text(text: str) -> str:
     return clean if len(clean) <= _MAX_QUERY_CHARS else clean[: _MAX_QUERY_CHARS - 1] + "…"
 
 
-def _side(cost: float | None, runs: Sequence[Run]) -> dict[str, Any]:
+def _side(cost: float | None, timings: Sequence[Timing]) -> dict[str, Any]:
     """Estimated cost and measured mean p50 / p95 / buffers over the parameter sets."""
-    timings = [r for r in runs if isinstance(r, Timing)]
     return {
         "cost": None if cost is None else round(cost, 2),
         "ms_p50": round(statistics.fmean(t.p50 for t in timings), 3) if timings else None,
@@ -45,10 +44,14 @@ def _queries_json(rec: Recommendation, assessment: Assessment | None) -> list[di
                 "query": _query_text(stmt.query.text),
                 "calls": stmt.query.calls,
                 "write": stmt.write,
-                "before": _side(stmt.cost_before, stmt.before),
-                "after": _side(stmt.cost_after, stmt.after),
+                # Only parameter sets measured on both sides, as the verdict compares them.
+                "before": _side(stmt.cost_before, [p.before for p in stmt.pairs()]),
+                "after": _side(stmt.cost_after, [p.after for p in stmt.pairs()]),
                 "parameter_sets": [p.label for p in stmt.pairs()],
-                "notes": [*stmt.notes, *(f"{f.label}: {f.reason}" for f in stmt.failures())],
+                "notes": [
+                    scrub_message(n)
+                    for n in (*stmt.notes, *(f"{f.label}: {f.reason}" for f in stmt.failures()))
+                ],
             }
         )
     for e in rec.effects:
@@ -124,7 +127,7 @@ def to_json(report: Report) -> dict[str, Any]:
             "before": round(report.workload_cost_before, 2),
             "after": round(report.workload_cost_after, 2),
         },
-        "min_confidence": _threshold(report),
+        "min_confidence": report.min_confidence,
         "recommendations": [
             _rec_json(r, report.assessments.get(recommendation_id(r)))
             for r in report.recommendations
@@ -134,10 +137,6 @@ def to_json(report: Report) -> dict[str, Any]:
             {"query": _query_text(s.query.text), "reason": s.reason} for s in report.skipped
         ],
     }
-
-
-def _threshold(report: Report) -> float:
-    return next((a.confidence.threshold for a in report.assessments.values()), MIN_CONFIDENCE)
 
 
 def _size(n: int) -> str:

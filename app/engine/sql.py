@@ -125,6 +125,25 @@ _LITERAL = re.compile(
 )
 
 
+# Server messages can quote the offending value: 'x', : "x", value "x", Key (c)=(x).
+_SINGLE_QUOTED = re.compile(r"(?:\b[eE]'|(?<![A-Za-z0-9])')(?:[^']|'')*'")
+_QUOTED_VALUE = re.compile(r'(:\s*|\bvalue\s+)"(?:[^"]|"")*"', re.IGNORECASE)
+_KEY_VALUE = re.compile(r"\)=\((?:[^()]|\([^()]*\))*\)")
+
+
+def scrub_message(message: str) -> str:
+    """A server message with the values it quotes blanked, on one line.
+
+    >>> scrub_message('invalid input syntax for type integer: "abc"')
+    'invalid input syntax for type integer: "…"'
+    >>> scrub_message("Key (email)=(bob@example.com) already exists.")
+    'Key (email)=(…) already exists.'
+    """
+    clean = _SINGLE_QUOTED.sub("'…'", " ".join(message.split()))
+    clean = _QUOTED_VALUE.sub(r'\1"…"', clean)
+    return _KEY_VALUE.sub(")=(…)", clean)
+
+
 def redact(text: str) -> str:
     """Replace literal values with ``$n`` placeholders, as pg_stat_statements does.
 

@@ -1,10 +1,15 @@
-"""The pure audit end to end on the toy planner, and its three renderings."""
+"""The pure audit end to end on the toy planner, its three renderings, and assessments."""
 
 from __future__ import annotations
 
-from app.engine.audit import audit, recommendation_id
-from app.engine.model import Index, Query
-from app.engine.render import to_json, to_markdown, to_text
+import dataclasses
+import json
+
+from app.engine.audit import Report, audit, recommendation_id
+from app.engine.confidence import Assessment, Confidence
+from app.engine.evidence import Evidence, Failed, StatementEvidence, Timing
+from app.engine.model import Index, Query, QueryEffect, Recommendation
+from app.engine.render import confidence_line, to_json, to_markdown, to_text
 from tests.fakes import NOW, FakeOracle, column, snapshot, table
 
 SNAP = snapshot(
@@ -53,3 +58,158 @@ def test_text_and_markdown_name_every_recommendation_and_skip() -> None:
         assert rec.ddl in text and rec.ddl in markdown
         assert recommendation_id(rec) in text
     assert "reads no table" in text and "reads no table" in markdown
+
+
+# ---------------------------------------------------------------------- assessments
+
+ORDERS = snapshot(table("orders", 1e6, column("id"), column("email", "text")))
+READ = Query("SELECT * FROM orders WHERE email = 'bob@example.com'", calls=100)
+GUESS = Query("SELECT id FROM orders WHERE email = 'eve@example.com' LIMIT 10", calls=3)
+INSERT = Query("INSERT INTO orders (id, email) VALUES (7, 'carol@example.com')", calls=40)
+CREATE = Recommendation(
+    "create_index",
+    "public.orders",
+    ("email",),
+    "orders_email_idx",
+    "CREATE INDEX CONCURRENTLY orders_email_idx ON public.orders USING btree (email)",
+    effects=(QueryEffect(READ, 5000.0, 12.5), QueryEffect(GUESS, 300.0, 8.0)),
+    reasons=("serves 2 statements of the workload",),
+)
+LOCKED = "another session holds a conflicting lock beyond the lock budget: skipped"
+EVIDENCE = Evidence(
+    "sandbox",
+    (
+        StatementEvidence(
+            READ,
+            False,
+            5000.0,
+            12.5,
+            before=(Timing("common", (10, 10, 12), 40, 10, 1), Timing("rare", (30,), 60, 0, 1)),
+            after=(Timing("common", (1, 1, 1.2), 4, 0, 1), Timing("rare", (3,), 6, 0, 1)),
+        ),
+        StatementEvidence(
+            INSERT,
+            True,
+            before=(Timing("common", (1.0,), 3, 0, 1),),
+            after=(Timing("common", (1.25,), 4, 0, 1), Failed("rare", LOCKED)),
+            notes=("$2 has no sample value",),
+        ),
+    ),
+    change_ms=1234.56,
+    index_bytes=8 << 20,
+    used_by_plans=True,
+)
+BREAKDOWN = {"measured_speedup": 0.35, "noise_margin": 0.15, "workload_share": 0.15}
+CONF = Confidence(0.92, BREAKDOWN, threshold=0.9)
+MEASURED_LINE = (
+    "confidence 92% (≥ 90%: eligible for a pull request); measured on the sandbox: "
+    "reads 2,000.0 ms → 200.0 ms per workload cycle, writes 40.0 ms → 50.0 ms"
+)
+
+
+def assessed(assessment: Assessment | None) -> Report:
+    found = {recommendation_id(CREATE): assessment} if assessment else {}
+    return Report(
+        ORDERS, 3, (), (), (CREATE,), (), "fake", 0, assessments=found, min_confidence=0.9
+    )
+
+
+def test_json_of_a_measured_recommendation() -> None:
+    doc = to_json(assessed(Assessment(CONF, EVIDENCE)))
+    assert doc["min_confidence"] == 0.9
+    (rec,) = doc["recommendations"]
+    assert (rec["confidence"], rec["confidence_breakdown"], rec["eligible"]) == (
+        0.92,
+        BREAKDOWN,
+        True,
+    )
+    assert rec["validation"] == {
+        "where": "sandbox",
+        "skipped": None,
+        "change_ms": 1234.6,
+        "index_bytes": 8 << 20,
+        "used_by_plans": True,
+    }
+    read, insert, guess = rec["queries"]
+    assert read == {
+        "query": "SELECT * FROM orders WHERE email = $1",
+        "calls": 100,
+        "write": False,
+        "before": {"cost": 5000.0, "ms_p50": 20.0, "ms_p95": 21.0, "buffers": 55},
+        "after": {"cost": 12.5, "ms_p50": 2.0, "ms_p95": 2.1, "buffers": 5},
+        "parameter_sets": ["common", "rare"],
+        "notes": [],
+    }
+    assert insert["query"] == "INSERT INTO orders (id, email) VALUES ($1, $2)"
+    assert insert["write"] is True and insert["parameter_sets"] == ["common"]
+    assert (insert["before"]["ms_p50"], insert["after"]["ms_p50"]) == (1.0, 1.25)
+    assert insert["notes"] == ["$2 has no sample value", f"rare: {LOCKED}"]
+    assert guess["query"] == "SELECT id FROM orders WHERE email = $1 LIMIT $2"
+    assert guess["before"] == {"cost": 300.0, "ms_p50": None, "ms_p95": None, "buffers": None}
+    assert (guess["parameter_sets"], guess["notes"]) == ([], ["not measured"])
+
+
+def test_json_never_holds_literal_values() -> None:
+    text = json.dumps(to_json(assessed(Assessment(CONF, EVIDENCE))))
+    for literal in ("bob@example.com", "eve@example.com", "carol@example.com"):
+        assert literal not in text
+
+
+def test_json_without_an_assessment() -> None:
+    doc = to_json(assessed(None))
+    assert doc["min_confidence"] == 0.9  # the configured bar, even with nothing scored
+    (rec,) = doc["recommendations"]
+    assert (rec["confidence"], rec["confidence_breakdown"], rec["eligible"]) == (None, {}, False)
+    assert rec["validation"] is None
+    assert [q["notes"] for q in rec["queries"]] == [[], []]  # nothing was asked of a sandbox
+    assert [q["before"]["cost"] for q in rec["queries"]] == [5000.0, 300.0]
+
+
+def test_confidence_lines() -> None:
+    low = Confidence(0.25)
+    assert confidence_line(None) is None
+    assert confidence_line(Assessment(CONF, EVIDENCE)) == MEASURED_LINE
+    assert confidence_line(Assessment(low)) == (
+        "confidence 25% (below 80%: held back); not measured "
+        "(give a sandbox with --validate-dsn, or --allow-build)"
+    )
+    skipped = Evidence("target", skipped="lock wait beyond the budget")
+    assert confidence_line(Assessment(low, skipped)) == (
+        "confidence 25% (below 80%: held back); lock wait beyond the budget"
+    )
+
+
+def test_text_and_markdown_show_the_confidence_line() -> None:
+    report = assessed(Assessment(CONF, EVIDENCE))
+    assert f"\n   {MEASURED_LINE}\n" in to_text(report)
+    assert f"\n- **{MEASURED_LINE}**\n" in to_markdown(report)
+    assert "confidence" not in to_text(assessed(None))
+
+
+def test_json_before_and_after_cover_the_same_parameter_sets() -> None:
+    failed_after = StatementEvidence(
+        READ,
+        False,
+        before=(Timing("common", (10,), 0, 0, 1), Timing("rare", (30,), 0, 0, 1)),
+        after=(Timing("common", (1,), 0, 0, 1), Failed("rare", LOCKED)),
+    )
+    evidence = Evidence("sandbox", (failed_after,))
+    (rec,) = to_json(assessed(Assessment(CONF, evidence)))["recommendations"]
+    read = rec["queries"][0]
+    assert read["parameter_sets"] == ["common"]
+    assert (read["before"]["ms_p50"], read["after"]["ms_p50"]) == (10.0, 1.0)  # actual: 20 → 1
+
+
+def test_json_keeps_the_configured_threshold_when_nothing_was_scored() -> None:
+    report = dataclasses.replace(assessed(None), assessments={}, min_confidence=0.95)
+    assert to_json(report)["min_confidence"] == 0.95
+
+
+def test_json_notes_never_carry_values_quoted_by_the_server() -> None:
+    failed = StatementEvidence(
+        READ,
+        False,
+        before=(Failed("common", 'invalid input syntax for type integer: "4242"'),),
+    )
+    report = assessed(Assessment(CONF, Evidence("sandbox", (failed,))))
+    assert "4242" not in json.dumps(to_json(report))

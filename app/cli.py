@@ -108,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
         "recommendation is measured in a transaction that rolls back",
     )
     audit.add_argument(
+        "--samples",
+        metavar="FILE",
+        help="PostgreSQL log lines (log_min_duration_statement or log_statement, stderr or "
+        "jsonlog format): statements are measured with the values they really ran with",
+    )
+    audit.add_argument(
         "--min-confidence",
         type=_confidence,
         default=0.8,
@@ -182,7 +188,13 @@ def _audit(args: argparse.Namespace) -> int:
     except OSError as err:
         print(f"dbarchitect: cannot read --queries {args.queries}: {err.strerror}", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        samples = _read_queries(args.samples) if args.samples else None
+    except OSError as err:
+        print(f"dbarchitect: cannot read --samples {args.samples}: {err.strerror}", file=sys.stderr)
+        return EXIT_USAGE
     spec = WorkloadSpec(
+        samples_text=samples,
         queries_text=text,
         min_calls=args.min_calls,
         min_total_ms=args.min_total_ms,

@@ -588,7 +588,8 @@ def _concurrent(ddl: str) -> bool:
 
 def _label(label: str, position: int) -> str:
     """A parameter-set label fit to print (never anything that could be a value)."""
-    return f"`{label}`" if label in _LABELS else f"set {position}"
+    known = label in _LABELS or re.fullmatch(r"captured-\d", label) is not None
+    return f"`{label}`" if known else f"set {position}"
 
 
 def _query_cell(text: str) -> str:

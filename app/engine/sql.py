@@ -152,24 +152,38 @@ def redact(text: str) -> str:
     >>> redact("SELECT * FROM t WHERE email = 'a@b.c' AND id > 10 AND x = $1 LIMIT 5")
     'SELECT * FROM t WHERE email = $2 AND id > $3 AND x = $1 LIMIT $4'
     """
+    return parameterize(text)[0]
+
+
+def parameterize(text: str) -> tuple[str, tuple[str, ...]]:
+    """:func:`redact`, also returning the literal values it replaced, in ``$n`` order.
+
+    >>> parameterize("SELECT * FROM t WHERE name = 'O''Hara' LIMIT 5")
+    ('SELECT * FROM t WHERE name = $1 LIMIT $2', ("O'Hara", '5'))
+    """
     counter = param_count(text)
     out: list[str] = []
+    values: list[str] = []
     pos = 0
     for m in re.finditer(r'"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/', text, re.DOTALL):
-        chunk, counter = _redact_chunk(text[pos : m.start()], counter)
+        chunk, counter = _redact_chunk(text[pos : m.start()], counter, values)
         out += [chunk, m.group(0)]
         pos = m.end()
-    chunk, counter = _redact_chunk(text[pos:], counter)
+    chunk, counter = _redact_chunk(text[pos:], counter, values)
     out.append(chunk)
-    return "".join(out)
+    return "".join(out), tuple(values)
 
 
-def _redact_chunk(chunk: str, counter: int) -> tuple[str, int]:
+def _redact_chunk(chunk: str, counter: int, values: list[str]) -> tuple[str, int]:
     parts: list[str] = []
     pos = 0
     for m in _LITERAL.finditer(chunk):
         counter += 1
         parts += [chunk[pos : m.start()], f"${counter}"]
+        literal = m.group(0)
+        if m.group("s") is not None:
+            literal = literal[literal.index("'") + 1 : -1].replace("''", "'")
+        values.append(literal)
         pos = m.end()
     parts.append(chunk[pos:])
     return "".join(parts), counter

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,8 +15,9 @@ from app.adapters.whatif import make_oracle
 from app.engine.audit import AuditConfig, Report, audit, recommendation_id
 from app.engine.catalog import Catalog
 from app.engine.evidence import Evidence
-from app.engine.params import parameter_sets
-from app.engine.proof import ProofConfig, affected, assess
+from app.engine.params import ParamSet, parameter_sets
+from app.engine.proof import Affected, ProofConfig, affected, assess
+from app.engine.samples import Values, captured, read_log_samples
 from app.engine.selection import Progress
 from app.engine.workload import read_queries
 
@@ -40,6 +41,8 @@ class WorkloadSpec:
     min_calls: int = 1
     min_total_ms: float = 0.0
     limit: int = 1000
+    #: PostgreSQL log lines whose captured values are measured instead of synthesised ones.
+    samples_text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +108,21 @@ def audit_target(
         evidence: Mapping[str, Evidence] = {}
         if validation.enabled and report.recommendations:
             session, where = (sandbox, SANDBOX) if sandbox is not None else (target, ON_TARGET)
-            evidence = prove(report, session, where, validation, proof, progress)
+            samples = read_log_samples(workload.samples_text or "")
+            evidence = prove(report, session, where, validation, proof, progress, samples)
         return assess(report, evidence, now=now, config=proof)
+
+
+def _planned(
+    target: Affected, catalog: Catalog, samples: Mapping[str, Sequence[Values]]
+) -> Planned:
+    stmt = target.statement
+    values = captured(samples, stmt.query.text, stmt.params) if stmt.params else []
+    if values:
+        sets = [ParamSet(f"captured-{n}", v) for n, v in enumerate(values, 1)]
+        return Planned(target, tuple(sets))
+    synthesised, notes = parameter_sets(stmt, catalog)
+    return Planned(target, tuple(synthesised), tuple(notes))
 
 
 def _open_sandbox(stack: ExitStack, dsn: str | None) -> Target | None:
@@ -126,8 +142,13 @@ def prove(
     validation: ValidationSpec,
     proof: ProofConfig | None = None,
     progress: Progress | None = None,
+    samples: Mapping[str, Sequence[Values]] | None = None,
 ) -> Mapping[str, Evidence]:
-    """Measure each create / drop recommendation on ``session`` in its own rolled-back txn."""
+    """Measure each create / drop recommendation on ``session`` in its own rolled-back txn.
+
+    Statements run with their captured values (``samples``, from logs) when there are any,
+    else with values synthesised from pg_stats.
+    """
     catalog = Catalog(report.snapshot)
     recs = [r for r in report.recommendations if r.action in ("create_index", "drop_index")]
     started = time.monotonic()
@@ -144,10 +165,9 @@ def prove(
         if rec.action == "drop_index" and where == ON_TARGET:
             found[rid] = Evidence(where, skipped=DROP_ON_TARGET)
             continue
-        planned = []
-        for target in affected(rec, report.analyzed, proof):
-            sets, notes = parameter_sets(target.statement, catalog)
-            planned.append(Planned(target, tuple(sets), tuple(notes)))
+        planned = [
+            _planned(t, catalog, samples or {}) for t in affected(rec, report.analyzed, proof)
+        ]
         found[rid] = validate(session, rec, planned, where=where, budget=validation.budget)
     if progress and recs:
         progress("validate", len(recs), len(recs))

@@ -254,3 +254,24 @@ def test_validation_always_rolls_back_writes_and_the_index(fresh_db18: str) -> N
         assert conn.execute(b"SELECT sum(total), count(*) FROM orders").fetchone() == total
         prepared = conn.execute(b"SELECT count(*) FROM pg_prepared_statements").fetchone()
     assert prepared == (0,)
+
+
+def test_captured_values_from_logs_are_measured_instead_of_synthesised(fresh_db18: str) -> None:
+    seed(fresh_db18, ORDERS)
+    text = "SELECT id, total FROM orders WHERE customer_id = $1"
+    log = (
+        f"2026-11-01 10:00:00 UTC [7] LOG:  duration: 80.1 ms  execute S_1: {text}\n"
+        "2026-11-01 10:00:00 UTC [7] DETAIL:  parameters: $1 = '1234'\n"
+    )
+    report = audit_target(
+        fresh_db18,
+        WorkloadSpec(queries_text=text, samples_text=log),
+        allow_build=True,
+        validation=ValidationSpec(on_target=True, budget=Budget(runs=3)),
+    )
+    (rec,) = report.recommendations
+    ev = report.assessments[recommendation_id(rec)].evidence
+    assert ev is not None
+    (pair,) = ev.statements[0].pairs()
+    assert pair.label == "captured-1" and pair.after.rows == pair.before.rows > 0
+    assert pair.after.p50 * 5 < pair.before.p50

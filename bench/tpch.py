@@ -22,9 +22,11 @@ import psycopg
 from psycopg import sql
 
 from app.adapters.pgserver import DebianPostgres, EmbeddedPostgres, LocalPostgres
-from app.engine.audit import AuditConfig, Report
+from app.adapters.validate import Budget
+from app.engine.audit import AuditConfig, Report, recommendation_id
+from app.engine.render import confidence_line
 from app.engine.selection import SelectionConfig
-from app.flows.audit_target import WorkloadSpec, audit_target
+from app.flows.audit_target import ValidationSpec, WorkloadSpec, audit_target
 from app.log import configure_logging
 from app.settings import get_settings
 from bench.audit_scale import PHASES, Clock, Phases, _timed_oracles
@@ -466,8 +468,19 @@ class AuditRun:
     candidates: int
 
 
-def run_audit(dsn: str, *, config: AuditConfig, allow_build: bool) -> AuditRun:
-    """``audit_target`` on the pg_stat_statements workload, timing each phase."""
+def run_audit(
+    dsn: str,
+    *,
+    config: AuditConfig,
+    allow_build: bool,
+    validate_timeout_s: float | None = None,
+    samples: str | None = None,
+) -> AuditRun:
+    """``audit_target`` on the pg_stat_statements workload, timing each phase.
+
+    With ``validate_timeout_s``, every recommendation is then measured before and after on the
+    bench database itself (it is the sandbox), each run bounded by that timeout.
+    """
     last = [time.perf_counter()]
 
     def tell(progress: Any) -> None:
@@ -483,8 +496,23 @@ def run_audit(dsn: str, *, config: AuditConfig, allow_build: bool) -> AuditRun:
     clock = Clock(tell)
     with _timed_oracles(clock.tick) as oracles:
         clock.oracles = oracles
+        validation = (
+            ValidationSpec(
+                sandbox_dsn=dsn,
+                budget=Budget(
+                    runs=3, set_budget_ms=2_000, statement_timeout_ms=int(validate_timeout_s * 1000)
+                ),
+            )
+            if validate_timeout_s
+            else None
+        )
         report = audit_target(
-            dsn, WorkloadSpec(), config=config, progress=clock, allow_build=allow_build
+            dsn,
+            WorkloadSpec(samples_text=samples),
+            config=config,
+            progress=clock,
+            allow_build=allow_build,
+            validation=validation,
         )
         phases = clock.finish()
     return AuditRun(
@@ -508,12 +536,18 @@ class Applied:
     build_s: float
 
 
-def apply(dsn: str, report: Report) -> list[Applied]:
-    """Build every create_index recommendation (plain CREATE INDEX), then ANALYZE."""
+def apply(dsn: str, report: Report, *, eligible_only: bool = False) -> list[Applied]:
+    """Build every create_index recommendation (plain CREATE INDEX), then ANALYZE.
+
+    ``eligible_only`` builds only those whose measured confidence clears the threshold.
+    """
     applied = []
     with psycopg.connect(dsn, autocommit=True) as conn:
         for rec in report.recommendations:
             if rec.action != "create_index":
+                continue
+            assessment = report.assessments.get(recommendation_id(rec))
+            if eligible_only and not (assessment and assessment.confidence.eligible):
                 continue
             ddl = rec.ddl.replace("CREATE INDEX CONCURRENTLY ", "CREATE INDEX ", 1)
             started = time.perf_counter()
@@ -588,6 +622,13 @@ def print_audit(run: AuditRun, names: QueryNames) -> None:
         print(f"not in the audited workload: {', '.join(f'Q{n}' for n in missing)}")
     for sk in rep.skipped:
         print(f"skipped {names.label(sk.query.text)}: {sk.reason}")
+    for rj in rep.rejected:
+        if rj.reason.startswith(("measured", "measurement", "write overhead measured")):
+            print(f"rejected by measurement: {rj.candidate}: {rj.reason}")
+    for rec in rep.recommendations:
+        a = rep.assessments.get(recommendation_id(rec))
+        if a is not None and a.evidence is not None:
+            print(f"validated {rec.index_name}: {confidence_line(a)}")
     for rec in rep.recommendations:
         served = ", ".join(
             f"{names.label(e.query.text)} {e.cost_before:,.0f}→{e.cost_after:,.0f}"
@@ -784,6 +825,11 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--work-dir", type=Path, default=None, help="server directory (default: a temporary one)"
     )
+    parser.add_argument(
+        "--validate",
+        action="store_true",
+        help="measure every recommendation before/after and build only the eligible ones",
+    )
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.timeout <= 0 or args.scale <= 0:
         parser.error("--repeats, --timeout and --scale must be positive")
@@ -846,11 +892,19 @@ def bench(args: argparse.Namespace, server_dir: Path) -> None:
         )
         with stages.time("audit"):
             run = run_audit(
-                dsn, config=AuditConfig(selection=selection), allow_build=args.server == "pg18"
+                dsn,
+                config=AuditConfig(selection=selection),
+                allow_build=args.server == "pg18",
+                validate_timeout_s=args.timeout if args.validate else None,
+                # The literal queries, as log_statement would have logged them: validation
+                # measures them with their standard parameters (captured samples).
+                samples="\n".join(
+                    "LOG:  statement: " + q.text.replace("\n", "\n\t") for q in queries
+                ),
             )
         print_audit(run, names)
         with stages.time("apply"):
-            applied = apply(dsn, run.report)
+            applied = apply(dsn, run.report, eligible_only=args.validate)
         for a in applied:
             print(f"built {a.name} on {a.table}: {_mb(a.size_bytes)} in {a.build_s:.1f} s")
         with stages.time("explain after"):

@@ -67,6 +67,7 @@ def run_prepared(
     runs: int,
     warmup: int,
     budget_ms: float | None = None,
+    timeout_ms: float | None = None,
 ) -> Run:
     """Warm up, then EXPLAIN ANALYZE the prepared statement ``name`` ``runs`` times.
 
@@ -97,7 +98,8 @@ def run_prepared(
             )
         except TargetQueryError as exc:
             target.script([sql.SQL(Q_ROLLBACK_TO).format(name=sp)])
-            return Failed(params.label, why(exc))
+            took = timeout_ms if exc.timed_out and not exc.lock_timeout else None
+            return Failed(params.label, why(exc), timed_out_ms=took)
         result = rows[0]["QUERY PLAN"][0]
         if n < warmup:
             started = time.perf_counter()

@@ -164,6 +164,7 @@ class _Validation:
                     runs=self.budget.runs,
                     warmup=self.budget.warmup,
                     budget_ms=self.budget.set_budget_ms,
+                    timeout_ms=self.budget.statement_timeout_ms,
                 )
                 for params in sets
             ]

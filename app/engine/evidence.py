@@ -67,6 +67,8 @@ class Failed:
 
     label: str
     reason: str
+    #: Set when the run hit the statement timeout: it took at least this long.
+    timed_out_ms: float | None = None
 
 
 Run = Timing | Failed
@@ -105,13 +107,21 @@ class StatementEvidence:
     notes: tuple[str, ...] = ()
 
     def pairs(self) -> list[Pair]:
-        """Parameter sets measured successfully on both sides."""
+        """Parameter sets measured on both sides.
+
+        A run that hit the statement timeout before the change and finished after it counts,
+        with the timeout as its time: a lower bound, so the speed-up is understated.
+        """
         after = {r.label: r for r in self.after if isinstance(r, Timing)}
-        return [
-            Pair(b.label, b, after[b.label])
-            for b in self.before
-            if isinstance(b, Timing) and b.label in after
-        ]
+        found = []
+        for b in self.before:
+            if b.label not in after:
+                continue
+            if isinstance(b, Failed) and b.timed_out_ms is not None:
+                b = Timing(b.label, (b.timed_out_ms,), 0, 0, 0.0)
+            if isinstance(b, Timing):
+                found.append(Pair(b.label, b, after[b.label]))
+        return found
 
     @property
     def measured(self) -> bool:

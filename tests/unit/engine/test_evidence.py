@@ -233,3 +233,16 @@ def test_plan_index_names() -> None:
     assert plan_index_names({"Plan": node}) == {"orders_customer_id_idx", "users_pkey"}
     assert plan_index_names(node) == {"orders_customer_id_idx", "users_pkey"}
     assert plan_index_names({"Plan": {"Node Type": "Seq Scan"}}) == frozenset()
+
+
+def test_a_run_that_timed_out_before_and_finished_after_counts_as_a_lower_bound() -> None:
+    stmt = StatementEvidence(
+        Query("SELECT 1 FROM t WHERE a = $1", calls=2),
+        False,
+        before=(Failed("common", "timed out", timed_out_ms=60_000.0), Failed("rare", "lock")),
+        after=(Timing("common", (70.0, 71.0, 72.0), 10, 0, 1.0), Timing("rare", (1.0,), 1, 0, 1)),
+    )
+    (pair,) = stmt.pairs()  # the lock failure stays unpaired
+    assert (pair.label, pair.before.p50, pair.after.p50) == ("common", 60_000.0, 71.0)
+    ev = Evidence("sandbox", (stmt,))
+    assert balance(ev).speedup > 0.99 and create_verdict(ev) is None

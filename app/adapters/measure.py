@@ -10,6 +10,7 @@ from psycopg import sql
 
 from app.adapters.errors import TargetQueryError
 from app.adapters.target_pg import Target, single_statement, untrusted
+from app.adapters.whatif import Q_DEALLOCATE, Q_PREPARE, Q_ROLLBACK_TO, Q_SAVEPOINT
 from app.engine.evidence import Failed, Run, Timing
 from app.engine.params import ParamSet
 from app.engine.sql import scrub_message
@@ -18,11 +19,7 @@ __all__ = ["Failed", "Timing", "measure", "run_prepared", "why"]
 
 PREPARED = "dbarchitect_m0"
 SAVEPOINT = "dbarchitect_run0"
-Q_PREPARE: LiteralString = "PREPARE {name} AS "
 Q_ANALYZE: LiteralString = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE {name}{args}"
-Q_DEALLOCATE: LiteralString = "DEALLOCATE {name}"
-Q_SAVEPOINT: LiteralString = "SAVEPOINT {name}"
-Q_ROLLBACK_TO: LiteralString = "ROLLBACK TO SAVEPOINT {name}"
 
 
 def measure(

@@ -13,7 +13,14 @@ from psycopg import sql
 from app.adapters.errors import TargetError, TargetQueryError
 from app.adapters.measure import run_prepared, why
 from app.adapters.target_pg import Target, single_statement, untrusted
-from app.adapters.whatif import Q_CHECK_XMIN
+from app.adapters.whatif import (
+    Q_CHECK_XMIN,
+    Q_DEALLOCATE,
+    Q_PREPARE,
+    Q_RELEASE,
+    Q_ROLLBACK_TO,
+    Q_SAVEPOINT,
+)
 from app.engine.ddl import drop_index_sql, quote_ident
 from app.engine.evidence import Evidence, Run, StatementEvidence, Timing, plan_index_names
 from app.engine.model import Recommendation
@@ -31,11 +38,6 @@ CONCURRENTLY = "CREATE INDEX CONCURRENTLY "
 Q_CUSTOM_PLANS: LiteralString = (
     "SELECT pg_catalog.set_config('plan_cache_mode', 'force_custom_plan', true)"
 )
-Q_PREPARE: LiteralString = "PREPARE {name} AS "
-Q_DEALLOCATE: LiteralString = "DEALLOCATE {name}"
-Q_SAVEPOINT: LiteralString = "SAVEPOINT {name}"
-Q_RELEASE: LiteralString = "RELEASE SAVEPOINT {name}"
-Q_ROLLBACK_TO: LiteralString = "ROLLBACK TO SAVEPOINT {name}"
 
 
 @dataclass(frozen=True, slots=True)

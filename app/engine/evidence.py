@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +93,15 @@ class Pair:
 
 
 @dataclass(frozen=True, slots=True)
+class Means:
+    """A statement's (before, after) means over its measured parameter sets."""
+
+    p50: tuple[float, float]
+    p95: tuple[float, float]
+    buffers: tuple[float, float]
+
+
+@dataclass(frozen=True, slots=True)
 class StatementEvidence:
     """One affected statement: estimates, measured runs per parameter set, or why not measured."""
 
@@ -128,15 +136,22 @@ class StatementEvidence:
         """At least one parameter set has timings before and after."""
         return bool(self.pairs())
 
-    def ms(self) -> tuple[float, float] | None:
-        """Mean over parameter sets of the median time, before and after (ms)."""
+    def means(self) -> Means | None:
+        """Means over the parameter sets measured on both sides (None: nothing measured)."""
         pairs = self.pairs()
         if not pairs:
             return None
-        return (
-            statistics.fmean(p.before.p50 for p in pairs),
-            statistics.fmean(p.after.p50 for p in pairs),
+        mean = statistics.fmean
+        return Means(
+            p50=(mean(p.before.p50 for p in pairs), mean(p.after.p50 for p in pairs)),
+            p95=(mean(p.before.p95 for p in pairs), mean(p.after.p95 for p in pairs)),
+            buffers=(mean(p.before.buffers for p in pairs), mean(p.after.buffers for p in pairs)),
         )
+
+    def ms(self) -> tuple[float, float] | None:
+        """Mean over parameter sets of the median time, before and after (ms)."""
+        means = self.means()
+        return means.p50 if means else None
 
     def failures(self) -> list[Failed]:
         """Runs that failed on either side."""
@@ -348,11 +363,3 @@ def weighted_noise_margin(evidence: Evidence) -> float:
             total += calls * (pair.before.p50 - pair.after.p50) / noise
             weight += calls
     return total / weight if weight else 0.0
-
-
-def runs_summary(runs: Sequence[Run]) -> str:
-    """``common 1.2 ms, rare 0.4 ms`` style summary of runs (failures named)."""
-    parts = []
-    for r in runs:
-        parts.append(f"{r.label} {fmt_ms(r.p50)}" if isinstance(r, Timing) else f"{r.label} failed")
-    return ", ".join(parts)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +12,7 @@ from app.engine.audit import Report, recommendation_id
 from app.engine.confidence import CREATE_WEIGHTS, DROP_WEIGHTS, Assessment
 from app.engine.ddl import drop_index_sql
 from app.engine.draft import LOCK_TIMEOUT, STATEMENT_TIMEOUT, DraftRefused, concurrent_definition
-from app.engine.evidence import Evidence, StatementEvidence, Timing, balance, fmt_ms
+from app.engine.evidence import Evidence, Means, StatementEvidence, Timing, balance, fmt_ms
 from app.engine.model import Recommendation, RelKind, StatementKind
 from app.engine.rules.common import format_bytes
 from app.engine.sql import redact, scrub_message
@@ -50,21 +49,12 @@ _COMPONENTS = {
 
 
 @dataclass(frozen=True, slots=True)
-class _Measured:
-    """A statement's before/after numbers: means over its measured parameter sets."""
-
-    p50: tuple[float, float]
-    p95: tuple[float, float]
-    buffers: tuple[float, float]
-
-
-@dataclass(frozen=True, slots=True)
 class _Line:
     """One affected statement, numbered, with its table row and problems rendered once."""
 
     number: int
     stmt: StatementEvidence
-    measured: _Measured | None
+    measured: Means | None
     row: str
     problems: tuple[str, ...]
 
@@ -110,7 +100,7 @@ def evidence_markdown(
 
 
 def _line(n: int, stmt: StatementEvidence) -> _Line:
-    measured = _measured(stmt)
+    measured = stmt.means()
     return _Line(n, stmt, measured, _row(n, stmt, measured), tuple(_problems(n, stmt)))
 
 
@@ -247,7 +237,7 @@ def _where(rec: Recommendation, evidence: Evidence | None) -> str:
     return text
 
 
-def _row(n: int, stmt: StatementEvidence, m: _Measured | None) -> str:
+def _row(n: int, stmt: StatementEvidence, m: Means | None) -> str:
     cost = (
         f"{stmt.cost_before:,.1f} → {stmt.cost_after:,.1f}"
         if stmt.cost_before is not None and stmt.cost_after is not None
@@ -550,18 +540,6 @@ def _statements(rec: Recommendation, evidence: Evidence | None) -> tuple[Stateme
         return evidence.statements
     return tuple(
         StatementEvidence(e.query, False, e.cost_before, e.cost_after) for e in rec.effects
-    )
-
-
-def _measured(stmt: StatementEvidence) -> _Measured | None:
-    pairs = stmt.pairs()
-    if not pairs:
-        return None
-    fmean = statistics.fmean
-    return _Measured(
-        p50=(fmean(p.before.p50 for p in pairs), fmean(p.after.p50 for p in pairs)),
-        p95=(fmean(p.before.p95 for p in pairs), fmean(p.after.p95 for p in pairs)),
-        buffers=(fmean(p.before.buffers for p in pairs), fmean(p.after.buffers for p in pairs)),
     )
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Sequence
 from typing import Any
 
 from app.engine.audit import Report, recommendation_id
 from app.engine.confidence import Assessment
-from app.engine.evidence import Timing, balance, fmt_ms
+from app.engine.evidence import Means, balance, fmt_ms
 from app.engine.model import Recommendation
 from app.engine.sql import redact, scrub_message
 
@@ -22,13 +20,13 @@ def _query_text(text: str) -> str:
     return clean if len(clean) <= _MAX_QUERY_CHARS else clean[: _MAX_QUERY_CHARS - 1] + "…"
 
 
-def _side(cost: float | None, timings: Sequence[Timing]) -> dict[str, Any]:
+def _side(cost: float | None, means: Means | None, side: int) -> dict[str, Any]:
     """Estimated cost and measured mean p50 / p95 / buffers over the parameter sets."""
     return {
         "cost": None if cost is None else round(cost, 2),
-        "ms_p50": round(statistics.fmean(t.p50 for t in timings), 3) if timings else None,
-        "ms_p95": round(statistics.fmean(t.p95 for t in timings), 3) if timings else None,
-        "buffers": round(statistics.fmean(t.buffers for t in timings)) if timings else None,
+        "ms_p50": round(means.p50[side], 3) if means else None,
+        "ms_p95": round(means.p95[side], 3) if means else None,
+        "buffers": round(means.buffers[side]) if means else None,
     }
 
 
@@ -45,8 +43,8 @@ def _queries_json(rec: Recommendation, assessment: Assessment | None) -> list[di
                 "calls": stmt.query.calls,
                 "write": stmt.write,
                 # Only parameter sets measured on both sides, as the verdict compares them.
-                "before": _side(stmt.cost_before, [p.before for p in stmt.pairs()]),
-                "after": _side(stmt.cost_after, [p.after for p in stmt.pairs()]),
+                "before": _side(stmt.cost_before, stmt.means(), 0),
+                "after": _side(stmt.cost_after, stmt.means(), 1),
                 "parameter_sets": [p.label for p in stmt.pairs()],
                 "notes": [
                     scrub_message(n)
@@ -62,8 +60,8 @@ def _queries_json(rec: Recommendation, assessment: Assessment | None) -> list[di
                 "query": _query_text(e.query.text),
                 "calls": e.query.calls,
                 "write": False,
-                "before": _side(e.cost_before, ()),
-                "after": _side(e.cost_after, ()),
+                "before": _side(e.cost_before, None, 0),
+                "after": _side(e.cost_after, None, 1),
                 "parameter_sets": [],
                 "notes": ["not measured"] if evidence else [],
             }

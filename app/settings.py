@@ -6,13 +6,28 @@ import functools
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["LogFormat", "LogLevel", "Settings", "get_settings"]
+__all__ = ["LogFormat", "LogLevel", "Settings", "TargetSpec", "get_settings"]
 
 LogFormat = Literal["console", "json"]
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+
+class TargetSpec(BaseModel):
+    """An operator-defined audit target: repositories name it, only the operator knows the DSN."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dsn: SecretStr
+    """The target database (read-only sessions; nothing is ever applied to it)."""
+
+    sandbox_dsn: SecretStr | None = None
+    """A copy of the target where indexes may be built and measured in rolled-back transactions."""
+
+    allow_target_validation: bool = False
+    """Whether rolled-back index builds may run on the target itself (a quiet database)."""
 
 
 class Settings(BaseSettings):
@@ -44,7 +59,35 @@ class Settings(BaseSettings):
     """The GitHub App's private key (PEM text; ``\\n`` escapes are accepted)."""
 
     github_webhook_secret: SecretStr | None = None
-    """The secret GitHub signs webhook deliveries with."""
+    """The secret GitHub signs webhook deliveries with; several, comma-separated, while rotating."""
+
+    github_app_slug: str = "db-architect"
+    """The App's slug: its bot is ``<slug>[bot]`` and ``@<slug>`` addresses it in comments."""
+
+    github_api_url: str = "https://api.github.com"
+    """GitHub's REST API (change it for GitHub Enterprise Server)."""
+
+    targets: dict[str, TargetSpec] = {}
+    """Audit targets by name, as JSON: ``{"shop": {"dsn": "postgresql://…"}}`` (or a bare DSN
+    string per name). Repositories name a target in their config; DSNs never come from them."""
+
+    dry_run: bool = False
+    """Never change anything on GitHub: branches, commits and PRs go to the outbox instead."""
+
+    outbox_dir: Path | None = None
+    """Where dry runs write what they would do; unset means ``<data_dir>/outbox``."""
+
+    web_host: str = "127.0.0.1"
+    """Address the web process listens on."""
+
+    web_port: int = 8000
+    """Port the web process listens on."""
+
+    inbox_recovery_seconds: float = 5.0
+    """How often deliveries accepted while Redis was down are enqueued again."""
+
+    audit_timeout_seconds: float = 1800.0
+    """An audit job that runs longer than this is stopped (and reported as timed out)."""
 
     anthropic_api_key: SecretStr | None = None
     """Key for Claude, which only writes explanation prose; unset disables it."""
@@ -64,6 +107,32 @@ class Settings(BaseSettings):
     @classmethod
     def _lowercase(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _bare_dsn_targets(cls, value: object) -> object:
+        """Accept ``{"name": "postgresql://…"}`` as shorthand for ``{"name": {"dsn": …}}``."""
+        if isinstance(value, dict):
+            return {k: {"dsn": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @property
+    def webhook_secrets(self) -> tuple[bytes, ...]:
+        """Every accepted webhook secret: comma-separated, newest first, for rotation."""
+        if self.github_webhook_secret is None:
+            return ()
+        raw = self.github_webhook_secret.get_secret_value().split(",")
+        return tuple(part.strip().encode() for part in raw if part.strip())
+
+    @property
+    def has_app_credentials(self) -> bool:
+        """App id and private key are set: GitHub can be called (otherwise everything is dry)."""
+        return self.github_app_id is not None and self.github_private_key is not None
+
+    @property
+    def outbox(self) -> Path:
+        """The dry-run outbox directory."""
+        return self.outbox_dir or self.data_dir / "outbox"
 
     @field_validator("github_private_key", mode="before")
     @classmethod

@@ -1,0 +1,381 @@
+"""One repository through GitHub's REST API: reading it, and every change the App makes to it.
+
+Commits go through the Git Data API (tree → commit → ref) with the installation token and no
+custom author, so GitHub attributes them to the App's bot and signs them; the git CLI is never
+used. A branch whose head commit is not the bot's is never overwritten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import structlog
+from githubkit import GitHub
+
+from app.adapters.github.client import api
+from app.adapters.github.errors import GitHubError
+from app.adapters.github.models import (
+    CheckOutput,
+    Effects,
+    FixChange,
+    PublishAction,
+    Published,
+    PullInfo,
+    RepoInfo,
+    RepoReader,
+    RepoRef,
+    trim,
+)
+
+__all__ = ["MAX_FILE_BYTES", "Effects", "GitHubRepo", "RepoReader", "pull_from_json"]
+
+log = structlog.get_logger(__name__)
+
+#: Files above this are not read as migrations (the contents API stops inlining at 1 MB).
+MAX_FILE_BYTES = 1024 * 1024
+PULL_PAGES = 3
+PER_PAGE = 100
+#: How many files of a directory are fetched at once (GitHub dislikes bursts of concurrency).
+FETCH_CONCURRENCY = 4
+ROLES = ("admin", "maintain", "write", "triage", "read", "none")
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _same_text(a: str, b: str) -> bool:
+    """Equal up to line endings (GitHub's editor turns a body's ``\\n`` into ``\\r\\n``)."""
+    return a.replace("\r\n", "\n") == b.replace("\r\n", "\n")
+
+
+def pull_from_json(data: dict[str, Any]) -> PullInfo:
+    """A :class:`PullInfo` from a pull-request object of the REST API."""
+    return PullInfo(
+        number=int(data["number"]),
+        state=str(data["state"]),
+        merged=data.get("merged_at") is not None or bool(data.get("merged")),
+        head_ref=str(data["head"]["ref"]),
+        title=str(data.get("title") or ""),
+        body=str(data.get("body") or ""),
+        created_at=_time(str(data["created_at"])),
+        html_url=str(data["html_url"]),
+        user_login=str((data.get("user") or {}).get("login") or ""),
+    )
+
+
+def _check_body(
+    name: str,
+    status: str,
+    output: CheckOutput | None,
+    conclusion: str | None,
+    external_id: str | None,
+) -> dict[str, Any]:
+    """The JSON of a check-run create or update; a conclusion implies ``completed``."""
+    body: dict[str, Any] = {"name": name, "status": "completed" if conclusion else status}
+    if body["status"] == "in_progress":
+        body["started_at"] = _now()
+    if body["status"] == "completed":
+        body["completed_at"] = _now()
+    if conclusion:
+        body["conclusion"] = conclusion
+    if external_id is not None:
+        body["external_id"] = external_id
+    if output is not None:
+        out: dict[str, Any] = {"title": output.title, "summary": output.summary}
+        if output.text is not None:
+            out["text"] = output.text
+        body["output"] = out
+        if output.actions:
+            body["actions"] = [
+                {"label": a.label, "description": a.description, "identifier": a.identifier}
+                for a in output.actions
+            ]
+    return body
+
+
+class GitHubRepo:
+    """:class:`RepoReader` and :class:`Effects` for one repository, through githubkit.
+
+    ``gh`` is an installation client (:func:`~.client.installation_client`); ``bot_login`` is
+    the App's bot (``<slug>[bot]``), whose commits and pull requests count as ours.
+    """
+
+    dry_run = False
+
+    def __init__(self, gh: GitHub[Any], repo: RepoRef, *, bot_login: str) -> None:
+        self.gh = gh
+        self.repo = repo
+        self.bot_login = bot_login
+        self._root = f"/repos/{quote(repo.owner, safe='')}/{quote(repo.name, safe='')}"
+
+    async def _json(self, method: str, path: str, **kw: Any) -> Any:
+        response = await api(self.gh, method, self._root + path, **kw)
+        return response.json() if response.content else None
+
+    # ---------------------------------------------------------------- reading
+
+    async def repo_info(self) -> RepoInfo:
+        """The default branch (``GET /repos/{o}/{r}``) and its head commit."""
+        data = await self._json("GET", "")
+        branch = str(data["default_branch"])
+        return RepoInfo(default_branch=branch, head_sha=await self._ref_sha(branch))
+
+    async def file_text(self, path: str, ref: str) -> str | None:
+        """``path`` at ``ref`` (branch, tag or sha) as text; ``None`` if absent or a directory."""
+        data = await self._contents(path, ref)
+        if not isinstance(data, dict) or data.get("type") != "file":
+            return None
+        if data.get("encoding") == "base64" and data.get("content") is not None:
+            raw = base64.b64decode(str(data["content"]))
+        else:  # 1-100 MB files come without inline content: read the blob instead
+            blob = await self._json("GET", f"/git/blobs/{data['sha']}")
+            raw = base64.b64decode(str(blob["content"]))
+        return raw.decode("utf-8", errors="replace")
+
+    async def python_files(self, directory: str, ref: str) -> dict[str, str]:
+        """The ``*.py`` files directly in ``directory`` at ``ref``; files over 1 MB are skipped."""
+        listing = await self._contents(directory, ref)
+        if not isinstance(listing, list):
+            return {}
+        wanted = [
+            entry
+            for entry in listing
+            if entry.get("type") == "file"
+            and str(entry.get("name", "")).endswith(".py")
+            and int(entry.get("size") or 0) <= MAX_FILE_BYTES
+        ]
+        skipped = len([e for e in listing if str(e.get("name", "")).endswith(".py")]) - len(wanted)
+        if skipped:
+            log.info("github.python_files.skipped_large", directory=directory, skipped=skipped)
+        gate = asyncio.Semaphore(FETCH_CONCURRENCY)
+
+        async def fetch(entry: dict[str, Any]) -> tuple[str, str | None]:
+            async with gate:
+                return str(entry["name"]), await self.file_text(str(entry["path"]), ref)
+
+        fetched = await asyncio.gather(*(fetch(entry) for entry in wanted))
+        return {name: text for name, text in sorted(fetched) if text is not None}
+
+    async def bot_pulls(self, branch_prefix: str) -> list[PullInfo]:
+        """Our PRs (newest first, up to 300) on branches starting with ``branch_prefix``.
+
+        Only PRs opened by the bot count: anyone can open a PR from a fork with a branch of
+        the same name, and those are not ours to update.
+        """
+        found: list[PullInfo] = []
+        for page in range(1, PULL_PAGES + 1):
+            params = {
+                "state": "all",
+                "sort": "created",
+                "direction": "desc",
+                "per_page": PER_PAGE,
+                "page": page,
+            }
+            pulls = await self._json("GET", "/pulls", params=params)
+            found += [
+                pull_from_json(p)
+                for p in pulls
+                if str(p["head"]["ref"]).startswith(branch_prefix)
+                and (p.get("user") or {}).get("login") == self.bot_login
+            ]
+            if len(pulls) < PER_PAGE:
+                break
+        return found
+
+    async def permission(self, login: str) -> str:
+        """``login``'s role: admin, maintain, write, triage, read or none (404 → none)."""
+        try:
+            data = await self._json("GET", f"/collaborators/{quote(login, safe='')}/permission")
+        except GitHubError as exc:
+            if exc.status == 404:
+                return "none"
+            raise
+        role = str(data.get("role_name") or "")
+        # Custom organisation roles have their own names: fall back to the base permission.
+        return role if role in ROLES else str(data.get("permission") or "none")
+
+    async def _contents(self, path: str, ref: str) -> Any:
+        try:
+            return await self._json(
+                "GET", f"/contents/{quote(path.strip('/'))}", params={"ref": ref}
+            )
+        except GitHubError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def _ref_sha(self, branch: str) -> str:
+        data = await self._json("GET", f"/git/ref/heads/{quote(branch)}")
+        return str(data["object"]["sha"])
+
+    async def _is_ours(self, sha: str) -> bool:
+        """Whether commit ``sha`` was made by our bot (GitHub may commit as ``GitHub``)."""
+        commit = await self._json("GET", f"/git/commits/{sha}")
+        author, committer = commit.get("author") or {}, commit.get("committer") or {}
+        return bool(
+            author.get("name") == self.bot_login
+            and committer.get("name") in (self.bot_login, "GitHub")
+        )
+
+    # ---------------------------------------------------------------- effects
+
+    async def react(self, comment_id: int, content: str) -> None:
+        """React on an issue comment (GitHub answers 200 if the reaction already exists)."""
+        await self._json(
+            "POST", f"/issues/comments/{comment_id}/reactions", json={"content": content}
+        )
+
+    async def comment(self, issue_number: int, body: str, comment_id: int | None = None) -> int:
+        """Create a comment, or edit ``comment_id`` in place; the body is cut to fit."""
+        text = trim(body)
+        if comment_id is not None:
+            data = await self._json("PATCH", f"/issues/comments/{comment_id}", json={"body": text})
+        else:
+            data = await self._json("POST", f"/issues/{issue_number}/comments", json={"body": text})
+        return int(data["id"])
+
+    async def check_run(
+        self,
+        head_sha: str,
+        *,
+        name: str,
+        status: str,
+        output: CheckOutput | None = None,
+        conclusion: str | None = None,
+        check_run_id: int | None = None,
+        external_id: str | None = None,
+    ) -> int:
+        """Create a check run on ``head_sha``, or update ``check_run_id``; returns its id."""
+        body = _check_body(name, status, output, conclusion, external_id)
+        if check_run_id is not None:
+            data = await self._json("PATCH", f"/check-runs/{check_run_id}", json=body)
+        else:
+            data = await self._json("POST", "/check-runs", json={"head_sha": head_sha, **body})
+        return int(data["id"])
+
+    async def delete_branch(self, branch: str) -> None:
+        """Delete ``branch``; already gone (404 or 422) is fine."""
+        try:
+            await self._json("DELETE", f"/git/refs/heads/{quote(branch)}")
+        except GitHubError as exc:
+            if exc.status not in (404, 422):
+                raise
+
+    async def publish(self, change: FixChange) -> Published:
+        """Open or refresh the PR for ``change``; never overwrite a branch a human pushed to."""
+        existing = change.existing if change.existing and change.existing.state == "open" else None
+        if existing is None:
+            commit = await self._commit(change)
+            if not await self._create_branch(change.branch, commit):
+                return self._blocked(change, None)
+            return await self._open_pull(change)
+        if not await self._is_ours(await self._ref_sha(change.branch)):
+            return self._blocked(change, existing)
+        if await self._files_match(change):
+            edited = await self._edit_pull(existing.number, existing, change)
+            action: PublishAction = "updated" if edited else "unchanged"
+            return Published(existing.number, existing.html_url, action)
+        await self._move_branch(change.branch, await self._commit(change))
+        await self._edit_pull(existing.number, existing, change)
+        return Published(existing.number, existing.html_url, "updated")
+
+    def _blocked(self, change: FixChange, existing: PullInfo | None) -> Published:
+        log.info("github.publish.blocked", repo=self.repo.full_name, branch=change.branch)
+        if existing is None:
+            return Published(0, "", "blocked")
+        return Published(existing.number, existing.html_url, "blocked")
+
+    async def _files_match(self, change: FixChange) -> bool:
+        for file in change.files:
+            current = await self.file_text(file.path, change.branch)
+            if current is None or not _same_text(current, file.content):
+                return False
+        return True
+
+    async def _commit(self, change: FixChange) -> str:
+        """A new commit with ``change.files`` on top of the base branch's current head."""
+        base_sha = await self._ref_sha(change.base_branch)
+        base = await self._json("GET", f"/git/commits/{base_sha}")
+        entries = [
+            {"path": f.path, "mode": "100644", "type": "blob", "content": f.content}
+            for f in change.files
+        ]
+        tree = await self._json(
+            "POST", "/git/trees", json={"base_tree": base["tree"]["sha"], "tree": entries}
+        )
+        commit = await self._json(
+            "POST",
+            "/git/commits",
+            json={"message": change.commit_message, "tree": tree["sha"], "parents": [base_sha]},
+        )
+        return str(commit["sha"])
+
+    async def _create_branch(self, branch: str, sha: str) -> bool:
+        """Create ``branch`` at ``sha``; if it exists (a retried job) and is ours, move it.
+
+        Returns ``False`` when the existing branch's head commit is not the bot's.
+        """
+        try:
+            await self._json("POST", "/git/refs", json={"ref": f"refs/heads/{branch}", "sha": sha})
+            return True
+        except GitHubError as exc:
+            if exc.status != 422 or "already exists" not in exc.message.lower():
+                raise
+        if not await self._is_ours(await self._ref_sha(branch)):
+            return False
+        await self._move_branch(branch, sha)
+        return True
+
+    async def _move_branch(self, branch: str, sha: str) -> None:
+        """Force ``branch`` to ``sha`` (the new commit sits on the base head, not on the branch)."""
+        await self._json(
+            "PATCH", f"/git/refs/heads/{quote(branch)}", json={"sha": sha, "force": True}
+        )
+
+    async def _open_pull(self, change: FixChange) -> Published:
+        body = {
+            "title": change.title,
+            "head": change.branch,
+            "base": change.base_branch,
+            "body": trim(change.body),
+            "maintainer_can_modify": True,
+        }
+        try:
+            data = await self._json("POST", "/pulls", json=body)
+            action: PublishAction = "created"
+        except GitHubError as exc:
+            if exc.status != 422 or "pull request already exists" not in exc.message.lower():
+                raise
+            found = await self._open_pull_on(change.branch)
+            if found is None:
+                raise
+            await self._edit_pull(found.number, found, change)
+            data, action = {"number": found.number, "html_url": found.html_url}, "updated"
+        number = int(data["number"])
+        if change.labels:
+            await self._json(
+                "POST", f"/issues/{number}/labels", json={"labels": list(change.labels)}
+            )
+        return Published(number, str(data["html_url"]), action)
+
+    async def _open_pull_on(self, branch: str) -> PullInfo | None:
+        params = {"head": f"{self.repo.owner}:{branch}", "state": "open"}
+        pulls = await self._json("GET", "/pulls", params=params)
+        return pull_from_json(pulls[0]) if pulls else None
+
+    async def _edit_pull(self, number: int, current: PullInfo, change: FixChange) -> bool:
+        """Bring the PR's title and body up to date; ``False`` when they already were."""
+        body = trim(change.body)
+        if current.title == change.title and _same_text(current.body, body):
+            return False
+        await self._json("PATCH", f"/pulls/{number}", json={"title": change.title, "body": body})
+        return True

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     outbox_dir: Path | None = None
     """Where dry runs write what they would do; unset means ``<data_dir>/outbox``."""
 
+    local_repo_dir: Path | None = None
+    """Without App credentials, repositories are read from this local checkout (default: the
+    current directory): its ``.github/db-architect.yml`` and migrations."""
+
     web_host: str = "127.0.0.1"
     """Address the web process listens on."""
 

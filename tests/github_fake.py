@@ -574,7 +574,10 @@ class FakeGitHub:
             if passthrough_local:
                 for host in ("127.0.0.1", "localhost", "::1"):
                     router.route(host=host).pass_through()
-            router.route(scheme=self.url.scheme, host=self.url.host).mock(side_effect=self.handle)
+            # Looked up per request, so a test may wrap ``handle`` while the mock is active.
+            router.route(scheme=self.url.scheme, host=self.url.host).mock(
+                side_effect=lambda request: self.handle(request)
+            )
             yield router
 
     def handle(self, request: httpx.Request) -> httpx.Response:

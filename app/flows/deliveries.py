@@ -1,0 +1,256 @@
+"""Act on one accepted webhook delivery: commands, dispatches, check-run buttons, lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+
+from app.adapters.github.models import RepoRef
+from app.adapters.github.repo import Effects, RepoReader
+from app.engine.checkrun import command_error_comment, queued_comment, refusal_comment
+from app.engine.commands import AuditCommand, CommandError, parse_audit_command
+from app.engine.fixpr import BRANCH_PREFIX
+from app.engine.repo_config import CONFIG_PATH
+from app.flows.requests import AuditRequest, Memo
+
+__all__ = ["DISPATCH_EVENT_TYPE", "DeliveryDeps", "Lifecycle", "handle"]
+
+log = structlog.get_logger(__name__)
+
+DISPATCH_EVENT_TYPE = "db-architect-audit"
+WRITE_ROLES = frozenset({"admin", "maintain", "write"})
+_MEMO_TTL_S = 7 * 24 * 3600
+
+
+class Lifecycle(Protocol):
+    """The store's side of installations: onboard, pause, purge."""
+
+    async def upsert_installation(self, installation_id: int, account: str) -> None: ...
+    async def suspend_installation(self, installation_id: int, suspended: bool) -> None: ...
+    async def purge_installation(self, installation_id: int) -> None: ...
+    async def add_repositories(
+        self, installation_id: int, repos: list[tuple[int, str]]
+    ) -> None: ...
+    async def remove_repositories(self, installation_id: int, repo_ids: list[int]) -> None: ...
+    async def is_paused(self, installation_id: int) -> bool: ...
+
+
+@dataclass(slots=True)
+class DeliveryDeps:
+    """What handling a delivery talks to; the worker builds it per job."""
+
+    bot_login: str
+    github: Callable[[RepoRef], Awaitable[tuple[RepoReader, Effects]]]
+    enqueue_audit: Callable[[AuditRequest], Awaitable[bool]]
+    memo: Memo
+    lifecycle: Lifecycle | None = None
+
+
+async def handle(job: Mapping[str, Any], deps: DeliveryDeps) -> str:
+    """Do what the delivery asks and return a short outcome for the inbox and the logs."""
+    event, action = job["event"], job.get("action")
+    payload: Mapping[str, Any] = job.get("payload") or {}
+    installation_id = job.get("installation_id")
+    if event in ("installation", "installation_repositories"):
+        return await _lifecycle(event, action, payload, deps)
+    if installation_id is None or not job.get("repository"):
+        return "ignored: no installation or repository"
+    if deps.lifecycle is not None and await deps.lifecycle.is_paused(int(installation_id)):
+        return "ignored: installation suspended"
+    owner, name = str(job["repository"]).split("/", 1)
+    repo = RepoRef(int(installation_id), owner, name)
+    sender = payload.get("sender") or {}
+    if sender.get("login") == deps.bot_login:
+        return "ignored: our own event"
+    if event == "issue_comment":
+        return await _comment(job, payload, repo, deps)
+    if event == "repository_dispatch":
+        return await _dispatch(job, payload, repo, deps)
+    if event == "check_run":
+        return await _check_run(job, payload, repo, deps)
+    if event == "pull_request" and action == "closed":
+        return await _closed(payload, repo, deps)
+    return f"ignored: {event}.{action}"
+
+
+# ---------------------------------------------------------------------- triggers
+
+
+async def _comment(
+    job: Mapping[str, Any], payload: Mapping[str, Any], repo: RepoRef, deps: DeliveryDeps
+) -> str:
+    issue = payload.get("issue") or {}
+    comment = payload.get("comment") or {}
+    sender = payload.get("sender") or {}
+    if issue.get("pull_request") is not None:
+        return "ignored: comment on a pull request"
+    if sender.get("type") != "User":
+        return "ignored: commands come from people"
+    problem: CommandError | None = None
+    try:
+        command = parse_audit_command(str(comment.get("body") or ""))
+    except CommandError as err:
+        command, problem = AuditCommand(), err
+    if command is None:
+        return "ignored: no command"
+    reader, effects = await deps.github(repo)
+    login = str(sender.get("login"))
+    await effects.react(int(comment["id"]), "eyes")
+    permission = await reader.permission(login)
+    number = int(issue["number"])
+    if permission not in WRITE_ROLES:
+        await _reply_once(deps, effects, job, number, refusal_comment(login, permission))
+        return f"refused: {login} has {permission} access"
+    if problem is not None:
+        await _reply_once(deps, effects, job, number, command_error_comment(login, problem))
+        return "refused: bad command"
+    comment_id = await _reply_once(deps, effects, job, number, queued_comment(login, command))
+    request = AuditRequest(
+        installation_id=repo.installation_id,
+        owner=repo.owner,
+        name=repo.name,
+        trigger="comment",
+        trigger_key=str(job["delivery_id"]),
+        requested_by=login,
+        dry_run=command.dry_run,
+        tables=command.tables,
+        min_confidence=command.min_confidence,
+        issue_number=number,
+        comment_id=comment_id,
+    )
+    return "audit queued" if await deps.enqueue_audit(request) else "audit already queued"
+
+
+async def _reply_once(
+    deps: DeliveryDeps, effects: Effects, job: Mapping[str, Any], number: int, body: str
+) -> int:
+    """One reply per delivery, even when the job runs twice."""
+    key = f"dbarch:reply:{job['delivery_id']}"
+    known = await deps.memo.get(key)
+    comment_id = await effects.comment(number, body, comment_id=int(known) if known else None)
+    if not known:
+        await deps.memo.set(key, str(comment_id), _MEMO_TTL_S)
+    return comment_id
+
+
+async def _dispatch(
+    job: Mapping[str, Any], payload: Mapping[str, Any], repo: RepoRef, deps: DeliveryDeps
+) -> str:
+    if job.get("action") != DISPATCH_EVENT_TYPE:
+        return f"ignored: event_type {job.get('action')!r}"
+    options = payload.get("client_payload") or {}
+    tables = options.get("tables") or ()
+    if isinstance(tables, str):
+        tables = tuple(t.strip() for t in tables.split(",") if t.strip())
+    dry_run = options.get("dry_run")
+    request = AuditRequest(
+        installation_id=repo.installation_id,
+        owner=repo.owner,
+        name=repo.name,
+        trigger="dispatch",
+        trigger_key=str(job["delivery_id"]),
+        requested_by=(payload.get("sender") or {}).get("login"),
+        dry_run=dry_run if isinstance(dry_run, bool) else None,
+        tables=tuple(str(t) for t in tables if isinstance(t, str)),
+    )
+    return "audit queued" if await deps.enqueue_audit(request) else "audit already queued"
+
+
+async def _check_run(
+    job: Mapping[str, Any], payload: Mapping[str, Any], repo: RepoRef, deps: DeliveryDeps
+) -> str:
+    check = payload.get("check_run") or {}
+    if (check.get("app") or {}).get("slug") not in (None, deps.bot_login.removesuffix("[bot]")):
+        return "ignored: another app's check run"
+    dry_run: bool | None = None
+    if job.get("action") == "requested_action":
+        identifier = (payload.get("requested_action") or {}).get("identifier")
+        if identifier not in ("open_prs", "dry_run"):
+            return f"ignored: unknown button {identifier!r}"
+        dry_run = identifier == "dry_run"
+        login = str((payload.get("sender") or {}).get("login"))
+        reader, _ = await deps.github(repo)
+        if identifier == "open_prs" and await reader.permission(login) not in WRITE_ROLES:
+            return f"refused: {login} may not open pull requests"
+    request = AuditRequest(
+        installation_id=repo.installation_id,
+        owner=repo.owner,
+        name=repo.name,
+        trigger="check_run",
+        trigger_key=str(job["delivery_id"]),
+        requested_by=(payload.get("sender") or {}).get("login"),
+        dry_run=dry_run,
+    )
+    return "audit queued" if await deps.enqueue_audit(request) else "audit already queued"
+
+
+async def _closed(payload: Mapping[str, Any], repo: RepoRef, deps: DeliveryDeps) -> str:
+    """Delete our branch when its PR closes; a close without merge is remembered as "ignored"."""
+    pull = payload.get("pull_request") or {}
+    branch = str((pull.get("head") or {}).get("ref") or "")
+    author = (pull.get("user") or {}).get("login")
+    if not branch.startswith(BRANCH_PREFIX) or author != deps.bot_login:
+        return "ignored: not our pull request"
+    _, effects = await deps.github(repo)
+    await effects.delete_branch(branch)
+    if pull.get("merged"):
+        return f"merged: deleted {branch}"
+    await effects.comment(int(pull["number"]), _IGNORE_NOTICE)
+    return f"closed unmerged: deleted {branch}; ignored until the recommendation changes"
+
+
+_IGNORE_NOTICE = (
+    "### DB Architect ignore notification\n\n"
+    "Because this pull request was closed without merging, DB Architect will not propose "
+    "this change again unless the recommendation itself changes (other columns, another "
+    "table, a different index). To get it back sooner, reopen this pull request.\n\n"
+    f"To silence a whole table or rule, use `ignore` in `{CONFIG_PATH}`."
+)
+
+
+# ---------------------------------------------------------------------- lifecycle
+
+
+async def _lifecycle(
+    event: str, action: str | None, payload: Mapping[str, Any], deps: DeliveryDeps
+) -> str:
+    installation = payload.get("installation") or {}
+    installation_id = installation.get("id")
+    store = deps.lifecycle
+    if installation_id is None or store is None:
+        return "ignored: no installation or no store"
+    iid = int(installation_id)
+    account = str((installation.get("account") or {}).get("login") or "")
+    if event == "installation":
+        if action == "deleted":
+            await store.purge_installation(iid)
+            return "purged"
+        if action in ("suspend", "unsuspend"):
+            await store.suspend_installation(iid, action == "suspend")
+            return "paused" if action == "suspend" else "resumed"
+        await store.upsert_installation(iid, account)
+        repos = _repos(payload.get("repositories"))
+        if repos:
+            await store.add_repositories(iid, repos)
+        return f"onboarded {len(repos)} repositories"
+    await store.upsert_installation(iid, account)
+    if action == "added":
+        added = _repos(payload.get("repositories_added"))
+        await store.add_repositories(iid, added)
+        return f"added {len(added)} repositories"
+    removed = [rid for rid, _ in _repos(payload.get("repositories_removed"))]
+    await store.remove_repositories(iid, removed)
+    return f"removed {len(removed)} repositories"
+
+
+def _repos(items: object) -> list[tuple[int, str]]:
+    if not isinstance(items, list):
+        return []
+    return [
+        (int(r["id"]), str(r["full_name"]))
+        for r in items
+        if isinstance(r, dict) and "id" in r and "full_name" in r
+    ]

@@ -1,0 +1,169 @@
+"""Webhook payloads shaped like GitHub's (field names and types from the docs' examples)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from typing import Any
+
+INSTALLATION_ID = 42
+REPO_ID = 118
+OWNER, NAME = "acme", "shop"
+FULL_NAME = f"{OWNER}/{NAME}"
+NOW = "2026-11-28T09:00:00Z"
+
+
+def user(login: str, *, kind: str = "User", uid: int = 1001) -> dict[str, Any]:
+    return {
+        "login": login,
+        "id": uid,
+        "node_id": f"MDQ6VXNlcj{uid}",
+        "avatar_url": f"https://avatars.githubusercontent.com/u/{uid}?v=4",
+        "html_url": f"https://github.com/{login}",
+        "type": kind,
+        "site_admin": False,
+    }
+
+
+def repository() -> dict[str, Any]:
+    return {
+        "id": REPO_ID,
+        "node_id": "R_kgDOAAAAdg",
+        "name": NAME,
+        "full_name": FULL_NAME,
+        "private": True,
+        "owner": user(OWNER, kind="Organization", uid=900),
+        "html_url": f"https://github.com/{FULL_NAME}",
+        "default_branch": "main",
+        "fork": False,
+        "created_at": "2024-01-05T10:00:00Z",
+        "updated_at": NOW,
+        "pushed_at": NOW,
+    }
+
+
+def installation() -> dict[str, Any]:
+    return {"id": INSTALLATION_ID, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI="}
+
+
+def issue_comment(
+    body: str,
+    *,
+    login: str = "alice",
+    kind: str = "User",
+    on_pull: bool = False,
+    number: int = 7,
+    comment_id: int = 5550001,
+) -> dict[str, Any]:
+    """``issue_comment`` / ``created`` in issue #7 (or in PR #7 with ``on_pull``)."""
+    issue: dict[str, Any] = {
+        "id": 2001,
+        "node_id": "I_kwDOAAAAds4AAAfR",
+        "number": number,
+        "title": "Checkout is slow",
+        "user": user("bob", uid=1002),
+        "state": "open",
+        "locked": False,
+        "comments": 1,
+        "created_at": "2026-11-27T15:00:00Z",
+        "updated_at": NOW,
+        "author_association": "MEMBER",
+        "body": "p95 of the order page doubled this week.",
+        "html_url": f"https://github.com/{FULL_NAME}/issues/{number}",
+    }
+    if on_pull:
+        issue["pull_request"] = {
+            "url": f"https://api.github.com/repos/{FULL_NAME}/pulls/{number}",
+            "html_url": f"https://github.com/{FULL_NAME}/pull/{number}",
+        }
+    return {
+        "action": "created",
+        "issue": issue,
+        "comment": {
+            "id": comment_id,
+            "node_id": "IC_kwDOAAAAds5AAAAB",
+            "html_url": f"https://github.com/{FULL_NAME}/issues/{number}#issuecomment-{comment_id}",
+            "user": user(login, kind=kind),
+            "created_at": NOW,
+            "updated_at": NOW,
+            "author_association": "MEMBER",
+            "body": body,
+        },
+        "repository": repository(),
+        "sender": user(login, kind=kind),
+        "installation": installation(),
+    }
+
+
+def repository_dispatch(client_payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "action": "db-architect-audit",
+        "branch": "main",
+        "client_payload": client_payload or {},
+        "repository": repository(),
+        "sender": user("github-actions[bot]", kind="Bot", uid=41898282),
+        "installation": installation(),
+    }
+
+
+def check_run(action: str, identifier: str | None = None) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "action": action,
+        "check_run": {
+            "id": 4001,
+            "name": "DB Architect / audit",
+            "head_sha": "a" * 40,
+            "status": "completed",
+            "conclusion": "neutral",
+            "app": {"id": 1, "slug": "db-architect", "name": "DB Architect"},
+        },
+        "repository": repository(),
+        "sender": user("alice"),
+        "installation": installation(),
+    }
+    if identifier is not None:
+        payload["requested_action"] = {"identifier": identifier}
+    return payload
+
+
+def installation_event(action: str) -> dict[str, Any]:
+    inst = installation() | {
+        "account": user(OWNER, kind="Organization", uid=900),
+        "repository_selection": "selected",
+        "app_id": 1,
+        "app_slug": "db-architect",
+        "target_type": "Organization",
+    }
+    return {
+        "action": action,
+        "installation": inst,
+        "repositories": [
+            {"id": REPO_ID, "node_id": "R_1", "name": NAME, "full_name": FULL_NAME, "private": True}
+        ],
+        "sender": user("alice"),
+    }
+
+
+def sign(body: bytes, secret: str) -> str:
+    """``X-Hub-Signature-256`` for ``body``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def delivery(
+    event: str, payload: dict[str, Any], secret: str, *, delivery_id: str | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers GitHub sends for one delivery."""
+    body = json.dumps(payload).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "GitHub-Hookshot/5f3a2b1",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery_id or str(uuid.uuid4()),
+        "X-GitHub-Hook-ID": "480001",
+        "X-GitHub-Hook-Installation-Target-Type": "integration",
+        "X-GitHub-Hook-Installation-Target-ID": "1",
+        "X-Hub-Signature-256": sign(body, secret),
+    }
+    return body, headers

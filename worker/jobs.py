@@ -1,0 +1,235 @@
+"""The arq jobs: one per webhook delivery (events queue) and one per audit (audits queue)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import psycopg
+import redis.exceptions
+import structlog
+from arq import Retry
+from arq.connections import ArqRedis
+
+from app.adapters.github.client import installation_client
+from app.adapters.github.errors import GitHubTransient
+from app.adapters.github.local import LocalReader
+from app.adapters.github.models import RepoRef
+from app.adapters.github.outbox import OutboxEffects
+from app.adapters.github.repo import Effects, GitHubRepo, RepoReader
+from app.adapters.queue import AUDIT_JOB, AUDITS_QUEUE, audit_job_id
+from app.flows.audit_repository import AuditDeps, audit_repository
+from app.flows.deliveries import DeliveryDeps, handle
+from app.flows.requests import AuditRequest
+from app.settings import Settings
+
+__all__ = ["RedisMemo", "audit_job", "delivery_job", "github_for"]
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+#: Transient failures that a later try may not see: they become arq ``Retry`` with backoff.
+_TRANSIENT = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    psycopg.OperationalError,
+)
+_LOCK_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+#: Another audit of the repository holds the lock: look again after this long.
+LOCK_WAIT_S = 20.0
+
+
+def backoff(job_try: int, *, base_s: float = 5.0, cap_s: float = 600.0) -> float:
+    """Exponential backoff for the ``job_try``-th try: 5 s, 10 s, 20 s … at most 10 min."""
+    return float(min(cap_s, base_s * 2 ** max(0, job_try - 1)))
+
+
+def _backoff(ctx: dict[str, Any]) -> float:
+    """This try's delay; ``ctx["backoff_base_s"]`` shortens it in tests."""
+    return backoff(ctx.get("job_try", 1), base_s=ctx.get("backoff_base_s", 5.0))
+
+
+async def _retrying(ctx: dict[str, Any], work: Awaitable[T]) -> T:
+    """Run ``work``; transient GitHub, Redis and store failures are retried later, others not."""
+    try:
+        return await work
+    except GitHubTransient as err:
+        defer = max(err.retry_after or 0.0, _backoff(ctx))
+        log.warning("transient_github_failure", error=str(err), retry_in_s=defer)
+        raise Retry(defer=defer) from err
+    except _TRANSIENT as err:
+        defer = _backoff(ctx)
+        log.warning("transient_failure", error=type(err).__name__, retry_in_s=defer)
+        raise Retry(defer=defer) from err
+
+
+class RedisMemo:
+    """:class:`app.flows.requests.Memo` on Redis, shared by every worker process."""
+
+    def __init__(self, redis: ArqRedis) -> None:
+        self._redis = redis
+
+    async def get(self, key: str) -> str | None:
+        """The value, or ``None``."""
+        value = await self._redis.get(key)
+        return value.decode() if isinstance(value, bytes) else value
+
+    async def set(self, key: str, value: str, ttl_s: int) -> None:
+        """Remember ``value`` for ``ttl_s`` seconds."""
+        await self._redis.set(key, value, ex=ttl_s)
+
+
+@asynccontextmanager
+async def github_for(
+    ctx: dict[str, Any], repo: RepoRef
+) -> AsyncIterator[tuple[RepoReader, Effects]]:
+    """The repository on GitHub with an installation token, or local files and the outbox.
+
+    One HTTP connection serves the whole job (githubkit opens one per request otherwise).
+    """
+    settings: Settings = ctx["settings"]
+    if settings.has_app_credentials:
+        gh = installation_client(settings, repo.installation_id, repo.name, cache=ctx["gh_cache"])
+        async with gh:
+            real = GitHubRepo(gh, repo, bot_login=_bot(settings))
+            yield real, real
+        return
+    outbox = OutboxEffects(settings.outbox, repo, bot_login=_bot(settings))
+    root = settings.local_repo_dir or Path.cwd()
+    yield LocalReader(root, outbox), outbox
+
+
+def _bot(settings: Settings) -> str:
+    return f"{settings.github_app_slug}[bot]"
+
+
+# ---------------------------------------------------------------------- events queue
+
+
+async def delivery_job(ctx: dict[str, Any], job: dict[str, Any]) -> str:
+    """Handle one webhook delivery; mark it done in the inbox."""
+    structlog.contextvars.bind_contextvars(
+        delivery_id=job.get("delivery_id"),
+        event=job.get("event"),
+        action=job.get("action"),
+        installation_id=job.get("installation_id"),
+        repository=job.get("repository"),
+    )
+    try:
+        redis_pool: ArqRedis = ctx["redis"]
+
+        async def enqueue_audit(request: AuditRequest) -> bool:
+            queued = await redis_pool.enqueue_job(
+                AUDIT_JOB,
+                request.to_job(),
+                _job_id=audit_job_id(request.full_name, request.trigger_key),
+                _queue_name=AUDITS_QUEUE,
+            )
+            return queued is not None
+
+        async with AsyncExitStack() as stack:
+            pairs: dict[RepoRef, tuple[RepoReader, Effects]] = {}
+
+            async def github(repo: RepoRef) -> tuple[RepoReader, Effects]:
+                if repo not in pairs:
+                    pairs[repo] = await stack.enter_async_context(github_for(ctx, repo))
+                return pairs[repo]
+
+            deps = DeliveryDeps(
+                bot_login=_bot(ctx["settings"]),
+                github=github,
+                enqueue_audit=enqueue_audit,
+                memo=RedisMemo(redis_pool),
+                lifecycle=ctx.get("store"),
+            )
+            outcome = await _retrying(ctx, handle(job, deps))
+        store = ctx.get("store")
+        if store is not None:
+            await _retrying(ctx, store.finish_delivery(str(job["delivery_id"]), outcome))
+        log.info("delivery_handled", outcome=outcome)
+        return outcome
+    finally:
+        structlog.contextvars.clear_contextvars()
+
+
+# ---------------------------------------------------------------------- audits queue
+
+
+@asynccontextmanager
+async def repository_lock(redis: ArqRedis, repository: str, ttl_s: float) -> AsyncIterator[bool]:
+    """Hold the repository's audit lock (``True``) or learn that another job holds it."""
+    key, token = f"dbarch:lock:audit:{repository}", secrets.token_hex(8)
+    held = bool(await redis.set(key, token, nx=True, px=int(ttl_s * 1000)))
+    try:
+        yield held
+    finally:
+        if held:
+            await cast(Awaitable[Any], redis.eval(_LOCK_RELEASE, 1, key, token))
+
+
+async def audit_job(ctx: dict[str, Any], request_data: dict[str, Any]) -> dict[str, Any]:
+    """Audit one repository, never two of the same repository at once."""
+    request = AuditRequest.from_job(request_data)
+    settings: Settings = ctx["settings"]
+    structlog.contextvars.bind_contextvars(
+        repository=request.full_name, trigger=request.trigger, job_id=ctx.get("job_id")
+    )
+    try:
+        ttl = settings.audit_timeout_seconds + 60
+        async with repository_lock(ctx["redis"], request.full_name, ttl) as held:
+            if not held:
+                log.info("audit_waits_for_lock")
+                raise Retry(defer=LOCK_WAIT_S)
+            repo = RepoRef(request.installation_id, request.owner, request.name)
+            async with github_for(ctx, repo) as (reader, effects):
+                deps = AuditDeps(
+                    settings=settings,
+                    reader=reader,
+                    effects=effects,
+                    memo=RedisMemo(ctx["redis"]),
+                    outbox=OutboxEffects(
+                        settings.outbox,
+                        repo,
+                        report_to=None if effects.dry_run else effects,
+                        bot_login=_bot(settings),
+                    ),
+                    run_audit=ctx.get("run_audit"),
+                    record=_recorder(ctx),
+                )
+                outcome = await _retrying(ctx, audit_repository(request, deps))
+            return {
+                "status": outcome.status,
+                "conclusion": outcome.conclusion,
+                "results": dict(outcome.results),
+                "dry_run": outcome.dry_run,
+            }
+    finally:
+        structlog.contextvars.clear_contextvars()
+
+
+def _recorder(
+    ctx: dict[str, Any],
+) -> Callable[[AuditRequest, str, dict[str, Any], dict[str, Any] | None], Awaitable[None]] | None:
+    store = ctx.get("store")
+    if store is None:
+        return None
+
+    async def record(
+        request: AuditRequest, status: str, summary: dict[str, Any], report: dict[str, Any] | None
+    ) -> None:
+        audit_id = await store.start_audit(
+            request.full_name,
+            request.installation_id,
+            request.trigger,
+            request.requested_by,
+            bool(summary.get("dry_run", False)),
+        )
+        await store.finish_audit(audit_id, status, summary, report)
+
+    return record

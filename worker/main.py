@@ -1,0 +1,126 @@
+"""arq worker settings: a quick events worker and a slow audits worker, and a runner for both."""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from typing import Any
+
+import structlog
+from arq import Worker
+from arq.worker import func
+
+from app.adapters.queue import (
+    AUDIT_JOB,
+    AUDITS_QUEUE,
+    DELIVERY_JOB,
+    EVENTS_QUEUE,
+    dumps,
+    loads,
+    redis_settings,
+)
+from app.settings import Settings, get_settings
+from worker.jobs import audit_job, delivery_job
+
+__all__ = ["build_workers", "close_worker", "run_workers"]
+
+log = structlog.get_logger(__name__)
+
+#: A delivery job only reacts, checks permissions, comments and enqueues.
+DELIVERY_TIMEOUT_S = 60
+DELIVERY_TRIES = 6
+AUDIT_TRIES = 12
+
+
+def _startup(settings: Settings, store_dsn: str | None) -> Any:
+    async def startup(ctx: dict[str, Any]) -> None:
+        from app.adapters.github.client import redis_token_cache
+        from app.adapters.store import open_store
+
+        ctx["settings"] = settings
+        ctx["gh_cache"] = redis_token_cache(ctx["redis"])
+        dsn = store_dsn or (settings.store_dsn.get_secret_value() if settings.store_dsn else None)
+        ctx["store"] = await open_store(dsn) if dsn else None
+        log.info("worker_started", store=dsn is not None)
+
+    return startup
+
+
+async def _shutdown(ctx: dict[str, Any]) -> None:
+    store = ctx.get("store")
+    if store is not None:
+        await store.close()
+
+
+def build_workers(
+    settings: Settings | None = None,
+    *,
+    store_dsn: str | None = None,
+    burst: bool = False,
+    poll_delay_s: float = 0.5,
+    handle_signals: bool = True,
+    ctx: dict[str, Any] | None = None,
+) -> tuple[Worker, Worker]:
+    """The events worker and the audits worker, sharing settings and the store DSN.
+
+    ``ctx`` is merged into both workers' context (tests pass ``run_audit`` there).
+    """
+    settings = settings or get_settings()
+    common: dict[str, Any] = {
+        "redis_settings": redis_settings(settings.redis_url, timeout_s=5, retries=5),
+        "job_serializer": dumps,
+        "job_deserializer": loads,
+        "on_startup": _startup(settings, store_dsn),
+        "on_shutdown": _shutdown,
+        "burst": burst,
+        "poll_delay": poll_delay_s,
+        "handle_signals": handle_signals,
+        "retry_jobs": True,
+    }
+    events = Worker(
+        functions=[
+            func(
+                delivery_job,
+                name=DELIVERY_JOB,
+                timeout=DELIVERY_TIMEOUT_S,
+                max_tries=DELIVERY_TRIES,
+            )
+        ],
+        queue_name=EVENTS_QUEUE,
+        max_jobs=20,
+        keep_result=24 * 3600,
+        ctx=dict(ctx or {}),
+        **common,
+    )
+    audits = Worker(
+        functions=[
+            func(
+                audit_job,
+                name=AUDIT_JOB,
+                timeout=settings.audit_timeout_seconds + 60,
+                max_tries=AUDIT_TRIES,
+            )
+        ],
+        queue_name=AUDITS_QUEUE,
+        max_jobs=2,
+        keep_result=24 * 3600,
+        ctx=dict(ctx or {}),
+        **common,
+    )
+    return events, audits
+
+
+async def close_worker(worker: Worker) -> None:
+    """``worker.close()``, minus redis-py's deprecation warning about arq's ``pool.close()``."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Call to deprecated close", DeprecationWarning)
+        await worker.close()
+
+
+async def run_workers(settings: Settings | None = None, *, store_dsn: str | None = None) -> None:
+    """Run both workers until cancelled (``dbarchitect worker``, ``dbarchitect run``)."""
+    events, audits = build_workers(settings, store_dsn=store_dsn, handle_signals=False)
+    try:
+        await asyncio.gather(events.main(), audits.main())
+    finally:
+        await asyncio.gather(close_worker(events), close_worker(audits), return_exceptions=True)

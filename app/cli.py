@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -144,7 +145,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", metavar="DIR", type=Path, help="write revisions and evidence files to DIR"
     )
     demo.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    _add_store_and_serve(sub)
     return parser
+
+
+def _add_store_and_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``store upgrade|downgrade`` and ``serve`` (the store is DBARCH_STORE_DSN or embedded)."""
+    store = sub.add_parser(
+        "store", help="our own store database (webhook inbox, audits): DBARCH_STORE_DSN or embedded"
+    )
+    store_sub = store.add_subparsers(dest="store_command", required=True)
+    store_sub.add_parser("upgrade", help="create or migrate the store's tables (Alembic)")
+    down = store_sub.add_parser("downgrade", help="migrate the store back to REVISION")
+    down.add_argument("revision", help="an Alembic revision, or 'base' to drop our tables")
+    sub.add_parser(
+        "serve", help="run the web process (GitHub webhooks, /healthz) on DBARCH_WEB_HOST:PORT"
+    )
 
 
 def _confidence(text: str) -> float:
@@ -287,6 +303,66 @@ def _demo(args: argparse.Namespace) -> int:
     return code
 
 
+@contextlib.contextmanager
+def _store_dsn() -> Iterator[str]:
+    """DBARCH_STORE_DSN, or the embedded store under DBARCH_DATA_DIR (running for the block)."""
+    from app.adapters.store import start_local_store
+    from app.settings import get_settings
+
+    settings = get_settings()
+    if settings.store_dsn is not None:
+        yield settings.store_dsn.get_secret_value()
+        return
+    with start_local_store(settings.data_dir) as dsn:
+        yield dsn
+
+
+def _store(args: argparse.Namespace) -> int:
+    import psycopg
+    from alembic.util import CommandError
+
+    from app.adapters.store import downgrade_store, upgrade_store
+    from app.adapters.store_schema import store_revision
+
+    try:
+        with _store_dsn() as dsn:
+            if args.store_command == "upgrade":
+                upgrade_store(dsn)
+            else:
+                downgrade_store(dsn, args.revision)
+            revision = store_revision(dsn)
+    except psycopg.OperationalError as err:
+        print(f"dbarchitect: store unreachable: {err}", file=sys.stderr)
+        return EXIT_TARGET
+    except CommandError as err:
+        print(f"dbarchitect: store {args.store_command}: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"store schema at revision {revision or 'base (no tables)'}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _serve() -> int:
+    import uvicorn
+
+    from app.adapters.store import upgrade_store
+    from app.settings import get_settings
+    from app.web.asgi import create_app
+
+    settings = get_settings()
+    with _store_dsn() as dsn:
+        if settings.store_dsn is None:
+            upgrade_store(dsn)  # the embedded store is ours to migrate
+        app = create_app(settings, store_dsn=dsn)
+        uvicorn.run(
+            app,
+            host=settings.web_host,
+            port=settings.web_port,
+            log_config=None,  # our logging (configure_logging) already routes uvicorn's
+            access_log=False,  # one structured line per delivery instead
+        )
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dbarchitect`` console script."""
     parser = build_parser()
@@ -299,6 +375,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _audit(args)
     if args.command == "demo":
         return _demo(args)
+    if args.command == "store":
+        return _store(args)
+    if args.command == "serve":
+        return _serve()
     return EXIT_USAGE  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -230,6 +230,8 @@ def _recorder(
             request.requested_by,
             bool(summary.get("dry_run", False)),
         )
-        await store.finish_audit(audit_id, status, summary, report)
+        # The store knows done / failed / timed_out; the finer outcome stays in the summary.
+        stored = status if status in ("done", "timed_out") else "failed"
+        await store.finish_audit(audit_id, stored, summary | {"outcome": status}, report)
 
     return record

@@ -473,7 +473,12 @@ async def _finish(
             comment_id=request.comment_id,
         )
     if deps.record is not None:
-        summary = {"title": output.title, "conclusion": conclusion_, "results": dict(results or {})}
+        summary = {
+            "title": output.title,
+            "conclusion": conclusion_,
+            "results": dict(results or {}),
+            "dry_run": dry_run,
+        }
         await deps.record(request, status, summary, to_json(report) if report else None)
     return AuditOutcome(
         status=status,

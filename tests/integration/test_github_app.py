@@ -290,3 +290,37 @@ async def test_github_5xx_and_rate_limits_are_retried_with_backoff(
     assert [r.status for r in fake.calls("POST", rf"{repo}/git/trees")][:2] == [503, 201]
     assert len(pull_requests(fake)) == 1
     assert len(fake.calls("POST", rf"{repo}/issues/{ISSUE}/comments")) == 1  # one reply, edited
+
+
+async def test_a_broken_config_fails_the_check_run_naming_the_key(
+    fake: FakeGitHub, settings: Settings, store_dsn: str, client: httpx.AsyncClient
+) -> None:
+    fake.push(REPO, "main", {".github/db-architect.yml": CONFIG + "pr_hourly_limit: two\n"})
+    _, response = await send(client, "issue_comment", audit_comment(fake))
+    assert response.status_code == 202
+
+    await drain(settings, store_dsn)
+
+    final = fake.calls("PATCH", rf"/repos/{REPO}/check-runs/\d+")[-1].json
+    assert final["conclusion"] == "failure"
+    assert "pr_hourly_limit" in final["output"]["summary"]
+    assert not pull_requests(fake) and not fake.calls("POST", rf"/repos/{REPO}/git/trees")
+    result = fake.calls("PATCH", rf"/repos/{REPO}/issues/comments/\d+")[-1].json["body"]
+    assert "pr_hourly_limit" in result
+
+
+async def test_a_dry_run_writes_the_pull_request_to_the_outbox_and_changes_nothing(
+    fake: FakeGitHub, settings: Settings, store_dsn: str, client: httpx.AsyncClient
+) -> None:
+    _, response = await send(client, "issue_comment", audit_comment(fake, "/audit --dry-run"))
+    assert response.status_code == 202
+
+    await drain(settings, store_dsn)
+
+    assert not pull_requests(fake)
+    assert not [p for p in fake.paths("POST", "PATCH", "DELETE") if "/git/" in p]
+    drafts = list((settings.outbox / payloads.OWNER / payloads.NAME).rglob("pr.md"))
+    assert len(drafts) == 1 and "perf(db): add index on accounts (email)" in drafts[0].read_text()
+    final = fake.calls("PATCH", rf"/repos/{REPO}/check-runs/\d+")[-1].json
+    assert "would open (dry run)" in final["output"]["summary"]
+    assert [a["identifier"] for a in final["actions"]] == ["open_prs"]

@@ -47,8 +47,8 @@ test-unit: venv  ## unit tests and doctests only (no PostgreSQL, no Redis)
 test-integration: deps venv  ## integration tests only
 	$(BIN)/pytest -m integration
 
-run: venv  ## audit a seeded demo database on an embedded PostgreSQL 18 (the App arrives later)
-	$(BIN)/dbarchitect demo
+run: venv  ## the GitHub App on embedded defaults: web + workers, embedded store, local Redis, demo target (dry run without App credentials)
+	$(BIN)/dbarchitect run
 
 clean:  ## remove caches (keeps .venv and .dbarchitect)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info

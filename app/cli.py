@@ -71,10 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--log-level",
-        default="warning",
-        help="diagnostic logs on stderr at this level and above (default: warning)",
+        help="diagnostic logs on stderr at this level and above (default: warning; for "
+        "serve, worker and run: DBARCH_LOG_LEVEL, else info)",
     )
-    parser.add_argument("--log-format", choices=("console", "json"), default="console")
+    parser.add_argument(
+        "--log-format",
+        choices=("console", "json"),
+        help="default: DBARCH_LOG_FORMAT, else console",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     audit = sub.add_parser("audit", help="audit a database and print recommendations")
     audit.add_argument("--dsn", required=True, help="target connection string (opened read-only)")
@@ -146,7 +150,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     _add_store_and_serve(sub)
+    _add_app_commands(sub)
     return parser
+
+
+def _add_app_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``worker``, ``run`` (web + workers on embedded defaults) and ``deliver`` (try it)."""
+    sub.add_parser(
+        "worker", help="run the arq workers (events and audits queues) on DBARCH_REDIS_URL"
+    )
+    run = sub.add_parser(
+        "run",
+        help="web + workers on embedded defaults (store, Redis, demo target); dry run "
+        "without GitHub App credentials",
+    )
+    run.add_argument(
+        "--no-demo-audit",
+        action="store_true",
+        help="do not send the demo an /audit at start (only with the demo target)",
+    )
+    deliver = sub.add_parser(
+        "deliver", help="send the running app a signed /audit comment, as GitHub would"
+    )
+    deliver.add_argument("comment", nargs="?", default="/audit", help="the comment's text")
+    deliver.add_argument("--repo", default="local/demo", help="owner/name (default local/demo)")
+    deliver.add_argument("--url", help="the webhook URL (default: DBARCH_WEB_HOST:PORT)")
 
 
 def _add_store_and_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -363,12 +391,31 @@ def _serve() -> int:
     return EXIT_OK
 
 
+#: Long-running commands log at DBARCH_LOG_LEVEL (info) by default; one-shot ones at warning.
+SERVICE_COMMANDS = frozenset({"serve", "worker", "run"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dbarchitect`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from pydantic import ValidationError
+
+    from app.settings import get_settings
+
     try:
-        configure_logging(args.log_format, args.log_level)
+        settings = get_settings()
+    except ValidationError as err:
+        # Field and problem only: the rejected values may hold DSNs or keys.
+        for problem in err.errors():
+            name, *inner = (str(part) for part in problem["loc"])
+            where = f"DBARCH_{name.upper()}" + (f" ({'.'.join(inner)})" if inner else "")
+            print(f"dbarchitect: {where}: {problem['msg']}", file=sys.stderr)
+        return EXIT_USAGE
+    serving = args.command in SERVICE_COMMANDS
+    level = args.log_level or (settings.log_level if serving else "warning")
+    try:
+        configure_logging(args.log_format or settings.log_format, level)
     except ValueError as err:
         parser.error(str(err))
     if args.command == "audit":
@@ -379,6 +426,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _store(args)
     if args.command == "serve":
         return _serve()
+    if args.command in ("worker", "run", "deliver"):
+        from app.run import main_command
+
+        return main_command(args)
     return EXIT_USAGE  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -1,0 +1,125 @@
+"""Embedded defaults for ``dbarchitect run``: a local Redis, the demo target and a demo checkout."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import redis
+
+from app.adapters.pgserver import free_port
+
+__all__ = [
+    "DEMO_CONFIG",
+    "LocalSetupError",
+    "demo_checkout",
+    "local_redis",
+    "webhook_secret",
+]
+
+DEMO_CONFIG = """\
+# DB Architect repository config (see docs/repo-config.md)
+version: 1
+target: demo
+migrations:
+  path: migrations/versions
+pr_concurrent_limit: 5
+pr_hourly_limit: 2
+"""
+DEMO_BASE_REVISION = '''"""The demo project's first migration (its tables exist already)."""
+
+revision = "0001_initial"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
+'''
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+class LocalSetupError(RuntimeError):
+    """A local prerequisite is missing; the message says what to install or set."""
+
+
+def _answers(url: str) -> bool:
+    try:
+        with redis.Redis.from_url(url, socket_connect_timeout=0.5) as client:
+            return bool(client.ping())
+    except (redis.ConnectionError, redis.TimeoutError):
+        return False
+
+
+@contextmanager
+def local_redis(url: str, base_dir: Path) -> Iterator[str]:
+    """``url`` when Redis answers there; else a private redis-server (loopback URLs only)."""
+    if _answers(url):
+        yield url
+        return
+    host = urlsplit(url).hostname or ""
+    binary = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/sbin")
+    if host not in _LOOPBACK or binary is None:
+        raise LocalSetupError(
+            f"Redis does not answer at {host or url} and no local redis-server can be started: "
+            "install it (`make deps`, or apt-get install redis-server) or set DBARCH_REDIS_URL"
+        )
+    base_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
+    args += ["no", "--dir", str(base_dir)]
+    with (base_dir / "redis.log").open("ab") as log_file:
+        process = subprocess.Popen(  # noqa: S603 - our own argument list, no shell
+            args, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT
+        )
+    private = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while not _answers(private):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise LocalSetupError(f"redis-server did not start; see {base_dir / 'redis.log'}")
+            time.sleep(0.05)
+        yield private
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def webhook_secret(data_dir: Path) -> str:
+    """The local webhook secret, made once and kept in ``<data_dir>/webhook-secret`` (0600)."""
+    path = data_dir / "webhook-secret"
+    if path.is_file():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_hex(20)
+    path.touch(mode=0o600)
+    path.write_text(secret + "\n")
+    return secret
+
+
+def demo_checkout(data_dir: Path) -> Path:
+    """A local stand-in for a repository: its config names the demo target, one migration."""
+    root = data_dir / "demo-repo"
+    config = root / ".github" / "db-architect.yml"
+    versions = root / "migrations" / "versions"
+    if not config.is_file():
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(DEMO_CONFIG)
+    if not versions.is_dir():
+        versions.mkdir(parents=True)
+        (versions / "0001_initial.py").write_text(DEMO_BASE_REVISION)
+    return root

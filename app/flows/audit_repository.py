@@ -187,7 +187,7 @@ async def _audit(
         dry_run=dry_run,
         min_confidence=min_confidence,
         target=resolved.name,
-        trigger=request.trigger,
+        trigger=_trigger_text(request),
     )
     return await _finish(
         deps,
@@ -224,6 +224,21 @@ async def _run_audit(resolved: Resolved) -> Report:
         allow_build=resolved.allow_build,
         validation=resolved.validation,
     )
+
+
+_TRIGGERS = {
+    "comment": "`/audit`",
+    "dispatch": "`repository_dispatch`",
+    "check_run": "check run",
+    "schedule": "schedule",
+    "api": "admin API",
+}
+
+
+def _trigger_text(request: AuditRequest) -> str:
+    """``/audit`` by @alice, for the check run's summary."""
+    what = _TRIGGERS.get(request.trigger, request.trigger)
+    return f"{what} by @{request.requested_by}" if request.requested_by else what
 
 
 def _target_error(name: str, err: TargetError) -> tuple[str, str, str]:

@@ -116,7 +116,7 @@ async def delivery_job(ctx: dict[str, Any], job: dict[str, Any]) -> str:
     """Handle one webhook delivery; mark it done in the inbox."""
     structlog.contextvars.bind_contextvars(
         delivery_id=job.get("delivery_id"),
-        event=job.get("event"),
+        github_event=job.get("event"),
         action=job.get("action"),
         installation_id=job.get("installation_id"),
         repository=job.get("repository"),

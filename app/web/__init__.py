@@ -1,0 +1,1 @@
+"""The web process (Litestar): GitHub webhooks in, jobs out; health and, later, the admin API."""

@@ -26,7 +26,7 @@ from app.flows.deliveries import DeliveryDeps, handle
 from app.flows.requests import AuditRequest
 from app.settings import Settings
 
-__all__ = ["RedisMemo", "audit_job", "delivery_job", "github_for"]
+__all__ = ["RedisMemo", "audit_job", "delivery_job", "github_for", "prune_inbox"]
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -156,6 +156,21 @@ async def delivery_job(ctx: dict[str, Any], job: dict[str, Any]) -> str:
         return outcome
     finally:
         structlog.contextvars.clear_contextvars()
+
+
+#: Finished deliveries are kept past GitHub's redelivery window (3 days; 7 on GHES), so a
+#: late redelivery is still recognised as a duplicate.
+INBOX_KEEP_S = 8 * 24 * 3600
+
+
+async def prune_inbox(ctx: dict[str, Any]) -> int:
+    """Daily: forget finished deliveries older than :data:`INBOX_KEEP_S` (arq cron)."""
+    store = ctx.get("store")
+    if store is None:
+        return 0
+    pruned: int = await store.prune_deliveries(INBOX_KEEP_S)
+    log.info("inbox_pruned", deliveries=pruned)
+    return pruned
 
 
 # ---------------------------------------------------------------------- audits queue

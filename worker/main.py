@@ -8,6 +8,7 @@ from typing import Any
 
 import structlog
 from arq import Worker
+from arq.cron import cron
 from arq.worker import func
 
 from app.adapters.queue import (
@@ -20,7 +21,7 @@ from app.adapters.queue import (
     redis_settings,
 )
 from app.settings import Settings, get_settings
-from worker.jobs import audit_job, delivery_job
+from worker.jobs import audit_job, delivery_job, prune_inbox
 
 __all__ = ["build_workers", "close_worker", "run_workers"]
 
@@ -87,6 +88,7 @@ def build_workers(
             )
         ],
         queue_name=EVENTS_QUEUE,
+        cron_jobs=[] if burst else [cron(prune_inbox, hour={4}, minute={17}, timeout=300)],
         max_jobs=20,
         keep_result=24 * 3600,
         ctx=dict(ctx or {}),

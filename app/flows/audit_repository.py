@@ -140,8 +140,19 @@ async def audit_repository(request: AuditRequest, deps: AuditDeps) -> AuditOutco
 async def _audit(
     request: AuditRequest, deps: AuditDeps, info: RepoInfo, check_id: int
 ) -> AuditOutcome:
+    text = await deps.reader.file_text(CONFIG_PATH, info.default_branch)
+    if text is None:
+        # No config, no audit: installing the App on many repositories must not point them
+        # all at a target nobody chose for them.
+        output = failure_output(
+            "Not configured",
+            f"this repository has no `{CONFIG_PATH}` on its default branch",
+            "add one that names the target to audit, e.g. `version: 1` and `target: <name>` "
+            "(see the App's docs/repo-config.md), then `/audit`",
+        )
+        return await _finish(deps, request, info, check_id, output, "neutral", "not_configured")
     try:
-        config = load_config(await deps.reader.file_text(CONFIG_PATH, info.default_branch))
+        config = load_config(text)
     except ConfigError as err:
         return await _finish(
             deps, request, info, check_id, config_error_output(err), "failure", "config_error"
@@ -441,7 +452,7 @@ async def _check(
     conclusion_: str | None = None,
 ) -> int:
     """Create the audit's check run once (remembered across retries), then update it."""
-    key = f"dbarch:check:{request.full_name}:{request.trigger_key}"
+    key = request.check_run_key
     known = await deps.memo.get(key)
     check_id = await deps.effects.check_run(
         info.head_sha,

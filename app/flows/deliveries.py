@@ -8,9 +8,14 @@ from typing import Any, Protocol
 
 import structlog
 
-from app.adapters.github.models import RepoRef
+from app.adapters.github.models import CheckOutput, RepoRef
 from app.adapters.github.repo import Effects, RepoReader
-from app.engine.checkrun import command_error_comment, queued_comment, refusal_comment
+from app.engine.checkrun import (
+    CHECK_NAME,
+    command_error_comment,
+    queued_comment,
+    refusal_comment,
+)
 from app.engine.commands import AuditCommand, CommandError, parse_audit_command
 from app.engine.fixpr import BRANCH_PREFIX
 from app.engine.repo_config import CONFIG_PATH
@@ -121,7 +126,35 @@ async def _comment(
         issue_number=number,
         comment_id=comment_id,
     )
+    return await _queue_audit(deps, repo, request)
+
+
+async def _queue_audit(deps: DeliveryDeps, repo: RepoRef, request: AuditRequest) -> str:
+    """Show a queued check run on the default branch's head, then enqueue the audit.
+
+    The check run is created first and remembered under the request's key, so the audit job
+    (which may start at once) moves that run forward instead of creating a second one.
+    """
+    if await deps.memo.get(request.check_run_key) is None:
+        reader, effects = await deps.github(repo)
+        info = await reader.repo_info()
+        check_id = await effects.check_run(
+            info.head_sha,
+            name=CHECK_NAME,
+            status="queued",
+            output=CheckOutput("Audit queued", _queued_summary(request)),
+            external_id=request.trigger_key,
+        )
+        await deps.memo.set(request.check_run_key, str(check_id), _MEMO_TTL_S)
     return "audit queued" if await deps.enqueue_audit(request) else "audit already queued"
+
+
+def _queued_summary(request: AuditRequest) -> str:
+    who = f" by @{request.requested_by}" if request.requested_by else ""
+    return (
+        f"An audit was requested{who} ({request.trigger}) and waits for a worker. "
+        "Audits of one repository run one at a time."
+    )
 
 
 async def _reply_once(
@@ -156,7 +189,7 @@ async def _dispatch(
         dry_run=dry_run if isinstance(dry_run, bool) else None,
         tables=tuple(str(t) for t in tables if isinstance(t, str)),
     )
-    return "audit queued" if await deps.enqueue_audit(request) else "audit already queued"
+    return await _queue_audit(deps, repo, request)
 
 
 async def _check_run(
@@ -184,7 +217,7 @@ async def _check_run(
         requested_by=(payload.get("sender") or {}).get("login"),
         dry_run=dry_run,
     )
-    return "audit queued" if await deps.enqueue_audit(request) else "audit already queued"
+    return await _queue_audit(deps, repo, request)
 
 
 async def _closed(payload: Mapping[str, Any], repo: RepoRef, deps: DeliveryDeps) -> str:

@@ -34,6 +34,11 @@ class AuditRequest:
         """``owner/name``."""
         return f"{self.owner}/{self.name}"
 
+    @property
+    def check_run_key(self) -> str:
+        """The memo key of this request's check run (created queued, finished by the audit)."""
+        return f"dbarch:check:{self.full_name}:{self.trigger_key}"
+
     def to_job(self) -> dict[str, Any]:
         """A JSON-safe dict for the arq job argument."""
         data = asdict(self)

@@ -187,8 +187,12 @@ async def test_an_audit_comment_ends_in_one_pull_request_with_evidence(
     assert revision is not None and 'down_revision = "0001base"' in revision
     assert "postgresql_concurrently=True" in revision
 
+    (created,) = fake.calls("POST", rf"{repo}/check-runs")
     checks = fake.calls("PATCH", rf"{repo}/check-runs/\d+")
-    assert checks[-1].json["status"] == "completed"
+    statuses = [created.json["status"], *(c.json["status"] for c in checks)]
+    assert statuses == ["queued", "in_progress", "completed"]
+    assert created.json["name"] == "DB Architect / audit"
+    assert created.json["head_sha"] == fake.head_commit(REPO, "main")["sha"]
     assert checks[-1].json["conclusion"] == "neutral"
     assert "1 pull request opened" in checks[-1].json["output"]["title"]
     result = fake.calls("PATCH", rf"{repo}/issues/comments/\d+")[-1]
@@ -324,3 +328,24 @@ async def test_a_dry_run_writes_the_pull_request_to_the_outbox_and_changes_nothi
     final = fake.calls("PATCH", rf"/repos/{REPO}/check-runs/\d+")[-1].json
     assert "would open (dry run)" in final["output"]["summary"]
     assert [a["identifier"] for a in final["actions"]] == ["open_prs"]
+
+
+async def test_a_repository_without_config_is_told_how_to_configure_and_not_audited(
+    fake: FakeGitHub, settings: Settings, store_dsn: str, client: httpx.AsyncClient
+) -> None:
+    empty = f"{payloads.OWNER}/empty"
+    fake.add_repo(empty, installation_id=payloads.INSTALLATION_ID)
+    fake.set_permission(empty, "alice", "admin")
+    issue = fake.open_issue(empty, "Audit please")
+    comment_id = fake.add_comment(empty, issue, "/audit", user="alice")
+    payload = payloads.issue_comment("/audit", number=issue, comment_id=comment_id)
+    payload["repository"] |= {"name": "empty", "full_name": empty}
+    _, response = await send(client, "issue_comment", payload)
+    assert response.status_code == 202
+
+    await drain(settings, store_dsn)
+
+    final = fake.calls("PATCH", rf"/repos/{empty}/check-runs/\d+")[-1].json
+    assert final["conclusion"] == "neutral" and final["output"]["title"] == "Not configured"
+    assert ".github/db-architect.yml" in final["output"]["summary"]
+    assert not fake.calls("POST", rf"/repos/{empty}/git/trees")

@@ -48,7 +48,8 @@ class Recorder:
         return comment_id or self._next_id
 
     async def check_run(self, head_sha: str, **kwargs: Any) -> int:
-        raise AssertionError("deliveries never touch check runs")
+        self.calls.append(("check_run", (head_sha, kwargs["status"], kwargs["external_id"])))
+        return 4242
 
     async def publish(self, change: FixChange) -> Published:
         raise AssertionError("deliveries never publish")
@@ -121,7 +122,8 @@ async def test_audit_comment_reacts_checks_permission_replies_and_queues() -> No
     outcome = await handle(job("issue_comment", payloads.issue_comment(body)), deps)
 
     assert outcome == "audit queued"
-    assert [c[0] for c in repo.calls] == ["react", "permission", "comment"]
+    assert [c[0] for c in repo.calls] == ["react", "permission", "comment", "check_run"]
+    assert repo.calls[3][1] == ("a" * 40, "queued", "d-1")
     assert repo.calls[0][1] == (5550001, "eyes") and repo.calls[1][1] == "alice"
     (request,) = queued
     assert (request.owner, request.name, request.trigger) == ("acme", "shop", "comment")
@@ -178,6 +180,17 @@ async def test_a_bad_option_gets_the_usage_and_no_audit() -> None:
     assert outcome == "refused: bad command" and not queued
     (reply,) = [c[1][1] for c in repo.calls if c[0] == "comment"]
     assert "--fast" in reply and "Usage" in reply
+
+
+async def test_a_queued_check_run_is_created_once_per_request() -> None:
+    deps, repo, queued = setup()
+    delivery = job("repository_dispatch", payloads.repository_dispatch())
+
+    await handle(delivery, deps)
+    await handle(delivery, deps)  # the job ran twice
+
+    assert [c[0] for c in repo.calls].count("check_run") == 1 and len(queued) == 2
+    assert await deps.memo.get(queued[0].check_run_key) == "4242"
 
 
 async def test_dispatch_narrows_tables_and_asks_for_a_dry_run() -> None:

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import secrets
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import redis
-
-from app.adapters.pgserver import free_port
+from app.adapters.redis_server import RedisMissing, RedisServer, redis_answers
 
 __all__ = [
     "DEMO_CONFIG",
@@ -54,49 +49,25 @@ class LocalSetupError(RuntimeError):
     """A local prerequisite is missing; the message says what to install or set."""
 
 
-def _answers(url: str) -> bool:
-    try:
-        with redis.Redis.from_url(url, socket_connect_timeout=0.5) as client:
-            return bool(client.ping())
-    except (redis.ConnectionError, redis.TimeoutError):
-        return False
-
-
 @contextmanager
 def local_redis(url: str, base_dir: Path) -> Iterator[str]:
     """``url`` when Redis answers there; else a private redis-server (loopback URLs only)."""
-    if _answers(url):
+    if redis_answers(url):
         yield url
         return
     host = urlsplit(url).hostname or ""
-    binary = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/sbin")
-    if host not in _LOOPBACK or binary is None:
-        raise LocalSetupError(
-            f"Redis does not answer at {host or url} and no local redis-server can be started: "
-            "install it (`make deps`, or apt-get install redis-server) or set DBARCH_REDIS_URL"
-        )
-    base_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
-    args += ["no", "--dir", str(base_dir)]
-    with (base_dir / "redis.log").open("ab") as log_file:
-        process = subprocess.Popen(  # noqa: S603 - our own argument list, no shell
-            args, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT
-        )
-    private = f"redis://127.0.0.1:{port}/0"
     try:
-        deadline = time.monotonic() + 10
-        while not _answers(private):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise LocalSetupError(f"redis-server did not start; see {base_dir / 'redis.log'}")
-            time.sleep(0.05)
-        yield private
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        if host not in _LOOPBACK:
+            raise RedisMissing(f"{host} is not this machine")
+        server = RedisServer(base_dir)
+    except RedisMissing as err:
+        raise LocalSetupError(
+            f"Redis does not answer at {host or url} and no local redis-server can be started "
+            f"({err}): install it (`make deps`, or apt-get install redis-server) or set "
+            "DBARCH_REDIS_URL"
+        ) from None
+    with server:
+        yield server.url
 
 
 def webhook_secret(data_dir: Path) -> str:

@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.adapters.pgserver import EmbeddedPostgres, free_port  # noqa: E402
 from app.adapters.queue import EVENTS_QUEUE  # noqa: E402
+from app.adapters.redis_server import RedisMissing, RedisServer  # noqa: E402
 from app.adapters.store import prepare_local_store, upgrade_store  # noqa: E402
 
 SECRET = "bench-secret"  # noqa: S105 - signs the bench's own deliveries
@@ -330,20 +331,12 @@ def _redis(url: str | None, base: Path) -> Iterator[str]:
     if url:
         yield url
         return
-    binary = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/sbin")
-    if binary is None:
-        sys.exit("redis-server is not installed (apt-get install redis-server) and no --redis-url")
-    port = free_port()
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    with (base / "redis.log").open("ab") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=base)
-    url = f"redis://127.0.0.1:{port}/0"
     try:
-        _wait(lambda: redis.Redis.from_url(url).ping(), "redis-server")
-        yield url
-    finally:
-        process.terminate()
-        process.wait()
+        server = RedisServer(base)
+    except RedisMissing as err:
+        sys.exit(f"{err}, and no --redis-url")
+    with server:
+        yield server.url
 
 
 @contextlib.contextmanager

@@ -18,15 +18,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
 import pytest
-import redis
 
 from app.adapters.pgserver import (
     BinariesMissing,
@@ -35,8 +32,8 @@ from app.adapters.pgserver import (
     LocalPostgres,
     PgServer,
     database_name,
-    free_port,
 )
+from app.adapters.redis_server import RedisMissing, RedisServer
 
 __all__ = ["PgServer"]
 
@@ -131,53 +128,11 @@ def server_dir() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    """A private redis-server on a free port (no RDB, no AOF), killed at the end."""
-    binary = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/sbin:/sbin")
-    if binary is None:
-        _unavailable("redis-server is not installed (apt package redis-server)")
+    """A private redis-server on a free port (no RDB, no AOF), stopped at the end."""
     with _scratch_dir("redis") as base:
-        process, url = _start_redis(binary, base)
         try:
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _start_redis(binary: str, base: Path) -> tuple[subprocess.Popen[bytes], str]:
-    log_path = base / "redis.log"
-    for _attempt in range(3):  # the free port may be taken before redis binds it
-        port = free_port()
-        args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-        args += ["--appendonly", "no", "--dir", str(base), "--daemonize", "no"]
-        with log_path.open("ab") as log_file:
-            process = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT
-            )
-        url = f"redis://127.0.0.1:{port}/0"
-        if _wait_for_redis(url, process):
-            return process, url
-        if "already in use" not in log_path.read_text(errors="replace"):
-            break
-    tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
-    pytest.fail(f"redis-server did not start:\n{tail}", pytrace=False)
-
-
-def _wait_for_redis(url: str, process: subprocess.Popen[bytes]) -> bool:
-    deadline = time.monotonic() + REDIS_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        try:
-            with redis.Redis.from_url(url, socket_connect_timeout=0.5) as client:
-                if client.ping():
-                    return True
-        except redis.ConnectionError:
-            time.sleep(0.02)
-    process.kill()
-    process.wait()
-    return False
+            server = RedisServer(base)
+        except RedisMissing as exc:
+            _unavailable(str(exc))
+        with server:
+            yield server.url

@@ -21,12 +21,12 @@ from app.adapters.queue import (
     loads,
     redis_settings,
 )
+from app.adapters.redis_server import RedisServer
 from app.adapters.store import upgrade_store
 from app.settings import Settings
 from app.web.webhooks import WEBHOOK_PATH
 from tests.integration.webhook_app import (
     AppServer,
-    RedisServer,
     inbox_row,
     queued_job,
     wait_for_job,

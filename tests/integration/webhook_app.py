@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -64,52 +61,6 @@ class AppServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-class RedisServer:
-    """A private redis-server that keeps its port across stop() and start() (no persistence)."""
-
-    def __init__(self, base: Path) -> None:
-        binary = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/sbin")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed (apt package redis-server)")
-        self.binary = binary
-        self.base = base
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisServer:
-        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        args += ["--appendonly", "no", "--dir", str(self.base), "--daemonize", "no"]
-        with (self.base / "redis.log").open("ab") as log_file:
-            self.process = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not _redis_answers(self.url):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not start on port {self.port}")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        self.process.wait(timeout=10)
-        self.process = None
-
-
-def _redis_answers(url: str) -> bool:
-    try:
-        with redis.Redis.from_url(url, socket_connect_timeout=0.2) as client:
-            return bool(client.ping())
-    except redis.ConnectionError:
-        return False
 
 
 def queued_job(redis_url: str, delivery_id: str) -> dict[str, Any] | None:

@@ -42,7 +42,7 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) 
 return 0
 """
 #: Another audit of the repository holds the lock: look again after this long.
-LOCK_WAIT_S = 20.0
+LOCK_WAIT_S = 30.0
 
 
 def backoff(job_try: int, *, base_s: float = 5.0, cap_s: float = 600.0) -> float:

@@ -30,7 +30,9 @@ log = structlog.get_logger(__name__)
 #: A delivery job only reacts, checks permissions, comments and enqueues.
 DELIVERY_TIMEOUT_S = 60
 DELIVERY_TRIES = 6
-AUDIT_TRIES = 12
+#: Waiting for another audit of the same repository counts as a try: 60 tries cover about
+#: 30 minutes of waiting (LOCK_WAIT_S each), longer than one audit may run by default.
+AUDIT_TRIES = 60
 
 
 def _startup(settings: Settings, store_dsn: str | None) -> Any:

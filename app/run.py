@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
@@ -124,12 +125,18 @@ def _banner(settings: Settings, out: TextIO) -> None:
         f"  health    {base}/healthz      API docs {base}/schema",
         f"  outbox    {settings.outbox}   (what dry runs would publish)",
         f"  targets   {', '.join(sorted(settings.targets))}",
-        "  try it    dbarchitect deliver '/audit'    (a signed /audit comment, from another shell)",
+        f"  try it    {_me()} deliver '/audit'    (a signed /audit comment, from another shell)",
         "  stop      Ctrl-C",
         "",
     ]
     out.write("\n".join(lines))
     out.flush()
+
+
+def _me() -> str:
+    """How this program was started (``.venv/bin/dbarchitect`` under ``make run``)."""
+    name = Path(sys.argv[0])
+    return str(name) if name.name == "dbarchitect" else "dbarchitect"
 
 
 async def _demo_audit(settings: Settings, out: TextIO) -> None:
@@ -141,8 +148,8 @@ async def _demo_audit(settings: Settings, out: TextIO) -> None:
         log.warning("demo_audit_failed", error=str(err))
         return
     out.write(
-        f"\nDemo audit finished: {json.dumps(result.get('results', {}))}\n"
-        f"  check-run summary and pull-request drafts: {settings.outbox / DEMO_REPO}\n\n"
+        f"\nDemo audit finished: {result.get('title') or result}\n"
+        f"  check-run summary, comment and pull-request drafts: {settings.outbox / DEMO_REPO}\n\n"
     )
     out.flush()
 

@@ -220,6 +220,7 @@ async def audit_job(ctx: dict[str, Any], request_data: dict[str, Any]) -> dict[s
                 outcome = await _retrying(ctx, audit_repository(request, deps))
             return {
                 "status": outcome.status,
+                "title": outcome.title,
                 "conclusion": outcome.conclusion,
                 "results": dict(outcome.results),
                 "dry_run": outcome.dry_run,

@@ -102,6 +102,8 @@ class AuditOutcome:
     results: Mapping[str, str] = field(default_factory=dict)
     dry_run: bool = False
     check_run_id: int | None = None
+    #: The check run's title, e.g. "2 pull requests opened · 1 held back".
+    title: str = ""
 
 
 async def audit_repository(request: AuditRequest, deps: AuditDeps) -> AuditOutcome:
@@ -512,4 +514,5 @@ async def _finish(
         results=dict(results or {}),
         dry_run=dry_run,
         check_run_id=check_id,
+        title=output.title,
     )

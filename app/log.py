@@ -38,10 +38,18 @@ def configure_logging(fmt: Literal["console", "json"] = "console", level: str = 
     ]
     renderer: Processor
     if fmt == "json":
-        shared.append(structlog.processors.dict_tracebacks)
+        # Tracebacks without local variables: a frame's locals may hold a DSN or a payload.
+        shared.append(
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            )
+        )
         renderer = structlog.processors.JSONRenderer()
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(),
+            exception_formatter=structlog.dev.plain_traceback,  # no locals: they may hold secrets
+        )
 
     structlog.configure(
         processors=[

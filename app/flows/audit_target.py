@@ -50,7 +50,7 @@ class ValidationSpec:
     """Where recommendations are measured: a sandbox copy, the target itself, or nowhere."""
 
     #: A sandbox copy of the target (same schema, representative data).
-    sandbox_dsn: str | None = None
+    sandbox_dsn: str | None = field(default=None, repr=False)
     #: The operator allows rolled-back index builds on the target itself.
     on_target: bool = False
     budget: Budget = field(default_factory=Budget)

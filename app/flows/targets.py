@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.adapters.validate import Budget
 from app.engine.repo_config import RepoConfig
@@ -27,8 +27,8 @@ class Resolved:
     """Where to audit and where to measure (the DSNs stay here: never logged, never shown)."""
 
     name: str
-    dsn: str
-    validation: ValidationSpec
+    dsn: str = field(repr=False)
+    validation: ValidationSpec = field(repr=False)
     #: Real index builds inside rolled-back transactions may run on the target (what-if
     #: without HypoPG, and measurements), because the operator said so.
     allow_build: bool

@@ -65,3 +65,23 @@ def test_reconfiguring_replaces_the_handler() -> None:
 def test_unknown_level_is_an_error() -> None:
     with pytest.raises(ValueError, match="verbose"):
         configure_logging("console", "verbose")
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_tracebacks_never_show_local_variables(
+    fmt: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(fmt, "info")  # type: ignore[arg-type]
+
+    def connect() -> None:
+        dsn = "postgresql://audit:s3cret-pw@db.internal/shop"
+        raise ConnectionError(f"refused ({len(dsn)} characters)")
+
+    try:
+        connect()
+    except ConnectionError:
+        structlog.get_logger("app.test").exception("audit_failed")
+
+    err = capsys.readouterr().err
+    assert "audit_failed" in err and "ConnectionError" in err
+    assert "s3cret-pw" not in err

@@ -21,7 +21,7 @@ from app.adapters.github.models import RepoRef
 from app.adapters.github.outbox import OutboxEffects
 from app.adapters.github.repo import Effects, GitHubRepo, RepoReader
 from app.adapters.queue import AUDIT_JOB, AUDITS_QUEUE, audit_job_id
-from app.flows.audit_repository import AuditDeps, audit_repository
+from app.flows.audit_repository import AuditDeps, abandon, audit_repository
 from app.flows.deliveries import DeliveryDeps, handle
 from app.flows.requests import AuditRequest
 from app.settings import Settings
@@ -43,6 +43,10 @@ return 0
 """
 #: Another audit of the repository holds the lock: look again after this long.
 LOCK_WAIT_S = 30.0
+#: Tries of an audit job (waiting for the lock counts): about 40 minutes of waiting.
+AUDIT_TRIES = 80
+#: Room for an audit that hit its own deadline to report it before arq cancels the job.
+AUDIT_GRACE_S = 300
 
 
 def backoff(job_try: int, *, base_s: float = 5.0, cap_s: float = 600.0) -> float:
@@ -98,11 +102,18 @@ async def github_for(
         gh = installation_client(settings, repo.installation_id, repo.name, cache=ctx["gh_cache"])
         async with gh:
             real = GitHubRepo(gh, repo, bot_login=_bot(settings))
-            yield real, real
+            if settings.dry_run:  # reports still go to GitHub; changes go to the outbox
+                yield (
+                    real,
+                    OutboxEffects(settings.outbox, repo, report_to=real, bot_login=_bot(settings)),
+                )
+            else:
+                yield real, real
         return
     outbox = OutboxEffects(settings.outbox, repo, bot_login=_bot(settings))
     root = settings.local_repo_dir or Path.cwd()
-    yield LocalReader(root, outbox), outbox
+    # Plans read only real pull requests; the outbox decides "would open" or "would update".
+    yield LocalReader(root), outbox
 
 
 def _bot(settings: Settings) -> str:
@@ -196,11 +207,8 @@ async def audit_job(ctx: dict[str, Any], request_data: dict[str, Any]) -> dict[s
         repository=request.full_name, trigger=request.trigger, job_id=ctx.get("job_id")
     )
     try:
-        ttl = settings.audit_timeout_seconds + 60
+        ttl = settings.audit_timeout_seconds + AUDIT_GRACE_S  # as long as the job may run
         async with repository_lock(ctx["redis"], request.full_name, ttl) as held:
-            if not held:
-                log.info("audit_waits_for_lock")
-                raise Retry(defer=LOCK_WAIT_S)
             repo = RepoRef(request.installation_id, request.owner, request.name)
             async with github_for(ctx, repo) as (reader, effects):
                 deps = AuditDeps(
@@ -217,6 +225,8 @@ async def audit_job(ctx: dict[str, Any], request_data: dict[str, Any]) -> dict[s
                     run_audit=ctx.get("run_audit"),
                     record=_recorder(ctx),
                 )
+                if not held:
+                    return await _wait_for_lock(ctx, request, deps)
                 outcome = await _retrying(ctx, audit_repository(request, deps))
             return {
                 "status": outcome.status,
@@ -227,6 +237,25 @@ async def audit_job(ctx: dict[str, Any], request_data: dict[str, Any]) -> dict[s
             }
     finally:
         structlog.contextvars.clear_contextvars()
+
+
+async def _wait_for_lock(
+    ctx: dict[str, Any], request: AuditRequest, deps: AuditDeps
+) -> dict[str, Any]:
+    """Try again later; on the last try, say on the check run that it gave up."""
+    if ctx.get("job_try", 1) < ctx.get("max_tries", AUDIT_TRIES):
+        log.info("audit_waits_for_lock")
+        raise Retry(defer=LOCK_WAIT_S)
+    await _retrying(
+        ctx,
+        abandon(
+            request,
+            deps,
+            "another audit of this repository kept running for longer than this one could wait",
+            "`/audit` again once the running audit has finished",
+        ),
+    )
+    return {"status": "abandoned"}
 
 
 def _recorder(

@@ -21,7 +21,7 @@ from app.adapters.queue import (
     redis_settings,
 )
 from app.settings import Settings, get_settings
-from worker.jobs import audit_job, delivery_job, prune_inbox
+from worker.jobs import AUDIT_GRACE_S, AUDIT_TRIES, audit_job, delivery_job, prune_inbox
 
 __all__ = ["build_workers", "close_worker", "run_workers"]
 
@@ -29,10 +29,8 @@ log = structlog.get_logger(__name__)
 
 #: A delivery job only reacts, checks permissions, comments and enqueues.
 DELIVERY_TIMEOUT_S = 60
-DELIVERY_TRIES = 6
-#: Waiting for another audit of the same repository counts as a try: 60 tries cover about
-#: 30 minutes of waiting (LOCK_WAIT_S each), longer than one audit may run by default.
-AUDIT_TRIES = 60
+#: With backoff capped at 10 minutes, about 2.5 hours of GitHub, Redis or store outage.
+DELIVERY_TRIES = 20
 
 
 def _startup(settings: Settings, store_dsn: str | None) -> Any:
@@ -92,7 +90,10 @@ def build_workers(
         queue_name=EVENTS_QUEUE,
         cron_jobs=[] if burst else [cron(prune_inbox, hour={4}, minute={17}, timeout=300)],
         max_jobs=20,
-        keep_result=24 * 3600,
+        # No kept results: a delivery's job id must be free again if its job failed for good,
+        # so the inbox recovery (or a redelivery) can queue it once more. Done deliveries are
+        # recognised by the inbox, not by arq.
+        keep_result=0,
         ctx=dict(ctx or {}),
         **common,
     )
@@ -101,7 +102,7 @@ def build_workers(
             func(
                 audit_job,
                 name=AUDIT_JOB,
-                timeout=settings.audit_timeout_seconds + 60,
+                timeout=settings.audit_timeout_seconds + AUDIT_GRACE_S,
                 max_tries=AUDIT_TRIES,
             )
         ],

@@ -65,6 +65,9 @@ Q_RECORD_MANY: LiteralString = (
     "ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id"
 )
 # Backs off per delivery: due once it is older than interval × 2^attempts.
+Q_UNFINISHED: LiteralString = (
+    "SELECT 1 FROM webhook_inbox WHERE delivery_id = %s AND done_at IS NULL"
+)
 Q_PENDING: LiteralString = (
     f"SELECT {_INBOX_COLUMNS} FROM webhook_inbox "
     "WHERE done_at IS NULL AND attempts < %(max)s "
@@ -232,6 +235,12 @@ class Store:
         """Mark a delivery handled (the delivery job calls this last), so it is not re-enqueued."""
         async with self.pool.connection() as conn:
             await conn.execute(Q_FINISH_DELIVERY, (outcome, delivery_id))
+
+    async def is_unfinished(self, delivery_id: str) -> bool:
+        """Whether the inbox has ``delivery_id`` and no job has finished it yet."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(Q_UNFINISHED, (delivery_id,))
+            return await cur.fetchone() is not None
 
     async def pending_deliveries(self, older_than_s: float, limit: int) -> list[Delivery]:
         """Unfinished deliveries due for another enqueue, oldest first.

@@ -60,7 +60,7 @@ from app.flows.requests import AuditRequest, Memo
 from app.flows.targets import Resolved, TargetProblem, resolve_target
 from app.settings import Settings
 
-__all__ = ["AuditDeps", "AuditOutcome", "RunAudit", "audit_repository"]
+__all__ = ["AuditDeps", "AuditOutcome", "RunAudit", "abandon", "audit_repository"]
 
 log = structlog.get_logger(__name__)
 
@@ -115,8 +115,18 @@ async def audit_repository(request: AuditRequest, deps: AuditDeps) -> AuditOutco
     started = time.monotonic()
     info = await deps.reader.repo_info()
     check_id = await _check(deps, request, info, status="in_progress")
+    timeout_s = deps.settings.audit_timeout_seconds
     try:
-        outcome = await _audit(request, deps, info, check_id)
+        async with asyncio.timeout(timeout_s):
+            outcome = await _audit(request, deps, info, check_id)
+    except TimeoutError:
+        output = failure_output(
+            "Audit timed out",
+            f"the audit took longer than {timeout_s:.0f} s",
+            "raise DBARCH_AUDIT_TIMEOUT_SECONDS, or narrow the audit with `/audit --tables …`",
+        )
+        finish = _finish(deps, request, info, check_id, output, "timed_out", "timed_out")
+        return await asyncio.shield(finish)
     except (GitHubTransient, asyncio.CancelledError):
         raise  # retried by the worker: the check run stays in progress meanwhile
     except Exception as err:
@@ -165,23 +175,15 @@ async def _audit(
     except TargetProblem as err:
         output = failure_output("Target not available", err.problem, err.what_to_do)
         return await _finish(deps, request, info, check_id, output, "failure", "target_problem")
-    timeout_s = deps.settings.audit_timeout_seconds
     try:
-        report = await asyncio.wait_for((deps.run_audit or _run_audit)(resolved), timeout_s)
-    except TimeoutError:
-        output = failure_output(
-            "Audit timed out",
-            f"the audit of target `{resolved.name}` took longer than {timeout_s:.0f} s",
-            "raise DBARCH_AUDIT_TIMEOUT_SECONDS, or narrow the audit with `/audit --tables …`",
-        )
-        return await _finish(deps, request, info, check_id, output, "timed_out", "timed_out")
+        report = await (deps.run_audit or _run_audit)(resolved)
     except TargetError as err:
         output = failure_output(*_target_error(resolved.name, err))
         return await _finish(deps, request, info, check_id, output, "failure", "target_problem")
     report = _narrow(report, request.tables)
     min_confidence = max(config.min_confidence, request.min_confidence or 0.0)
     publisher: Effects = deps.outbox if dry_run else deps.effects
-    existing = await _existing(deps, dry_run)
+    existing = await _existing(deps)
     decisions = plan_prs(
         _candidates(report, min_confidence),
         existing,
@@ -214,6 +216,14 @@ async def _audit(
         dry_run=dry_run,
         report=report,
     )
+
+
+async def abandon(request: AuditRequest, deps: AuditDeps, problem: str, what_to_do: str) -> None:
+    """Complete the request's check run (and reply) when its job gives up before auditing."""
+    info = await deps.reader.repo_info()
+    check_id = await _check(deps, request, info, status="in_progress")
+    output = failure_output("Audit not run", problem, what_to_do)
+    await _finish(deps, request, info, check_id, output, "cancelled", "failed")
 
 
 # ---------------------------------------------------------------------- steps
@@ -257,13 +267,17 @@ def _trigger_text(request: AuditRequest) -> str:
 def _target_error(name: str, err: TargetError) -> tuple[str, str, str]:
     if isinstance(err, MissingPrerequisite):
         return ("Target lacks a prerequisite", str(err), "run what the message says on the target")
+    # Connection errors name hosts, ports and users: they go to the operator's log, not to a
+    # check run that everyone with read access (or the public) can see.
+    log.warning("target_error", target=name, error=str(err))
     if isinstance(err, TargetUnavailable):
         return (
             "Target unreachable",
-            f"target `{name}`: {err}",
-            "check that the database is up and that DBARCH_TARGETS holds the right DSN",
+            f"target `{name}` did not accept the connection",
+            "the worker's log has the details; check that the database is up and that "
+            "DBARCH_TARGETS holds the right DSN",
         )
-    return ("Audit failed", f"target `{name}`: {err}", "see the worker's log for details")
+    return ("Audit failed", f"a query on target `{name}` failed", "see the worker's log")
 
 
 def _narrow(report: Report, tables: tuple[str, ...]) -> Report:
@@ -296,12 +310,9 @@ def _candidates(report: Report, min_confidence: float) -> list[Candidate]:
     return found
 
 
-async def _existing(deps: AuditDeps, dry_run: bool) -> list[ExistingPull]:
-    pulls = await deps.reader.bot_pulls(BRANCH_PREFIX)
-    if dry_run:
-        seen = {p.head_ref for p in pulls}
-        pulls = pulls + [p for p in deps.outbox.pulls(BRANCH_PREFIX) if p.head_ref not in seen]
-    return [_existing_pull(p) for p in pulls]
+async def _existing(deps: AuditDeps) -> list[ExistingPull]:
+    """Our PRs as GitHub has them (a dry run plans exactly what a live run would)."""
+    return [_existing_pull(p) for p in await deps.reader.bot_pulls(BRANCH_PREFIX)]
 
 
 def _existing_pull(pull: PullInfo) -> ExistingPull:
@@ -331,10 +342,10 @@ async def _publish_all(
         return {}
     versions = await deps.reader.python_files(config.migrations_path, info.default_branch)
     try:
-        head = _head(versions, ours={revision_id(r) for r in recs.values()})
+        head = await asyncio.to_thread(_head, versions, {revision_id(r) for r in recs.values()})
     except VersionsDirError as err:
         return {d.candidate.rec_id: f"failed: {err}" for d in todo}
-    pulls = {p.head_ref: p for p in await _open_pulls(deps, dry_run)}
+    pulls = {p.head_ref: p for p in await _open_pulls(deps)}
     results: dict[str, str] = {}
     for decision in todo:
         rec = recs[decision.candidate.rec_id]
@@ -375,11 +386,8 @@ async def _publish(publisher: Effects, change: FixChange, base_s: float) -> Publ
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _open_pulls(deps: AuditDeps, dry_run: bool) -> list[PullInfo]:
-    pulls = [p for p in await deps.reader.bot_pulls(BRANCH_PREFIX) if p.state == "open"]
-    if dry_run:
-        pulls += deps.outbox.pulls(BRANCH_PREFIX)
-    return pulls
+async def _open_pulls(deps: AuditDeps) -> list[PullInfo]:
+    return [p for p in await deps.reader.bot_pulls(BRANCH_PREFIX) if p.state == "open"]
 
 
 def _said(action: str, number: int, dry_run: bool) -> str:
@@ -388,11 +396,12 @@ def _said(action: str, number: int, dry_run: bool) -> str:
             action, "unchanged (dry run)"
         )
     if action == "blocked":
-        return f"blocked #{number}: someone else pushed to the branch; `@db-architect recreate`"
+        where = f"#{number}" if number else "its branch"
+        return f"blocked {where}: someone else pushed to the branch, so it is left alone"
     return f"{'opened' if action == 'created' else action} #{number}"
 
 
-def _head(versions: Mapping[str, str], *, ours: set[str]) -> str | None:
+def _head(versions: Mapping[str, str], ours: set[str]) -> str | None:
     """The Alembic head of the repository's versions directory (our own drafts left out)."""
     with TemporaryDirectory(prefix="dbarch-versions-") as tmp:
         for name, text in versions.items():
@@ -483,9 +492,10 @@ async def _finish(
     dry_run: bool = False,
     report: Report | None = None,
 ) -> AuditOutcome:
+    can_publish = not (deps.effects.dry_run or deps.settings.dry_run)
     buttons = (
         (_BUTTONS["open_prs"],)
-        if dry_run and not deps.effects.dry_run
+        if dry_run and can_publish
         else (_BUTTONS["dry_run"],)
         if status == "done" and not dry_run
         else ()
@@ -495,11 +505,13 @@ async def _finish(
         deps, request, info, status="completed", output=check_output, conclusion_=conclusion_
     )
     if request.issue_number is not None:
-        await deps.effects.comment(
-            request.issue_number,
-            comment_body(output, check_url=None, requested_by=request.requested_by),
-            comment_id=request.comment_id,
-        )
+        body = comment_body(output, check_url=None, requested_by=request.requested_by)
+        try:
+            await deps.effects.comment(request.issue_number, body, comment_id=request.comment_id)
+        except GitHubError as err:
+            if err.status != 404 or request.comment_id is None:
+                raise
+            await deps.effects.comment(request.issue_number, body)  # someone deleted it
     if deps.record is not None:
         summary = {
             "title": output.title,
@@ -507,7 +519,10 @@ async def _finish(
             "results": dict(results or {}),
             "dry_run": dry_run,
         }
-        await deps.record(request, status, summary, to_json(report) if report else None)
+        try:
+            await deps.record(request, status, summary, to_json(report) if report else None)
+        except Exception:  # the audit is done and reported; the history must not undo that
+            log.exception("audit_not_recorded", repository=request.full_name)
     return AuditOutcome(
         status=status,
         conclusion=conclusion_,

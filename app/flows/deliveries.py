@@ -77,7 +77,7 @@ async def handle(job: Mapping[str, Any], deps: DeliveryDeps) -> str:
     if event == "check_run":
         return await _check_run(job, payload, repo, deps)
     if event == "pull_request" and action == "closed":
-        return await _closed(payload, repo, deps)
+        return await _closed(job, payload, repo, deps)
     return f"ignored: {event}.{action}"
 
 
@@ -174,11 +174,11 @@ async def _dispatch(
 ) -> str:
     if job.get("action") != DISPATCH_EVENT_TYPE:
         return f"ignored: event_type {job.get('action')!r}"
-    options = payload.get("client_payload") or {}
-    tables = options.get("tables") or ()
-    if isinstance(tables, str):
-        tables = tuple(t.strip() for t in tables.split(",") if t.strip())
-    dry_run = options.get("dry_run")
+    try:
+        tables, dry_run, min_confidence = _dispatch_options(payload.get("client_payload"))
+    except ValueError as err:
+        log.warning("dispatch_refused", problem=str(err))
+        return f"refused: client_payload {err}"
     request = AuditRequest(
         installation_id=repo.installation_id,
         owner=repo.owner,
@@ -186,10 +186,33 @@ async def _dispatch(
         trigger="dispatch",
         trigger_key=str(job["delivery_id"]),
         requested_by=(payload.get("sender") or {}).get("login"),
-        dry_run=dry_run if isinstance(dry_run, bool) else None,
-        tables=tuple(str(t) for t in tables if isinstance(t, str)),
+        dry_run=dry_run,
+        tables=tables,
+        min_confidence=min_confidence,
     )
     return await _queue_audit(deps, repo, request)
+
+
+def _dispatch_options(options: object) -> tuple[tuple[str, ...], bool | None, float | None]:
+    """``tables`` (list or comma-separated), ``dry_run`` and ``min_confidence`` (≥ 0.8)."""
+    if options in (None, ""):
+        return (), None, None
+    if not isinstance(options, dict):
+        raise ValueError("must be an object")
+    tables = options.get("tables") or ()
+    if isinstance(tables, str):
+        tables = [t.strip() for t in tables.split(",") if t.strip()]
+    if not isinstance(tables, list | tuple) or not all(isinstance(t, str) for t in tables):
+        raise ValueError("`tables` must be a list of names or a comma-separated string")
+    dry_run = options.get("dry_run")
+    if dry_run is not None and not isinstance(dry_run, bool):
+        raise ValueError("`dry_run` must be true or false")
+    bar = options.get("min_confidence")
+    if bar is not None and (
+        isinstance(bar, bool) or not isinstance(bar, int | float) or not 0.8 <= bar <= 1
+    ):
+        raise ValueError("`min_confidence` must be a number from 0.8 to 1")
+    return tuple(tables), dry_run, None if bar is None else float(bar)
 
 
 async def _check_run(
@@ -220,7 +243,9 @@ async def _check_run(
     return await _queue_audit(deps, repo, request)
 
 
-async def _closed(payload: Mapping[str, Any], repo: RepoRef, deps: DeliveryDeps) -> str:
+async def _closed(
+    job: Mapping[str, Any], payload: Mapping[str, Any], repo: RepoRef, deps: DeliveryDeps
+) -> str:
     """Delete our branch when its PR closes; a close without merge is remembered as "ignored"."""
     pull = payload.get("pull_request") or {}
     branch = str((pull.get("head") or {}).get("ref") or "")
@@ -231,7 +256,7 @@ async def _closed(payload: Mapping[str, Any], repo: RepoRef, deps: DeliveryDeps)
     await effects.delete_branch(branch)
     if pull.get("merged"):
         return f"merged: deleted {branch}"
-    await effects.comment(int(pull["number"]), _IGNORE_NOTICE)
+    await _reply_once(deps, effects, job, int(pull["number"]), _IGNORE_NOTICE)
     return f"closed unmerged: deleted {branch}; ignored until the recommendation changes"
 
 
@@ -239,7 +264,8 @@ _IGNORE_NOTICE = (
     "### DB Architect ignore notification\n\n"
     "Because this pull request was closed without merging, DB Architect will not propose "
     "this change again unless the recommendation itself changes (other columns, another "
-    "table, a different index). To get it back sooner, reopen this pull request.\n\n"
+    "table, a different index). Its branch was deleted; to get the change back, restore the "
+    "branch (the button above) and reopen this pull request.\n\n"
     f"To silence a whole table or rule, use `ignore` in `{CONFIG_PATH}`."
 )
 

@@ -143,7 +143,7 @@ async def _accept(web: WebState, delivery: Delivery) -> tuple[Reply, str]:
         )
         stored = None
     if stored is False:
-        return (202, {"status": "duplicate"}), "duplicate"
+        return await _duplicate(web, delivery)
     try:
         await web.jobs.submit(delivery)
     except QueueUnavailable as err:
@@ -158,6 +158,20 @@ async def _accept(web: WebState, delivery: Delivery) -> tuple[Reply, str]:
     if stored is None:
         return (202, {"status": "accepted", "queued": True, "stored": False}), "queued"
     return (202, {"status": "accepted", "queued": True}), "accepted"
+
+
+async def _duplicate(web: WebState, delivery: Delivery) -> tuple[Reply, str]:
+    """A delivery the inbox has: done is done; unfinished is queued again (a person's
+    "Redeliver" after a job gave up). The deterministic job id makes that a no-op while the
+    first job is still queued or running."""
+    try:
+        unfinished = await web.store.is_unfinished(delivery.delivery_id)
+        if unfinished:
+            await web.jobs.submit(delivery)
+    except (psycopg.Error, QueueUnavailable) as err:
+        log.warning("webhook.requeue_failed", delivery_id=delivery.delivery_id, error=str(err))
+        unfinished = False  # the recovery loop will try again
+    return (202, {"status": "duplicate", "requeued": unfinished}), "duplicate"
 
 
 def _reply(status: int, content: dict[str, Any]) -> Response[dict[str, Any]]:

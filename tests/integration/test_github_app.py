@@ -349,3 +349,23 @@ async def test_a_repository_without_config_is_told_how_to_configure_and_not_audi
     assert final["conclusion"] == "neutral" and final["output"]["title"] == "Not configured"
     assert ".github/db-architect.yml" in final["output"]["summary"]
     assert not fake.calls("POST", rf"/repos/{empty}/git/trees")
+
+
+async def test_an_audit_past_its_deadline_ends_its_check_run_as_timed_out(
+    fake: FakeGitHub, settings: Settings, store_dsn: str, client: httpx.AsyncClient
+) -> None:
+    async def slow_audit(resolved: object) -> None:
+        await asyncio.sleep(30)
+
+    _, response = await send(client, "issue_comment", audit_comment(fake))
+    assert response.status_code == 202
+
+    await drain(
+        settings.model_copy(update={"audit_timeout_seconds": 1.0}), store_dsn, run_audit=slow_audit
+    )
+
+    final = fake.calls("PATCH", rf"/repos/{REPO}/check-runs/\d+")[-1].json
+    assert (final["status"], final["conclusion"]) == ("completed", "timed_out")
+    assert "took longer than 1 s" in final["output"]["summary"]
+    result = fake.calls("PATCH", rf"/repos/{REPO}/issues/comments/\d+")[-1].json["body"]
+    assert "timed out" in result.lower()

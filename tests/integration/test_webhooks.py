@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from arq import Worker
 from arq.worker import func
 
@@ -17,12 +18,13 @@ from app.adapters.pgserver import EmbeddedPostgres, free_port
 from app.adapters.queue import (
     DELIVERY_JOB,
     EVENTS_QUEUE,
+    delivery_job_id,
     dumps,
     loads,
     redis_settings,
 )
 from app.adapters.redis_server import RedisServer
-from app.adapters.store import upgrade_store
+from app.adapters.store import open_store, upgrade_store
 from app.settings import Settings
 from app.web.webhooks import WEBHOOK_PATH
 from tests.integration.webhook_app import (
@@ -100,7 +102,8 @@ def test_a_valid_delivery_is_kept_and_enqueued_once(
     again = _post(client, body, headers)
 
     assert again.status_code == 202
-    assert again.json() == {"status": "duplicate"}
+    # Unfinished, so queued again, which is a no-op while its job is still queued.
+    assert again.json() == {"status": "duplicate", "requeued": True}
     assert queued_job(redis_url, delivery_id) == job  # the same job, not a second one
 
 
@@ -249,13 +252,15 @@ def test_health_and_openapi(client: httpx.Client) -> None:
 
 
 async def test_an_arq_worker_runs_the_enqueued_delivery_job_once(
-    app: AppServer, redis_url: str
+    app: AppServer, redis_url: str, store_dsn: str
 ) -> None:
     """The receiver enqueues with its own script: a real arq worker must take the job as its own."""
     seen: list[dict[str, object]] = []
 
     async def handle_delivery(ctx: dict[str, object], job: dict[str, object]) -> str:
         seen.append(job)
+        async with await open_store(store_dsn) as store:  # as worker.jobs.delivery_job does
+            await store.finish_delivery(str(job["delivery_id"]), "handled")
         return "handled"
 
     body, headers = delivery("issue_comment", issue_comment("/audit"), NEW_SECRET)
@@ -284,8 +289,25 @@ async def test_an_arq_worker_runs_the_enqueued_delivery_job_once(
     [job] = [j for j in seen if j["delivery_id"] == headers["X-GitHub-Delivery"]]
     assert job["payload"] == json.loads(body)
     assert job["sender"] == "alice"
-    assert again.json() == {"status": "duplicate"}
+    assert again.json() == {"status": "duplicate", "requeued": False}
     assert queued_job(redis_url, headers["X-GitHub-Delivery"]) is None  # done, not queued again
+
+
+def test_a_redelivery_of_an_unfinished_delivery_queues_it_again(
+    client: httpx.Client, store_dsn: str, redis_url: str
+) -> None:
+    body, headers = delivery("issue_comment", issue_comment("/audit"), NEW_SECRET)
+    delivery_id = headers["X-GitHub-Delivery"]
+    assert _post(client, body, headers).status_code == 202
+    with redis.Redis.from_url(redis_url) as client_redis:  # its job failed for good and is gone
+        client_redis.delete(f"arq:job:{delivery_job_id(delivery_id)}")
+        client_redis.zrem(EVENTS_QUEUE, delivery_job_id(delivery_id))
+    assert queued_job(redis_url, delivery_id) is None
+
+    again = _post(client, body, headers)
+
+    assert again.json() == {"status": "duplicate", "requeued": True}
+    assert queued_job(redis_url, delivery_id) is not None
 
 
 def test_redis_down_the_delivery_is_kept_and_enqueued_when_redis_is_back(

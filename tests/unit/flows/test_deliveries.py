@@ -286,3 +286,45 @@ async def test_someone_elses_pull_request_is_left_alone() -> None:
     outcome = await handle(job("pull_request", {"action": "closed", "pull_request": pull}), deps)
 
     assert outcome.startswith("ignored") and not repo.calls
+
+
+@pytest.mark.parametrize(
+    "client_payload",
+    [["orders"], {"tables": 3}, {"dry_run": "yes"}, {"min_confidence": 0.5}],
+    ids=["not-an-object", "tables", "dry-run", "bar-lowered"],
+)
+async def test_a_malformed_dispatch_payload_is_refused_without_an_audit(
+    client_payload: object,
+) -> None:
+    deps, _, queued = setup()
+    payload = payloads.repository_dispatch() | {"client_payload": client_payload}
+
+    outcome = await handle(job("repository_dispatch", payload), deps)
+
+    assert outcome.startswith("refused: client_payload") and not queued
+
+
+async def test_dispatch_may_raise_the_bar() -> None:
+    deps, _, queued = setup()
+    payload = payloads.repository_dispatch({"tables": ["orders"], "min_confidence": 0.9})
+
+    await handle(job("repository_dispatch", payload), deps)
+
+    assert queued[0].min_confidence == 0.9 and queued[0].tables == ("orders",)
+
+
+async def test_the_ignore_notice_is_posted_once_even_if_the_job_runs_twice() -> None:
+    deps, repo, _ = setup()
+    pull = {
+        "number": 12,
+        "merged": False,
+        "head": {"ref": "db-architect/add-index/orders-3f9a1c2b"},
+        "user": payloads.user("db-architect[bot]", kind="Bot"),
+    }
+    delivery = job("pull_request", {"action": "closed", "pull_request": pull})
+
+    await handle(delivery, deps)
+    await handle(delivery, deps)
+
+    comments = [c[1] for c in repo.calls if c[0] == "comment"]
+    assert [c[2] for c in comments] == [None, 901]  # created, then edited in place

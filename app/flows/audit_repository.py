@@ -171,7 +171,9 @@ async def _audit(
         )
     dry_run = _dry_run(request, config, deps)
     try:
-        resolved = resolve_target(config, deps.settings.targets)
+        # Measuring stops at half the deadline, leaving the rest to report what was proven.
+        budget_s = min(600.0, deps.settings.audit_timeout_seconds / 2)
+        resolved = resolve_target(config, deps.settings.targets, max_seconds=budget_s)
     except TargetProblem as err:
         output = failure_output("Target not available", err.problem, err.what_to_do)
         return await _finish(deps, request, info, check_id, output, "failure", "target_problem")

@@ -16,6 +16,7 @@ class FakeStore:
     deliveries: dict[str, Delivery] = field(default_factory=dict)
     requeued: list[str] = field(default_factory=list)
     pending: list[Delivery] = field(default_factory=list)
+    finished: set[str] = field(default_factory=set)
     calls: int = 0
 
     def _check(self) -> None:
@@ -32,6 +33,10 @@ class FakeStore:
 
     async def record_deliveries(self, deliveries: list[Delivery]) -> list[bool]:
         return [await self.record_delivery(d) for d in deliveries]
+
+    async def is_unfinished(self, delivery_id: str) -> bool:
+        self._check()
+        return delivery_id in self.deliveries and delivery_id not in self.finished
 
     async def ping(self) -> None:
         self._check()

@@ -60,17 +60,32 @@ def test_accepted_deliveries_are_stored_then_enqueued(
     assert queue.jobs[delivery_id]["repository"] == "acme/shop"
 
 
-def test_a_duplicate_is_not_enqueued_again(
+def test_a_duplicate_of_a_finished_delivery_is_not_enqueued_again(
     client: TestClient[Any], store: FakeStore, queue: FakeQueue
 ) -> None:
     body, headers = delivery("issue_comment", issue_comment("/audit"), SECRET)
     client.post(WEBHOOK_PATH, content=body, headers=headers)
+    store.finished.add(headers["X-GitHub-Delivery"])
     queue.jobs.clear()
 
     response = client.post(WEBHOOK_PATH, content=body, headers=headers)
 
-    assert (response.status_code, response.json()) == (202, {"status": "duplicate"})
+    assert response.status_code == 202
+    assert response.json() == {"status": "duplicate", "requeued": False}
     assert queue.jobs == {}
+
+
+def test_a_duplicate_of_an_unfinished_delivery_is_queued_again(
+    client: TestClient[Any], store: FakeStore, queue: FakeQueue
+) -> None:
+    body, headers = delivery("issue_comment", issue_comment("/audit"), SECRET)
+    client.post(WEBHOOK_PATH, content=body, headers=headers)
+    queue.jobs.clear()  # its job failed for good
+
+    response = client.post(WEBHOOK_PATH, content=body, headers=headers)
+
+    assert response.json() == {"status": "duplicate", "requeued": True}
+    assert list(queue.jobs) == [headers["X-GitHub-Delivery"]]
 
 
 def test_redis_down_answers_202_from_the_inbox(

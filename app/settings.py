@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     outbox_dir: Path | None = None
     """Where dry runs write what they would do; unset means ``<data_dir>/outbox``."""
 
+    model_dir: Path | None = None
+    """Where the embedding model lives; unset means ``<data_dir>/models/all-MiniLM-L6-v2``
+    (``dbarchitect model provision`` puts it there)."""
+
     local_repo_dir: Path | None = None
     """Without App credentials, repositories are read from this local checkout (default: the
     current directory): its ``.github/db-architect.yml`` and migrations."""
@@ -137,6 +141,11 @@ class Settings(BaseSettings):
     def outbox(self) -> Path:
         """The dry-run outbox directory."""
         return self.outbox_dir or self.data_dir / "outbox"
+
+    @property
+    def embedding_model_dir(self) -> Path:
+        """The embedding model's directory (``model_dir``, else under ``data_dir``)."""
+        return self.model_dir or self.data_dir / "models" / "all-MiniLM-L6-v2"
 
     @field_validator("github_private_key", mode="before")
     @classmethod

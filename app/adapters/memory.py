@@ -1,0 +1,342 @@
+"""Reviewer memory in the store: recommendations, feedback with embeddings, explicit ignores.
+
+The tables come from migration 0002. Embeddings travel through pgvector's psycopg adapter
+(registered once per pooled connection). Like :class:`~app.adapters.store.Store`, methods
+raise ``psycopg.Error`` when the store cannot be reached or a statement fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, LiteralString
+
+import structlog
+from pgvector import Vector
+from pgvector.psycopg import register_vector_async
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+from psycopg.types.json import Jsonb
+
+from app.adapters.store import Store
+
+__all__ = [
+    "CLASSIFICATIONS",
+    "COPY_THRESHOLD",
+    "DEFAULT_SAME_REPO_WEIGHT",
+    "FEEDBACK_SOURCES",
+    "IGNORE_KINDS",
+    "RECOMMENDATION_STATES",
+    "FeedbackRow",
+    "Memory",
+    "Neighbour",
+]
+
+log = structlog.get_logger(__name__)
+
+RECOMMENDATION_STATES = frozenset({"proposed", "pr_open", "merged", "ignored", "superseded"})
+FEEDBACK_SOURCES = frozenset({"review", "review_comment", "comment", "merge", "close", "command"})
+CLASSIFICATIONS = frozenset({"accept", "reject", "concern", "question"})
+IGNORE_KINDS = frozenset({"fingerprint", "table"})
+#: ``add_feedback`` switches from pipelined executemany to COPY at this many rows.
+COPY_THRESHOLD = 50
+#: A same-repository neighbour counts as if its cosine distance were this many times smaller.
+DEFAULT_SAME_REPO_WEIGHT = 1.25
+#: How many candidates the index returns per wanted neighbour, before re-ranking.
+OVERFETCH = 4
+#: pgvector's default ``hnsw.ef_search``: an HNSW scan returns at most this many rows.
+EF_SEARCH_DEFAULT = 40
+
+_FEEDBACK_COLUMNS: LiteralString = (
+    "repository, recommendation_id, fingerprint, source, author, body, classification, "
+    "reason, table_name, action, embedding"
+)
+Q_UPSERT_RECOMMENDATION: LiteralString = (
+    "INSERT INTO recommendations (repository, fingerprint, rec_id, action, table_name, state, "
+    "confidence, breakdown, pr_number) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (repository, fingerprint) DO UPDATE SET rec_id = EXCLUDED.rec_id, "
+    "action = EXCLUDED.action, table_name = EXCLUDED.table_name, state = EXCLUDED.state, "
+    "confidence = EXCLUDED.confidence, breakdown = EXCLUDED.breakdown, "
+    "pr_number = coalesce(EXCLUDED.pr_number, recommendations.pr_number), updated_at = now() "
+    "RETURNING id"
+)
+Q_SET_STATE: LiteralString = (
+    "UPDATE recommendations SET state = %s, pr_number = coalesce(%s, pr_number), "
+    "updated_at = now() WHERE repository = %s AND fingerprint = %s"
+)
+Q_INSERT_FEEDBACK: LiteralString = (
+    f"INSERT INTO feedback ({_FEEDBACK_COLUMNS}) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+)
+# COPY cannot return ids: take them from the identity's sequence first, then COPY them in.
+Q_RESERVE_IDS: LiteralString = (
+    "SELECT nextval(pg_get_serial_sequence('feedback', 'id')) FROM generate_series(1, %s)"
+)
+Q_COPY_FEEDBACK: LiteralString = f"COPY feedback (id, {_FEEDBACK_COLUMNS}) FROM STDIN"
+Q_EF_SEARCH: LiteralString = "SELECT set_config('hnsw.ef_search', %s, true)"
+# ORDER BY the bare distance expression, so the planner can use the HNSW index.
+Q_NEAREST: LiteralString = (
+    "SELECT id, repository, recommendation_id, fingerprint, source, author, body, "
+    "classification, reason, table_name, action, created_at, embedding <=> %(v)s "
+    "FROM feedback WHERE embedding IS NOT NULL ORDER BY embedding <=> %(v)s LIMIT %(limit)s"
+)
+Q_ADD_IGNORE: LiteralString = (
+    "INSERT INTO ignores (repository, kind, value, author) VALUES (%s, %s, %s, %s) "
+    "ON CONFLICT (repository, kind, value) DO NOTHING"
+)
+Q_IGNORES: LiteralString = (
+    "SELECT kind, value FROM ignores WHERE repository = %s ORDER BY kind, value"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRow:
+    """One piece of feedback to store (``add_feedback``); ``embedding`` is 384-d or None."""
+
+    repository: str
+    source: str
+    recommendation_id: int | None = None
+    fingerprint: str | None = None
+    author: str | None = None
+    body: str | None = None
+    classification: str | None = None
+    reason: str | None = None
+    table_name: str | None = None
+    action: str | None = None
+    embedding: Sequence[float] | None = None
+
+    def row(self) -> tuple[Any, ...]:
+        """The values in ``_FEEDBACK_COLUMNS`` order (the embedding as a pgvector value)."""
+        return (
+            self.repository,
+            self.recommendation_id,
+            self.fingerprint,
+            self.source,
+            self.author,
+            self.body,
+            self.classification,
+            self.reason,
+            self.table_name,
+            self.action,
+            None if self.embedding is None else Vector(list(self.embedding)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    """Stored feedback close to a query vector, with how close and how it ranked."""
+
+    id: int
+    repository: str
+    recommendation_id: int | None
+    fingerprint: str | None
+    source: str
+    author: str | None
+    body: str | None
+    classification: str | None
+    reason: str | None
+    table_name: str | None
+    action: str | None
+    created_at: datetime
+    similarity: float
+    """Cosine similarity, ``1 - cosine distance`` (1 = same direction)."""
+    score: float
+    """What the ranking used: the similarity, with a same-repository distance shrunk."""
+
+
+class Memory:
+    """Recommendations, feedback and ignores, over the :class:`Store`'s pool."""
+
+    def __init__(self, store: Store) -> None:
+        self.pool = store.pool
+
+    # ------------------------------------------------------------------ recommendations
+
+    async def upsert_recommendation(
+        self,
+        repository: str,
+        fingerprint: str,
+        rec_id: str,
+        action: str,
+        table_name: str,
+        state: str,
+        confidence: float | None,
+        breakdown: Mapping[str, Any] | None,
+        pr_number: int | None,
+    ) -> int:
+        """Record a recommendation, or refresh the one with this fingerprint; returns its id.
+
+        A known PR number is kept when ``pr_number`` is None (a re-audit does not know it).
+        """
+        _check(state, RECOMMENDATION_STATES, "state")
+        params = (
+            repository,
+            fingerprint,
+            rec_id,
+            action,
+            table_name,
+            state,
+            confidence,
+            None if breakdown is None else Jsonb(dict(breakdown)),
+            pr_number,
+        )
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(Q_UPSERT_RECOMMENDATION, params)
+            row = await cur.fetchone()
+        if row is None:  # pragma: no cover - INSERT … RETURNING always returns the row
+            raise RuntimeError("INSERT INTO recommendations returned no id")
+        return int(row[0])
+
+    async def set_state(
+        self, repository: str, fingerprint: str, state: str, pr_number: int | None = None
+    ) -> bool:
+        """Move a recommendation to ``state`` (and PR); False when there is no such one."""
+        _check(state, RECOMMENDATION_STATES, "state")
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(Q_SET_STATE, (state, pr_number, repository, fingerprint))
+            return cur.rowcount == 1
+
+    # ------------------------------------------------------------------ feedback
+
+    async def add_feedback(self, rows: Sequence[FeedbackRow]) -> list[int]:
+        """Store feedback rows in one transaction; returns their ids in the same order.
+
+        Many rows (``COPY_THRESHOLD`` or more) go through COPY, fewer through pipelined
+        executemany: COPY wins on bulk loads, and a few rows do not pay for its set-up.
+        """
+        for feedback in rows:
+            _check(feedback.source, FEEDBACK_SOURCES, "source")
+            if feedback.classification is not None:
+                _check(feedback.classification, CLASSIFICATIONS, "classification")
+        if not rows:
+            return []
+        async with self.pool.connection() as conn:
+            await _vectors(conn)
+            async with conn.transaction():
+                if len(rows) >= COPY_THRESHOLD:
+                    ids = await _copy_feedback(conn, rows)
+                else:
+                    ids = await _insert_feedback(conn, rows)
+        log.info("memory.feedback_added", rows=len(ids))
+        return ids
+
+    async def nearest_feedback(
+        self,
+        embedding: Sequence[float],
+        *,
+        repository: str,
+        k: int = 5,
+        same_repo_weight: float = DEFAULT_SAME_REPO_WEIGHT,
+    ) -> list[Neighbour]:
+        """The ``k`` stored feedback rows nearest to ``embedding``, best first.
+
+        The HNSW index returns ``k × OVERFETCH`` candidates by cosine distance; they are
+        re-ranked with feedback from ``repository`` counted as closer: its distance is
+        divided by ``same_repo_weight`` (≥ 1), so at equal similarity it comes first.
+        """
+        if k < 1:
+            return []
+        if same_repo_weight < 1:
+            raise ValueError(f"same_repo_weight must be at least 1, not {same_repo_weight}")
+        limit = k * OVERFETCH
+        params = {"v": Vector(list(embedding)), "limit": limit}
+        async with self.pool.connection() as conn:
+            await _vectors(conn)
+            async with conn.transaction():
+                if limit > EF_SEARCH_DEFAULT:  # else the index would stop short of `limit`
+                    await conn.execute(Q_EF_SEARCH, (str(limit),))
+                cur = await conn.execute(Q_NEAREST, params)
+                rows = await cur.fetchall()
+        found = [_neighbour(row, repository, same_repo_weight) for row in rows]
+        found.sort(key=lambda n: (-n.score, -n.similarity, n.id))
+        return found[:k]
+
+    # ------------------------------------------------------------------ ignores
+
+    async def add_ignore(self, repository: str, kind: str, value: str, author: str | None) -> None:
+        """Never propose ``value`` (a fingerprint or a table) again here; idempotent."""
+        _check(kind, IGNORE_KINDS, "kind")
+        async with self.pool.connection() as conn:
+            await conn.execute(Q_ADD_IGNORE, (repository, kind, value, author))
+
+    async def ignores(self, repository: str) -> list[tuple[str, str]]:
+        """The repository's ignores as ``(kind, value)``, sorted."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(Q_IGNORES, (repository,))
+            return [(str(kind), str(value)) for kind, value in await cur.fetchall()]
+
+
+def _check(value: str, allowed: frozenset[str], what: str) -> None:
+    """Fail before the round trip (the table's CHECK would too, less readably)."""
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {sorted(allowed)}, not {value!r}")
+
+
+async def _vectors(conn: AsyncConnection[TupleRow]) -> None:
+    """Teach this connection the ``vector`` type, once (pooled connections keep it)."""
+    if conn.adapters.types.get("vector") is None:
+        await register_vector_async(conn)
+
+
+async def _insert_feedback(
+    conn: AsyncConnection[TupleRow], rows: Sequence[FeedbackRow]
+) -> list[int]:
+    """Pipelined executemany with RETURNING: one result set per row."""
+    ids: list[int] = []
+    async with conn.cursor() as cur:
+        await cur.executemany(Q_INSERT_FEEDBACK, [f.row() for f in rows], returning=True)
+        while True:
+            row = await cur.fetchone()
+            if row is not None:
+                ids.append(int(row[0]))
+            if not cur.nextset():
+                break
+    return ids
+
+
+async def _copy_feedback(conn: AsyncConnection[TupleRow], rows: Sequence[FeedbackRow]) -> list[int]:
+    """Reserve ids from the identity sequence, then COPY the rows with them."""
+    cur = await conn.execute(Q_RESERVE_IDS, (len(rows),))
+    ids = [int(row[0]) for row in await cur.fetchall()]
+    async with conn.cursor() as copy_cur, copy_cur.copy(Q_COPY_FEEDBACK) as copy:
+        for feedback_id, feedback in zip(ids, rows, strict=True):
+            await copy.write_row((feedback_id, *feedback.row()))
+    return ids
+
+
+def _neighbour(row: Sequence[Any], repository: str, same_repo_weight: float) -> Neighbour:
+    """A Neighbour from a ``Q_NEAREST`` row; the score shrinks a same-repo distance."""
+    (
+        id_,
+        repo,
+        rec_id,
+        fingerprint,
+        source,
+        author,
+        body,
+        classification,
+        reason,
+        table,
+        action,
+        created_at,
+        raw_distance,
+    ) = row
+    distance = float(raw_distance)
+    weight = same_repo_weight if repo == repository else 1.0
+    return Neighbour(
+        id=id_,
+        repository=repo,
+        recommendation_id=rec_id,
+        fingerprint=fingerprint,
+        source=source,
+        author=author,
+        body=body,
+        classification=classification,
+        reason=reason,
+        table_name=table,
+        action=action,
+        created_at=created_at,
+        similarity=1.0 - distance,
+        score=1.0 - distance / weight,
+    )

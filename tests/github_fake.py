@@ -151,6 +151,13 @@ class _Reply(Exception):
         self.headers = {k.replace("_", "-"): v for k, v in headers.items()}
 
 
+def _found(items: dict[int, Any], key: int) -> Any:
+    """``items[key]``, or GitHub's 404."""
+    if key not in items:
+        raise _not_found()
+    return items[key]
+
+
 def _not_found() -> _Reply:
     return _Reply(404, "Not Found")
 
@@ -1170,15 +1177,11 @@ class FakeGitHub:
         return 201, self._pull_json(repo, repo.pulls[number]), {}
 
     def _get_pull(self, record: Recorded, repo: FakeRepo, number: str) -> Answer:
-        pull = repo.pulls.get(int(number))
-        if pull is None:
-            raise _not_found()
+        pull = _found(repo.pulls, int(number))
         return 200, self._pull_json(repo, pull), {}
 
     def _edit_pull(self, record: Recorded, repo: FakeRepo, number: str) -> Answer:
-        pull = repo.pulls.get(int(number))
-        if pull is None:
-            raise _not_found()
+        pull = _found(repo.pulls, int(number))
         body = record.json or {}
         self._check_body_length(body.get("body"))
         for key in ("title", "body", "state"):
@@ -1275,15 +1278,11 @@ class FakeGitHub:
         return 201, self._comment_json(repo, comment), {}
 
     def _get_comment(self, record: Recorded, repo: FakeRepo, cid: str) -> Answer:
-        comment = repo.comments.get(int(cid))
-        if comment is None:
-            raise _not_found()
+        comment = _found(repo.comments, int(cid))
         return 200, self._comment_json(repo, comment), {}
 
     def _edit_comment(self, record: Recorded, repo: FakeRepo, cid: str) -> Answer:
-        comment = repo.comments.get(int(cid))
-        if comment is None:
-            raise _not_found()
+        comment = _found(repo.comments, int(cid))
         body = (record.json or {}).get("body")
         self._check_body_length(body)
         comment["body"], comment["updated_at"] = body, _stamp(self.now())
@@ -1436,16 +1435,12 @@ class FakeGitHub:
         return 201, self._check_json(repo, run), {}
 
     def _update_check(self, record: Recorded, repo: FakeRepo, cid: str) -> Answer:
-        run = repo.check_runs.get(int(cid))
-        if run is None:
-            raise _not_found()
+        run = _found(repo.check_runs, int(cid))
         body = record.json or {}
         self._validate_check(body, run)
         self._apply_check(body, run)
         return 200, self._check_json(repo, run), {}
 
     def _get_check(self, record: Recorded, repo: FakeRepo, cid: str) -> Answer:
-        run = repo.check_runs.get(int(cid))
-        if run is None:
-            raise _not_found()
+        run = _found(repo.check_runs, int(cid))
         return 200, self._check_json(repo, run), {}

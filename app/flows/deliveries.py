@@ -113,13 +113,11 @@ async def _comment(
         await _reply_once(deps, effects, job, number, command_error_comment(login, problem))
         return "refused: bad command"
     comment_id = await _reply_once(deps, effects, job, number, queued_comment(login, command))
-    request = AuditRequest(
-        installation_id=repo.installation_id,
-        owner=repo.owner,
-        name=repo.name,
-        trigger="comment",
-        trigger_key=str(job["delivery_id"]),
-        requested_by=login,
+    request = _request(
+        job,
+        repo,
+        "comment",
+        login,
         dry_run=command.dry_run,
         tables=command.tables,
         min_confidence=command.min_confidence,
@@ -127,6 +125,26 @@ async def _comment(
         comment_id=comment_id,
     )
     return await _queue_audit(deps, repo, request)
+
+
+def _request(
+    job: Mapping[str, Any], repo: RepoRef, trigger: str, requested_by: str | None, **options: Any
+) -> AuditRequest:
+    """The audit this delivery asks for; the delivery id makes it unique (and its job id)."""
+    return AuditRequest(
+        installation_id=repo.installation_id,
+        owner=repo.owner,
+        name=repo.name,
+        trigger=trigger,
+        trigger_key=str(job["delivery_id"]),
+        requested_by=requested_by,
+        **options,
+    )
+
+
+def _sender(payload: Mapping[str, Any]) -> str | None:
+    login = (payload.get("sender") or {}).get("login")
+    return str(login) if login else None
 
 
 async def _queue_audit(deps: DeliveryDeps, repo: RepoRef, request: AuditRequest) -> str:
@@ -179,13 +197,11 @@ async def _dispatch(
     except ValueError as err:
         log.warning("dispatch_refused", problem=str(err))
         return f"refused: client_payload {err}"
-    request = AuditRequest(
-        installation_id=repo.installation_id,
-        owner=repo.owner,
-        name=repo.name,
-        trigger="dispatch",
-        trigger_key=str(job["delivery_id"]),
-        requested_by=(payload.get("sender") or {}).get("login"),
+    request = _request(
+        job,
+        repo,
+        "dispatch",
+        _sender(payload),
         dry_run=dry_run,
         tables=tables,
         min_confidence=min_confidence,
@@ -231,15 +247,7 @@ async def _check_run(
         reader, _ = await deps.github(repo)
         if identifier == "open_prs" and await reader.permission(login) not in WRITE_ROLES:
             return f"refused: {login} may not open pull requests"
-    request = AuditRequest(
-        installation_id=repo.installation_id,
-        owner=repo.owner,
-        name=repo.name,
-        trigger="check_run",
-        trigger_key=str(job["delivery_id"]),
-        requested_by=(payload.get("sender") or {}).get("login"),
-        dry_run=dry_run,
-    )
+    request = _request(job, repo, "check_run", _sender(payload), dry_run=dry_run)
     return await _queue_audit(deps, repo, request)
 
 

@@ -51,7 +51,7 @@ test-unit: venv  ## unit tests and doctests only (no PostgreSQL, no Redis)
 test-integration: deps venv model  ## integration tests only
 	$(BIN)/pytest -m integration
 
-run: venv  ## the GitHub App on embedded defaults: web + workers, embedded store, local Redis, demo target (dry run without App credentials)
+run: venv model  ## the GitHub App on embedded defaults: web + workers, embedded store, local Redis, demo target (dry run without App credentials)
 	$(BIN)/dbarchitect run
 
 clean:  ## remove caches (keeps .venv and .dbarchitect)

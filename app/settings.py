@@ -9,10 +9,20 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["LogFormat", "LogLevel", "Settings", "TargetSpec", "get_settings"]
+__all__ = [
+    "DEFAULT_ANTHROPIC_MODEL",
+    "LogFormat",
+    "LogLevel",
+    "Settings",
+    "TargetSpec",
+    "get_settings",
+]
 
 LogFormat = Literal["console", "json"]
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-6"
+"""The Claude model used unless ``DBARCH_ANTHROPIC_MODEL`` names another."""
 
 
 class TargetSpec(BaseModel):
@@ -98,7 +108,17 @@ class Settings(BaseSettings):
     """An audit job that runs longer than this is stopped (and reported as timed out)."""
 
     anthropic_api_key: SecretStr | None = None
-    """Key for Claude, which only writes explanation prose; unset disables it."""
+    """Key for Claude: plain-language explanations, feedback classification and `/ask` drafts.
+
+    Claude never decides SQL for migrations, and everything it returns is validated; unset
+    turns all three off (the deterministic fallbacks remain)."""
+
+    anthropic_model: str = DEFAULT_ANTHROPIC_MODEL
+    """The Claude model to ask (an Anthropic model id or alias)."""
+
+    anthropic_base_url: str | None = None
+    """The Anthropic API's address; unset means ``https://api.anthropic.com`` (set it for a
+    gateway or proxy that speaks the Messages API)."""
 
     log_format: LogFormat = "console"
     """``console`` for people, ``json`` for log collectors."""

@@ -167,3 +167,102 @@ def delivery(
         "X-Hub-Signature-256": sign(body, secret),
     }
     return body, headers
+
+
+def _on_pull(action: str, pull: dict[str, Any], login: str, kind: str) -> dict[str, Any]:
+    return {
+        "action": action,
+        "pull_request": pull,
+        "repository": repository(),
+        "sender": user(login, kind=kind),
+        "installation": installation(),
+    }
+
+
+def pull_request_review(
+    pull: dict[str, Any],
+    state: str,
+    body: str | None,
+    *,
+    login: str = "carol",
+    kind: str = "User",
+    review_id: int = 80001,
+) -> dict[str, Any]:
+    """``pull_request_review`` / ``submitted`` on ``pull`` (a PR object, e.g. the fake's).
+
+    ``state`` is the webhook's lower-case review state: ``approved``, ``changes_requested``
+    or ``commented``.
+    """
+    payload = _on_pull("submitted", pull, login, kind)
+    payload["review"] = {
+        "id": review_id,
+        "node_id": f"PRR_kwDO{review_id}",
+        "user": user(login, kind=kind),
+        "body": body,
+        "commit_id": pull["head"]["sha"],
+        "submitted_at": NOW,
+        "state": state,
+        "html_url": f"{pull['html_url']}#pullrequestreview-{review_id}",
+        "pull_request_url": pull["url"],
+        "author_association": "MEMBER",
+    }
+    return payload
+
+
+def pull_request_review_comment(
+    pull: dict[str, Any],
+    body: str,
+    *,
+    path: str = "migrations/versions/x.py",
+    login: str = "carol",
+    kind: str = "User",
+    comment_id: int = 90001,
+) -> dict[str, Any]:
+    """``pull_request_review_comment`` / ``created``: a comment on a line of the diff."""
+    payload = _on_pull("created", pull, login, kind)
+    payload["comment"] = {
+        "id": comment_id,
+        "node_id": f"PRRC_kwDO{comment_id}",
+        "pull_request_review_id": comment_id + 1,
+        "diff_hunk": "@@ -0,0 +1,20 @@",
+        "path": path,
+        "line": 12,
+        "side": "RIGHT",
+        "commit_id": pull["head"]["sha"],
+        "user": user(login, kind=kind),
+        "body": body,
+        "created_at": NOW,
+        "updated_at": NOW,
+        "html_url": f"{pull['html_url']}#discussion_r{comment_id}",
+        "pull_request_url": pull["url"],
+        "author_association": "MEMBER",
+    }
+    return payload
+
+
+def pull_comment(
+    pull: dict[str, Any],
+    body: str,
+    *,
+    login: str = "carol",
+    kind: str = "User",
+    comment_id: int = 5560001,
+) -> dict[str, Any]:
+    """``issue_comment`` / ``created`` in the conversation of ``pull`` (its issue side)."""
+    payload = issue_comment(
+        body, login=login, kind=kind, on_pull=True, number=pull["number"], comment_id=comment_id
+    )
+    payload["issue"] |= {
+        "title": pull["title"],
+        "user": pull["user"],
+        "body": pull["body"],
+        "state": pull["state"],
+    }
+    return payload
+
+
+def pull_request_closed(
+    pull: dict[str, Any], *, login: str = "carol", kind: str = "User"
+) -> dict[str, Any]:
+    """``pull_request`` / ``closed`` (``pull["merged"]`` tells a merge from a close)."""
+    return _on_pull("closed", pull, login, kind)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -21,8 +21,11 @@ from app.adapters.github.models import RepoRef
 from app.adapters.github.outbox import OutboxEffects
 from app.adapters.github.repo import Effects, GitHubRepo, RepoReader
 from app.adapters.queue import AUDIT_JOB, AUDITS_QUEUE, audit_job_id
+from app.engine.ask import AskCommand
+from app.flows.ask import AskDeps, answer
 from app.flows.audit_repository import AuditDeps, abandon, audit_repository
 from app.flows.deliveries import DeliveryDeps, handle
+from app.flows.feedback import FeedbackDeps
 from app.flows.requests import AuditRequest
 from app.settings import Settings
 
@@ -120,6 +123,29 @@ def _bot(settings: Settings) -> str:
     return f"{settings.github_app_slug}[bot]"
 
 
+def _embed(ctx: dict[str, Any]) -> Callable[[Sequence[str]], Awaitable[list[list[float]]]] | None:
+    embedder = ctx.get("embedder")
+    return None if embedder is None else embedder.embed
+
+
+def _feedback(ctx: dict[str, Any]) -> FeedbackDeps | None:
+    """Reviewer memory for deliveries; None without a store."""
+    memory = ctx.get("memory")
+    if memory is None:
+        return None
+    return FeedbackDeps(memory=memory, embed=_embed(ctx), prose=ctx.get("claude"))
+
+
+def _asker(ctx: dict[str, Any]) -> Callable[[RepoReader, AskCommand], Awaitable[str]]:
+    """`/ask`, answered with the operator's targets and Claude when configured."""
+    deps = AskDeps(settings=ctx["settings"], drafter=ctx.get("claude"))
+
+    async def ask(reader: RepoReader, command: AskCommand) -> str:
+        return await answer(deps, reader, command)
+
+    return ask
+
+
 # ---------------------------------------------------------------------- events queue
 
 
@@ -158,6 +184,8 @@ async def delivery_job(ctx: dict[str, Any], job: dict[str, Any]) -> str:
                 enqueue_audit=enqueue_audit,
                 memo=RedisMemo(redis_pool),
                 lifecycle=ctx.get("store"),
+                feedback=_feedback(ctx),
+                ask=_asker(ctx),
             )
             outcome = await _retrying(ctx, handle(job, deps))
         store = ctx.get("store")
@@ -224,6 +252,9 @@ async def audit_job(ctx: dict[str, Any], request_data: dict[str, Any]) -> dict[s
                     ),
                     run_audit=ctx.get("run_audit"),
                     record=_recorder(ctx),
+                    memory=ctx.get("memory"),
+                    embed=_embed(ctx),
+                    prose=ctx.get("claude"),
                 )
                 if not held:
                     return await _wait_for_lock(ctx, request, deps)

@@ -11,6 +11,8 @@ from arq import Worker
 from arq.cron import cron
 from arq.worker import func
 
+from app.adapters.embed import Embedder
+from app.adapters.model_files import ModelError, verify_model_dir
 from app.adapters.queue import (
     AUDIT_JOB,
     AUDITS_QUEUE,
@@ -27,22 +29,33 @@ __all__ = ["build_workers", "close_worker", "run_workers"]
 
 log = structlog.get_logger(__name__)
 
-#: A delivery job only reacts, checks permissions, comments and enqueues.
-DELIVERY_TIMEOUT_S = 60
+#: A delivery job reacts, checks permissions, comments and enqueues; an `/ask` also asks
+#: Claude and the target (bounded by ``app.flows.ask.ASK_DEADLINE_S``).
+DELIVERY_TIMEOUT_S = 180
 #: With backoff capped at 10 minutes, about 2.5 hours of GitHub, Redis or store outage.
 DELIVERY_TRIES = 20
 
 
-def _startup(settings: Settings, store_dsn: str | None) -> Any:
+def _startup(settings: Settings, store_dsn: str | None, embedder: Embedder | None) -> Any:
     async def startup(ctx: dict[str, Any]) -> None:
         from app.adapters.github.client import redis_token_cache
+        from app.adapters.llm import claude_from
+        from app.adapters.memory import Memory
         from app.adapters.store import open_store
 
         ctx["settings"] = settings
         ctx["gh_cache"] = redis_token_cache(ctx["redis"])
         dsn = store_dsn or (settings.store_dsn.get_secret_value() if settings.store_dsn else None)
-        ctx["store"] = await open_store(dsn) if dsn else None
-        log.info("worker_started", store=dsn is not None)
+        ctx["store"] = store = await open_store(dsn) if dsn else None
+        ctx["memory"] = Memory(store) if store is not None else None
+        ctx.setdefault("embedder", embedder)
+        ctx["claude"] = claude_from(settings)
+        log.info(
+            "worker_started",
+            store=store is not None,
+            embeddings=ctx["embedder"] is not None,
+            claude=ctx["claude"] is not None,
+        )
 
     return startup
 
@@ -51,6 +64,23 @@ async def _shutdown(ctx: dict[str, Any]) -> None:
     store = ctx.get("store")
     if store is not None:
         await store.close()
+    claude = ctx.get("claude")
+    if claude is not None:
+        await claude.aclose()
+
+
+def _embedder(settings: Settings) -> Embedder | None:
+    """The embedding model both workers share, or None (with a warning) when it is missing.
+
+    Reviewer memory then still records feedback and honours ignores, without similarity.
+    """
+    model_dir = settings.embedding_model_dir
+    try:
+        verify_model_dir(model_dir)
+    except ModelError as err:
+        log.warning("embeddings_off", reason=str(err))
+        return None
+    return Embedder(model_dir)
 
 
 def build_workers(
@@ -67,11 +97,12 @@ def build_workers(
     ``ctx`` is merged into both workers' context (tests pass ``run_audit`` there).
     """
     settings = settings or get_settings()
+    embedder = None if ctx and "embedder" in ctx else _embedder(settings)
     common: dict[str, Any] = {
         "redis_settings": redis_settings(settings.redis_url, timeout_s=5, retries=5),
         "job_serializer": dumps,
         "job_deserializer": loads,
-        "on_startup": _startup(settings, store_dsn),
+        "on_startup": _startup(settings, store_dsn, embedder),
         "on_shutdown": _shutdown,
         "burst": burst,
         "poll_delay": poll_delay_s,

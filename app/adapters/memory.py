@@ -31,6 +31,8 @@ __all__ = [
     "FeedbackRow",
     "Memory",
     "Neighbour",
+    "StoredFeedback",
+    "StoredRecommendation",
 ]
 
 log = structlog.get_logger(__name__)
@@ -49,25 +51,28 @@ OVERFETCH = 4
 EF_SEARCH_DEFAULT = 40
 
 _FEEDBACK_COLUMNS: LiteralString = (
-    "repository, recommendation_id, fingerprint, source, author, body, classification, "
-    "reason, table_name, action, embedding"
+    "repository, recommendation_id, fingerprint, source, source_id, author, body, "
+    "classification, reason, table_name, action, embedding"
 )
 Q_UPSERT_RECOMMENDATION: LiteralString = (
     "INSERT INTO recommendations (repository, fingerprint, rec_id, action, table_name, state, "
-    "confidence, breakdown, pr_number) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "confidence, breakdown, pr_number, descriptor) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
     "ON CONFLICT (repository, fingerprint) DO UPDATE SET rec_id = EXCLUDED.rec_id, "
     "action = EXCLUDED.action, table_name = EXCLUDED.table_name, state = EXCLUDED.state, "
     "confidence = EXCLUDED.confidence, breakdown = EXCLUDED.breakdown, "
-    "pr_number = coalesce(EXCLUDED.pr_number, recommendations.pr_number), updated_at = now() "
+    "pr_number = coalesce(EXCLUDED.pr_number, recommendations.pr_number), "
+    "descriptor = coalesce(EXCLUDED.descriptor, recommendations.descriptor), updated_at = now() "
     "RETURNING id"
 )
 Q_SET_STATE: LiteralString = (
     "UPDATE recommendations SET state = %s, pr_number = coalesce(%s, pr_number), "
     "updated_at = now() WHERE repository = %s AND fingerprint = %s"
 )
+# A retried job sends the same review again: its (repository, source, source_id) is taken.
 Q_INSERT_FEEDBACK: LiteralString = (
     f"INSERT INTO feedback ({_FEEDBACK_COLUMNS}) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id"
 )
 # COPY cannot return ids: take them from the identity's sequence first, then COPY them in.
 Q_RESERVE_IDS: LiteralString = (
@@ -80,6 +85,14 @@ Q_NEAREST: LiteralString = (
     "SELECT id, repository, recommendation_id, fingerprint, source, author, body, "
     "classification, reason, table_name, action, created_at, embedding <=> %(v)s "
     "FROM feedback WHERE embedding IS NOT NULL ORDER BY embedding <=> %(v)s LIMIT %(limit)s"
+)
+Q_RECOMMENDATION: LiteralString = (
+    "SELECT id, rec_id, action, table_name, state, confidence, breakdown, pr_number, descriptor "
+    "FROM recommendations WHERE repository = %s AND fingerprint = %s"
+)
+Q_FEEDBACK_ON: LiteralString = (
+    "SELECT source, author, classification, reason, body, created_at FROM feedback "
+    "WHERE repository = %s AND fingerprint = %s ORDER BY created_at DESC, id DESC LIMIT %s"
 )
 Q_ADD_IGNORE: LiteralString = (
     "INSERT INTO ignores (repository, kind, value, author) VALUES (%s, %s, %s, %s) "
@@ -98,6 +111,8 @@ class FeedbackRow:
     source: str
     recommendation_id: int | None = None
     fingerprint: str | None = None
+    #: The review, comment or pull request it came from (``review:123``): stored once.
+    source_id: str | None = None
     author: str | None = None
     body: str | None = None
     classification: str | None = None
@@ -113,6 +128,7 @@ class FeedbackRow:
             self.recommendation_id,
             self.fingerprint,
             self.source,
+            self.source_id,
             self.author,
             self.body,
             self.classification,
@@ -145,6 +161,33 @@ class Neighbour:
     """What the ranking used: the similarity, with a same-repository distance shrunk."""
 
 
+@dataclass(frozen=True, slots=True)
+class StoredRecommendation:
+    """A recommendation as the store remembers it (for feedback and ``explain``)."""
+
+    id: int
+    rec_id: str
+    action: str
+    table_name: str
+    state: str
+    confidence: float | None
+    breakdown: Mapping[str, float]
+    pr_number: int | None
+    descriptor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFeedback:
+    """One piece of feedback on a recommendation, newest first in ``feedback_on``."""
+
+    source: str
+    author: str | None
+    classification: str | None
+    reason: str | None
+    body: str | None
+    created_at: datetime
+
+
 class Memory:
     """Recommendations, feedback and ignores, over the :class:`Store`'s pool."""
 
@@ -164,10 +207,12 @@ class Memory:
         confidence: float | None,
         breakdown: Mapping[str, Any] | None,
         pr_number: int | None,
+        *,
+        descriptor: str | None = None,
     ) -> int:
         """Record a recommendation, or refresh the one with this fingerprint; returns its id.
 
-        A known PR number is kept when ``pr_number`` is None (a re-audit does not know it).
+        A known PR number (and descriptor) is kept when the new one is None.
         """
         _check(state, RECOMMENDATION_STATES, "state")
         params = (
@@ -180,6 +225,7 @@ class Memory:
             confidence,
             None if breakdown is None else Jsonb(dict(breakdown)),
             pr_number,
+            descriptor,
         )
         async with self.pool.connection() as conn:
             cur = await conn.execute(Q_UPSERT_RECOMMENDATION, params)
@@ -187,6 +233,28 @@ class Memory:
         if row is None:  # pragma: no cover - INSERT … RETURNING always returns the row
             raise RuntimeError("INSERT INTO recommendations returned no id")
         return int(row[0])
+
+    async def recommendation(
+        self, repository: str, fingerprint: str
+    ) -> StoredRecommendation | None:
+        """The stored recommendation with this fingerprint, or None."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(Q_RECOMMENDATION, (repository, fingerprint))
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        id_, rec_id, action, table, state, confidence, breakdown, pr_number, descriptor = row
+        return StoredRecommendation(
+            id=int(id_),
+            rec_id=str(rec_id),
+            action=str(action),
+            table_name=str(table),
+            state=str(state),
+            confidence=None if confidence is None else float(confidence),
+            breakdown={str(k): float(v) for k, v in (breakdown or {}).items()},
+            pr_number=pr_number,
+            descriptor=descriptor,
+        )
 
     async def set_state(
         self, repository: str, fingerprint: str, state: str, pr_number: int | None = None
@@ -200,10 +268,13 @@ class Memory:
     # ------------------------------------------------------------------ feedback
 
     async def add_feedback(self, rows: Sequence[FeedbackRow]) -> list[int]:
-        """Store feedback rows in one transaction; returns their ids in the same order.
+        """Store feedback rows in one transaction; returns the new rows' ids in order.
 
-        Many rows (``COPY_THRESHOLD`` or more) go through COPY, fewer through pipelined
-        executemany: COPY wins on bulk loads, and a few rows do not pay for its set-up.
+        A row whose ``source_id`` is already stored for its repository and source is skipped
+        (its id is not returned), so a retried job adds nothing. Many rows
+        (``COPY_THRESHOLD`` or more, for bulk loads of new rows: COPY has no ON CONFLICT) go
+        through COPY, fewer through pipelined executemany: COPY wins on bulk loads, and a few
+        rows do not pay for its set-up.
         """
         for feedback in rows:
             _check(feedback.source, FEEDBACK_SOURCES, "source")
@@ -251,6 +322,15 @@ class Memory:
         found = [_neighbour(row, repository, same_repo_weight) for row in rows]
         found.sort(key=lambda n: (-n.score, -n.similarity, n.id))
         return found[:k]
+
+    async def feedback_on(
+        self, repository: str, fingerprint: str, limit: int = 10
+    ) -> list[StoredFeedback]:
+        """What reviewers said about one recommendation, newest first."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(Q_FEEDBACK_ON, (repository, fingerprint, limit))
+            rows = await cur.fetchall()
+        return [StoredFeedback(*row) for row in rows]
 
     # ------------------------------------------------------------------ ignores
 

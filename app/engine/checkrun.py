@@ -255,6 +255,12 @@ def _heading(rec: Recommendation) -> str:
     return f"{action} `{rec.index_name}` on `{rec.table}`"
 
 
+def _part(key: str, part: float) -> str:
+    """``measured speedup 0.350``; reviewer memory is signed, as it can lower the score."""
+    shown = f"{part:+.3f}".replace("-", "−") if key == "reviewer_memory" else f"{part:.3f}"
+    return f"{key.replace('_', ' ')} {shown}"
+
+
 def _details(report: Report) -> str:
     """The per-recommendation confidence breakdown, then every rejection and skip."""
     lines: list[str] = []
@@ -267,10 +273,12 @@ def _details(report: Report) -> str:
         lines.append(f"- {line}" if line else "- confidence not assessed: no pull request")
         if assessment and assessment.confidence.breakdown:
             parts = " · ".join(
-                f"{key.replace('_', ' ')} {part:.3f}"
-                for key, part in assessment.confidence.breakdown.items()
+                _part(key, part) for key, part in assessment.confidence.breakdown.items()
             )
             lines.append(f"- breakdown: {parts}")
+        if assessment and assessment.memory:
+            header, *cited = assessment.memory
+            lines += [f"- {header}", *(f"  {line}" for line in cited)]
         lines += [f"- {_cut(reason, 400)}" for reason in rec.reasons]
         lines.append("")
     if report.rejected:

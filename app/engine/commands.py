@@ -177,6 +177,9 @@ def commands_help(slug: str = "db-architect") -> str:
             "- `/audit --tables orders,sales.events`: only recommendations on these tables "
             "(`orders` means `public.orders`)",
             "- `/audit --min-confidence 0.9`: a higher bar for this run (it is never below 0.80)",
+            "- `/ask <question>`: answer a question about the data with one read-only SELECT "
+            "(drafted by Claude when configured, or given in a ```` ```sql ```` block after "
+            "`/ask`); private repositories only",
             "",
             f"Settings (target, limits, labels, schedule, `ignore`) live in `{CONFIG_PATH}` "
             "on the default branch.",

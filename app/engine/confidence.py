@@ -27,7 +27,8 @@ an invalid index is safe by construction, as the planner never uses it) and
 
 Without measurements the measured components are 0, so an unmeasured recommendation never
 reaches the 0.80 a pull request needs. The breakdown reports each weighted contribution; they
-sum to the confidence.
+sum to the confidence. Reviewer memory (``feedback.apply_memory``) may then add one more part,
+``reviewer_memory``, bounded to −0.25 … +0.10, and the assessment cites the reviews behind it.
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ class Assessment:
 
     confidence: Confidence
     evidence: Evidence | None = None
+    #: Reviewer-memory citations (``feedback.cite``): the "Reviewer memory moved the
+    #: confidence by …" header, then one Markdown bullet per similar past review.
+    memory: tuple[str, ...] = ()
 
 
 def check_threshold(value: float) -> float:

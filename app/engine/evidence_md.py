@@ -45,6 +45,9 @@ _COMPONENTS = {
     "stats_freshness": "how recently the table's statistics were gathered",
     "finding": "strength of the finding (duplicate, covered, unused, invalid)",
     "measured_safety": "measured without the index: no affected statement slower",
+    "reviewer_memory": (
+        "similar past reviews: rejections lower, merges raise (bounded −0.25…+0.10)"
+    ),
 }
 
 
@@ -168,6 +171,9 @@ def _confidence(rec: Recommendation, assessment: Assessment | None) -> str:
             f"| {_COMPONENTS.get(key, '')} |"
         )
     lines += [f"| **total** | | | **{conf.score:.3f}** | |", ""]
+    if assessment.memory:
+        header, *bullets = assessment.memory
+        lines += [header, "", *bullets, ""]
     return _join(lines)
 
 

@@ -120,10 +120,13 @@ def plan_prs(
     ignore: Ignore | None = None,
     recs: Mapping[str, Recommendation] | None = None,
     min_confidence: float = MIN_CONFIDENCE,
+    ignored: Mapping[str, str] | None = None,
 ) -> list[Decision]:
     """One decision per candidate (the first of a repeated ``rec_id``), best first.
 
-    In order: below the bar → hold; ignored by the config → hold; an open PR on the same
+    In order: ignored by the config → hold; ignored by a reviewer's ``@db-architect ignore``
+    (``ignored``: rec_id → reason, from ``recall.stored_ignores``) → hold, even with an open
+    PR, which is left alone; below the bar → hold; an open PR on the same
     branch (or fingerprint) → update, outside the limits; a merged one → hold; one closed
     unmerged → hold (ignored until the recommendation changes); else open while both limits
     allow. Open PRs count DB Architect's open PRs plus those opened here; the hourly limit
@@ -140,7 +143,7 @@ def plan_prs(
             continue
         seen.add(cand.rec_id)
         pr = _matching(cand, ours)
-        decision = _decide(cand, pr, ignore, recs, min_confidence)
+        decision = _decide(cand, pr, ignore, recs, min_confidence, ignored or {})
         if decision is None:
             limited = _rate_limited(open_now, last_hour, concurrent_limit, hourly_limit)
             if limited:
@@ -159,13 +162,17 @@ def _decide(
     ignore: Ignore | None,
     recs: Mapping[str, Recommendation] | None,
     bar: float,
+    ignored: Mapping[str, str],
 ) -> Decision | None:
-    """Every verdict that does not depend on the limits; None means "open if allowed"."""
-    if not cand.eligible or cand.confidence < bar:
-        return Decision(cand, "hold", _below_bar(cand, bar), pr)
-    reason = _ignored(cand, ignore, recs)
+    """Every verdict that does not depend on the limits; None means "open if allowed".
+
+    Ignores come first: what people decided stays decided, whatever the confidence.
+    """
+    reason = _ignored(cand, ignore, recs) or ignored.get(cand.rec_id)
     if reason:
         return Decision(cand, "hold", reason, pr, settled=True)
+    if not cand.eligible or cand.confidence < bar:
+        return Decision(cand, "hold", _below_bar(cand, bar), pr)
     if pr is None:
         return None
     if pr.state == "open":

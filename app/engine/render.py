@@ -98,6 +98,8 @@ def _rec_json(rec: Recommendation, assessment: Assessment | None = None) -> dict
         "size_bytes": rec.size_bytes,
         "confidence": conf.score if conf else None,
         "confidence_breakdown": dict(conf.breakdown) if conf else {},
+        # Citations behind a ``reviewer_memory`` part of the breakdown (Markdown lines).
+        "reviewer_memory": list(assessment.memory) if assessment else [],
         "eligible": conf.eligible if conf else False,
         "validation": _validation_json(assessment),
         "queries": _queries_json(rec, assessment),

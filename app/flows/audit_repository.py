@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -27,6 +27,8 @@ from app.adapters.github.models import (
 )
 from app.adapters.github.outbox import OutboxEffects
 from app.adapters.github.repo import Effects, RepoReader
+from app.adapters.llm import ClaudeUnavailable
+from app.adapters.memory import Neighbour
 from app.adapters.whatif import leaf_partitions
 from app.adapters.yaml_config import load_config
 from app.engine.audit import Report, recommendation_id
@@ -41,6 +43,7 @@ from app.engine.checkrun import (
 )
 from app.engine.draft import DraftRefused, draft_revision, revision_id
 from app.engine.evidence_md import evidence_markdown
+from app.engine.feedback import MemoryHit, memory_adjustment, quote, themes
 from app.engine.fixpr import (
     BRANCH_PREFIX,
     PrMeta,
@@ -53,6 +56,7 @@ from app.engine.fixpr import (
 )
 from app.engine.model import Recommendation
 from app.engine.pr_plan import Candidate, Decision, ExistingPull, plan_prs
+from app.engine.recall import describe, remember, stored_ignores
 from app.engine.render import to_json
 from app.engine.repo_config import CONFIG_PATH, ConfigError, RepoConfig
 from app.flows.audit_target import WorkloadSpec, audit_target
@@ -66,6 +70,8 @@ log = structlog.get_logger(__name__)
 
 #: ``audit_target`` run off the event loop: resolved target → report.
 RunAudit = Callable[[Resolved], Awaitable[Report]]
+#: Texts → unit vectors (``app.adapters.embed.Embedder.embed``).
+Embed = Callable[[Sequence[str]], Awaitable[list[list[float]]]]
 #: (request, status, summary, JSON report) → stored.
 Recorder = Callable[[AuditRequest, str, dict[str, Any], dict[str, Any] | None], Awaitable[None]]
 _MEMO_TTL_S = 7 * 24 * 3600
@@ -73,6 +79,35 @@ _BUTTONS = {
     "open_prs": CheckAction("Open PRs", "Audit again and open the pull requests", "open_prs"),
     "dry_run": CheckAction("Dry run", "Audit again without changing anything", "dry_run"),
 }
+
+
+class AuditMemory(Protocol):
+    """The store's reviewer memory, as an audit uses it (``app.adapters.memory.Memory``)."""
+
+    async def nearest_feedback(
+        self, embedding: Sequence[float], *, repository: str, k: int = 5
+    ) -> list[Neighbour]: ...
+    async def ignores(self, repository: str) -> list[tuple[str, str]]: ...
+    async def upsert_recommendation(
+        self,
+        repository: str,
+        fingerprint: str,
+        rec_id: str,
+        action: str,
+        table_name: str,
+        state: str,
+        confidence: float | None,
+        breakdown: Mapping[str, Any] | None,
+        pr_number: int | None,
+        *,
+        descriptor: str | None = None,
+    ) -> int: ...
+
+
+class Explainer(Protocol):
+    """Claude's plain-language explanation of the evidence (``app.adapters.llm.Claude``)."""
+
+    async def explain(self, evidence: str) -> str: ...
 
 
 @dataclass(slots=True)
@@ -91,6 +126,12 @@ class AuditDeps:
     record: Recorder | None = None
     #: First delay of the in-place retries of a publish that GitHub refused for a moment.
     retry_base_s: float = 1.0
+    #: Reviewer memory (None without a store): ignores, similar feedback, the ledger.
+    memory: AuditMemory | None = None
+    #: The embedding model (None when it is not provisioned: memory then only ignores).
+    embed: Embed | None = None
+    #: Claude, for a plain-language paragraph in PR bodies (None without an API key).
+    prose: Explainer | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +224,7 @@ async def _audit(
         output = failure_output(*_target_error(resolved.name, err))
         return await _finish(deps, request, info, check_id, output, "failure", "target_problem")
     report = _narrow(report, request.tables)
+    report, ignored = await _recall(deps, request.full_name, report)
     min_confidence = max(config.min_confidence, request.min_confidence or 0.0)
     publisher: Effects = deps.outbox if dry_run else deps.effects
     existing = await _existing(deps)
@@ -195,8 +237,13 @@ async def _audit(
         ignore=config.ignore,
         recs={recommendation_id(r): r for r in report.recommendations},
         min_confidence=min_confidence,
+        ignored=ignored,
     )
-    results = await _publish_all(deps, publisher, report, decisions, config, info, dry_run)
+    numbers: dict[str, int] = {}
+    results = await _publish_all(
+        deps, publisher, report, decisions, config, info, dry_run, request, numbers
+    )
+    await _ledger(deps, request.full_name, report, decisions, numbers)
     output = audit_output(
         report,
         decisions,
@@ -230,6 +277,115 @@ async def abandon(request: AuditRequest, deps: AuditDeps, problem: str, what_to_
 
 # ---------------------------------------------------------------------- steps
 
+#: Past feedback consulted per recommendation.
+MEMORY_K = 5
+
+
+async def _recall(
+    deps: AuditDeps, repository: str, report: Report
+) -> tuple[Report, dict[str, str]]:
+    """Fold similar past feedback into each confidence; find what reviewers ignored.
+
+    Each recommendation's descriptor is embedded and its nearest stored feedback (same
+    repository ranked first) becomes a bounded adjustment cited in the evidence.
+    """
+    if deps.memory is None:
+        return report, {}
+    ignored = stored_ignores(report.recommendations, await deps.memory.ignores(repository))
+    if deps.embed is None or not report.recommendations:
+        return report, ignored
+    recs = list(report.recommendations)
+    vectors = await deps.embed([describe(report, rec) for rec in recs])
+    adjustments = {}
+    for rec, vector in zip(recs, vectors, strict=True):
+        found = await deps.memory.nearest_feedback(vector, repository=repository, k=MEMORY_K)
+        hits = [hit for n in _verdicts(found) if (hit := _hit(n, repository)) is not None]
+        adjustments[recommendation_id(rec)] = memory_adjustment(hits)
+    remembered = remember(report, adjustments)
+    moved = sum(1 for a in adjustments.values() if a.cited)
+    log.info("memory_consulted", recommendations=len(recs), adjusted=moved, ignored=len(ignored))
+    return remembered, ignored
+
+
+def _verdicts(found: Sequence[Neighbour]) -> list[Neighbour]:
+    """One voice per past recommendation: its latest verdict (a question is not one).
+
+    A review that rejects and the ``@db-architect ignore`` that follows are one decision
+    about one recommendation; counting both would let a single pull request weigh double.
+    """
+    latest: dict[str, Neighbour] = {}
+    for item in found:
+        if item.classification not in ("accept", "reject", "concern"):
+            continue
+        key = f"{item.repository}:{item.fingerprint}" if item.fingerprint else f"id:{item.id}"
+        if key not in latest or (item.created_at, item.id) > (
+            latest[key].created_at,
+            latest[key].id,
+        ):
+            latest[key] = item
+    return sorted(latest.values(), key=lambda n: -n.similarity)
+
+
+def _hit(found: Neighbour, repository: str) -> MemoryHit | None:
+    """A stored feedback row as the engine weighs it (rows without a verdict weigh nothing)."""
+    if found.classification not in ("accept", "reject", "concern", "question"):
+        return None
+    body = found.body or ""
+    return MemoryHit(
+        similarity=found.similarity,
+        classification=found.classification,  # type: ignore[arg-type]
+        same_repository=found.repository == repository,
+        table=found.table_name or "",
+        action=found.action or "",
+        quote=quote(body) if body else "",
+        reason=found.reason or "",
+        themes=frozenset(themes(body)),
+    )
+
+
+async def _ledger(
+    deps: AuditDeps,
+    repository: str,
+    report: Report,
+    decisions: Sequence[Decision],
+    numbers: Mapping[str, int],
+) -> None:
+    """Record every recommendation and where it stands (proposed, PR open, merged, ignored)."""
+    if deps.memory is None:
+        return
+    by_id = {d.candidate.rec_id: d for d in decisions}
+    for rec in report.recommendations:
+        rid = recommendation_id(rec)
+        decision = by_id.get(rid)
+        assessment = report.assessments.get(rid)
+        state, number = _state(decision, numbers.get(rid))
+        await deps.memory.upsert_recommendation(
+            repository,
+            fingerprint(rec),
+            rid,
+            rec.action,
+            rec.table,
+            state,
+            round(assessment.confidence.score, 4) if assessment else None,
+            assessment.confidence.breakdown if assessment else None,
+            number,
+            descriptor=describe(report, rec),
+        )
+
+
+def _state(decision: Decision | None, published: int | None) -> tuple[str, int | None]:
+    """The ledger's state for one recommendation after this audit, and its PR if known."""
+    pr = decision.existing if decision else None
+    if published:
+        return "pr_open", published
+    if pr is not None and pr.merged:
+        return "merged", pr.number
+    if decision is not None and decision.settled:
+        return "ignored", pr.number if pr else None
+    if pr is not None and pr.state == "open":
+        return "pr_open", pr.number
+    return "proposed", None
+
 
 def _dry_run(request: AuditRequest, config: RepoConfig, deps: AuditDeps) -> bool:
     """An explicit request wins over the config; the operator and missing credentials win."""
@@ -255,6 +411,7 @@ _TRIGGERS = {
     "comment": "`/audit`",
     "dispatch": "`repository_dispatch`",
     "check_run": "check run",
+    "command": "a command on its pull request",
     "schedule": "schedule",
     "api": "admin API",
 }
@@ -337,11 +494,16 @@ async def _publish_all(
     config: RepoConfig,
     info: RepoInfo,
     dry_run: bool,
+    request: AuditRequest,
+    numbers: dict[str, int],
 ) -> dict[str, str]:
+    """Open or refresh one PR per decision; ``numbers`` learns the real PRs' numbers."""
     recs = {recommendation_id(r): r for r in report.recommendations}
     todo = [d for d in decisions if d.verdict in ("open", "update")]
     if not todo:
         return {}
+    chosen = [recs[d.candidate.rec_id] for d in todo]
+    prose = await _explanations(deps, request.full_name, chosen, report)
     versions = await deps.reader.python_files(config.migrations_path, info.default_branch)
     try:
         head = await asyncio.to_thread(_head, versions, {revision_id(r) for r in recs.values()})
@@ -350,13 +512,16 @@ async def _publish_all(
     pulls = {p.head_ref: p for p in await _open_pulls(deps)}
     results: dict[str, str] = {}
     for decision in todo:
-        rec = recs[decision.candidate.rec_id]
+        rid = decision.candidate.rec_id
+        rec = recs[rid]
         existing = pulls.get(decision.candidate.branch)
         try:
-            change = _change(report, rec, config, info, head, existing)
+            change = _change(report, rec, config, info, head, existing, prose.get(rid))
         except DraftRefused as err:
             results[decision.candidate.rec_id] = f"failed: {err}"
             continue
+        if request.force_fingerprint == decision.candidate.fingerprint:
+            change = replace(change, force=True)  # @db-architect recreate
         try:
             published = await _publish(publisher, change, deps.retry_base_s)
         except GitHubTransient:
@@ -365,7 +530,30 @@ async def _publish_all(
             results[decision.candidate.rec_id] = f"failed: {err}"
             continue
         results[decision.candidate.rec_id] = _said(published.action, published.number, dry_run)
+        if not dry_run and published.number:
+            numbers[decision.candidate.rec_id] = published.number
     return results
+
+
+async def _explanations(
+    deps: AuditDeps, repository: str, recs: Sequence[Recommendation], report: Report
+) -> dict[str, str]:
+    """Claude's plain-language paragraph per PR (by rec id), kept a week per recommendation."""
+    if deps.prose is None:
+        return {}
+    found: dict[str, str] = {}
+    for rec in recs:
+        key = f"dbarch:explain:{repository}:{fingerprint(rec)}"
+        text = await deps.memo.get(key)
+        if text is None:
+            try:
+                text = await deps.prose.explain(evidence_markdown(report, rec))
+            except ClaudeUnavailable as err:
+                log.warning("pr_without_explanation", reason=str(err))
+                continue
+            await deps.memo.set(key, text, _MEMO_TTL_S)
+        found[recommendation_id(rec)] = text
+    return found
 
 
 #: A publish refused for a moment (5xx, rate limit) is retried here, this many times, waiting
@@ -418,6 +606,7 @@ def _change(
     info: RepoInfo,
     head: str | None,
     existing: PullInfo | None,
+    prose: str | None = None,
 ) -> FixChange:
     """The branch, revision file, title and body for one recommendation.
 
@@ -439,7 +628,10 @@ def _change(
         confidence=round(assessment.confidence.score, 3) if assessment else 0.0,
         audit_id=None,
     )
-    body = pr_body(evidence_markdown(report, rec, revision_file=path), meta)
+    evidence = evidence_markdown(report, rec, revision_file=path)
+    if prose:
+        evidence = _in_plain_words(prose) + evidence
+    body = pr_body(evidence, meta)
     return FixChange(
         branch=branch_name(rec),
         base_branch=info.default_branch,
@@ -449,6 +641,15 @@ def _change(
         files=(FileChange(path, draft.source),),
         labels=tuple(config.labels),
         existing=existing,
+    )
+
+
+def _in_plain_words(prose: str) -> str:
+    return (
+        "#### In plain words\n\n"
+        f"{prose.strip()}\n\n"
+        "<sub>Written by Claude from the evidence below. The SQL, the measurements and the "
+        "confidence are DB Architect's own.</sub>\n\n"
     )
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import structlog
 
 from app.adapters.github.models import CheckOutput, RepoRef
 from app.adapters.github.repo import Effects, RepoReader
+from app.engine.ask import AskCommand, AskError, parse_ask_command
 from app.engine.checkrun import (
     CHECK_NAME,
     command_error_comment,
@@ -18,7 +19,11 @@ from app.engine.checkrun import (
 )
 from app.engine.commands import AuditCommand, CommandError, parse_audit_command
 from app.engine.fixpr import BRANCH_PREFIX
+from app.engine.pr_commands import PrCommand, PrCommandError, parse_pr_command
+from app.engine.pr_replies import command_error_reply, command_refusal_reply, queued_reply
 from app.engine.repo_config import CONFIG_PATH
+from app.flows import feedback
+from app.flows.feedback import BotPull, FeedbackDeps, bot_pull, record_feedback
 from app.flows.requests import AuditRequest, Memo
 
 __all__ = ["DISPATCH_EVENT_TYPE", "DeliveryDeps", "Lifecycle", "handle"]
@@ -52,6 +57,15 @@ class DeliveryDeps:
     enqueue_audit: Callable[[AuditRequest], Awaitable[bool]]
     memo: Memo
     lifecycle: Lifecycle | None = None
+    #: Reviewer memory; None without a store (feedback is then not kept, commands refused).
+    feedback: FeedbackDeps | None = None
+    #: Answers an `/ask` (``app.flows.ask.answer`` bound to its deps); None: not offered.
+    ask: Callable[[RepoReader, AskCommand], Awaitable[str]] | None = None
+
+    @property
+    def slug(self) -> str:
+        """The App's slug, as people mention it (``db-architect``)."""
+        return self.bot_login.removesuffix("[bot]")
 
 
 async def handle(job: Mapping[str, Any], deps: DeliveryDeps) -> str:
@@ -71,7 +85,13 @@ async def handle(job: Mapping[str, Any], deps: DeliveryDeps) -> str:
     if sender.get("login") == deps.bot_login:
         return "ignored: our own event"
     if event == "issue_comment":
+        if (payload.get("issue") or {}).get("pull_request") is not None:
+            return await _pull_comment(job, payload, repo, deps)
         return await _comment(job, payload, repo, deps)
+    if event == "pull_request_review" and action == "submitted":
+        return await _review(payload, repo, deps)
+    if event == "pull_request_review_comment" and action == "created":
+        return await _review_comment(payload, repo, deps)
     if event == "repository_dispatch":
         return await _dispatch(job, payload, repo, deps)
     if event == "check_run":
@@ -90,10 +110,11 @@ async def _comment(
     issue = payload.get("issue") or {}
     comment = payload.get("comment") or {}
     sender = payload.get("sender") or {}
-    if issue.get("pull_request") is not None:
-        return "ignored: comment on a pull request"
     if sender.get("type") != "User":
         return "ignored: commands come from people"
+    asked = _parse_ask(str(comment.get("body") or ""))
+    if asked is not None:
+        return await _ask(job, payload, repo, deps, asked)
     problem: CommandError | None = None
     try:
         command = parse_audit_command(str(comment.get("body") or ""))
@@ -125,6 +146,57 @@ async def _comment(
         comment_id=comment_id,
     )
     return await _queue_audit(deps, repo, request)
+
+
+def _parse_ask(body: str) -> AskCommand | AskError | None:
+    try:
+        return parse_ask_command(body)
+    except AskError as err:
+        return err
+
+
+async def _ask(
+    job: Mapping[str, Any],
+    payload: Mapping[str, Any],
+    repo: RepoRef,
+    deps: DeliveryDeps,
+    asked: AskCommand | AskError,
+) -> str:
+    """`/ask`: people with write access, private repositories only (answers hold data)."""
+    issue, comment = payload.get("issue") or {}, payload.get("comment") or {}
+    reader, effects = await deps.github(repo)
+    login = str(_sender(payload))
+    number = int(issue["number"])
+    await effects.react(int(comment["id"]), "eyes")
+    permission = await reader.permission(login)
+    if permission not in WRITE_ROLES:
+        await _reply_once(deps, effects, job, number, _ask_refusal(login, permission))
+        return f"refused: {login} has {permission} access"
+    if isinstance(asked, AskError):
+        await _reply_once(deps, effects, job, number, f"@{login}, {asked}")
+        return "refused: bad /ask"
+    if (payload.get("repository") or {}).get("private") is not True:
+        await _reply_once(deps, effects, job, number, _ASK_PUBLIC.format(login=login))
+        return "refused: /ask in a public repository"
+    if deps.ask is None:
+        return "refused: /ask is not available"
+    text = await deps.ask(reader, asked)
+    await _reply_once(deps, effects, job, number, f"@{login}\n\n{text}")
+    return "answered /ask"
+
+
+def _ask_refusal(login: str, permission: str) -> str:
+    held = "no access" if permission in ("", "none") else f"`{permission}` access"
+    return (
+        f"@{login}, only people with write access to this repository can use `/ask` (its "
+        f"answers come from the database); you have {held}."
+    )
+
+
+_ASK_PUBLIC = (
+    "@{login}, `/ask` answers with rows from the database, and this repository is public, so "
+    "DB Architect does not answer here. Ask in a private repository that uses the same target."
+)
 
 
 def _request(
@@ -262,10 +334,36 @@ async def _closed(
         return "ignored: not our pull request"
     _, effects = await deps.github(repo)
     await effects.delete_branch(branch)
-    if pull.get("merged"):
-        return f"merged: deleted {branch}"
+    merged = bool(pull.get("merged"))
+    remembered = await _remember_close(payload, repo, deps, merged)
+    if merged:
+        return f"merged: deleted {branch}{remembered}"
     await _reply_once(deps, effects, job, int(pull["number"]), _IGNORE_NOTICE)
-    return f"closed unmerged: deleted {branch}; ignored until the recommendation changes"
+    return (
+        f"closed unmerged: deleted {branch}; ignored until the recommendation changes{remembered}"
+    )
+
+
+async def _remember_close(
+    payload: Mapping[str, Any], repo: RepoRef, deps: DeliveryDeps, merged: bool
+) -> str:
+    """A merge accepts the recommendation and a close rejects it: both go into memory."""
+    pull = bot_pull(payload.get("pull_request"), deps.bot_login)
+    if deps.feedback is None or pull is None:
+        return ""
+    if pull.fingerprint:
+        state = "merged" if merged else "ignored"
+        await deps.feedback.memory.set_state(repo.full_name, pull.fingerprint, state, pull.number)
+    outcome = await record_feedback(
+        deps.feedback,
+        repo.full_name,
+        pull,
+        source="merge" if merged else "close",
+        source_id=f"pull:{pull.number}",
+        author=_sender(payload),
+        merged=merged,
+    )
+    return f"; {outcome}"
 
 
 _IGNORE_NOTICE = (
@@ -276,6 +374,173 @@ _IGNORE_NOTICE = (
     "branch (the button above) and reopen this pull request.\n\n"
     f"To silence a whole table or rule, use `ignore` in `{CONFIG_PATH}`."
 )
+
+
+# ---------------------------------------------------------------------- our pull requests
+
+
+def _from_person(payload: Mapping[str, Any]) -> bool:
+    return (payload.get("sender") or {}).get("type") == "User"
+
+
+async def _review(payload: Mapping[str, Any], repo: RepoRef, deps: DeliveryDeps) -> str:
+    """A submitted review on our PR: approved, changes requested, or commented."""
+    pull = bot_pull(payload.get("pull_request"), deps.bot_login)
+    review = payload.get("review") or {}
+    if pull is None:
+        return "ignored: not our pull request"
+    if deps.feedback is None:
+        return "ignored: no store for feedback"
+    if not _from_person(payload):
+        return "ignored: reviews count from people"
+    state = str(review.get("state") or "").lower()
+    text = str(review.get("body") or "")
+    if state == "commented" and not text.strip():
+        # GitHub wraps every lone review comment in an empty "commented" review: the comment
+        # itself arrives as pull_request_review_comment.
+        return "ignored: empty review"
+    return await record_feedback(
+        deps.feedback,
+        repo.full_name,
+        pull,
+        source="review",
+        source_id=f"review:{review.get('id')}",
+        author=_sender(payload),
+        text=text,
+        review_state=state,
+    )
+
+
+async def _review_comment(payload: Mapping[str, Any], repo: RepoRef, deps: DeliveryDeps) -> str:
+    """A comment on the migration's lines of our PR."""
+    pull = bot_pull(payload.get("pull_request"), deps.bot_login)
+    comment = payload.get("comment") or {}
+    if pull is None:
+        return "ignored: not our pull request"
+    if deps.feedback is None:
+        return "ignored: no store for feedback"
+    if not _from_person(payload):
+        return "ignored: comments count from people"
+    return await record_feedback(
+        deps.feedback,
+        repo.full_name,
+        pull,
+        source="review_comment",
+        source_id=f"review_comment:{comment.get('id')}",
+        author=_sender(payload),
+        text=str(comment.get("body") or ""),
+    )
+
+
+async def _pull_comment(
+    job: Mapping[str, Any], payload: Mapping[str, Any], repo: RepoRef, deps: DeliveryDeps
+) -> str:
+    """A comment in our PR's conversation: a command, or feedback."""
+    pull = bot_pull(payload.get("issue"), deps.bot_login)
+    comment = payload.get("comment") or {}
+    if pull is None:
+        return "ignored: comment on a pull request that is not ours"
+    if not _from_person(payload):
+        return "ignored: commands come from people"
+    body = str(comment.get("body") or "")
+    problem: PrCommandError | None = None
+    try:
+        command = parse_pr_command(body, deps.slug)
+    except PrCommandError as err:
+        command, problem = None, err
+    if command is None and problem is None:
+        if deps.feedback is None:
+            return "ignored: no store for feedback"
+        return await record_feedback(
+            deps.feedback,
+            repo.full_name,
+            pull,
+            source="comment",
+            source_id=f"comment:{comment.get('id')}",
+            author=_sender(payload),
+            text=body,
+        )
+    reader, effects = await deps.github(repo)
+    login = str(_sender(payload))
+    await effects.react(int(comment["id"]), "eyes")
+    if command is not None and command.verb == "explain":
+        if deps.feedback is None:
+            return "refused: no store"
+        text = await feedback.explain(deps.feedback, deps.memo, repo.full_name, pull, login=login)
+        await _reply_once(deps, effects, job, pull.number, text)
+        return "explained"
+    permission = await reader.permission(login)
+    if permission not in WRITE_ROLES:
+        reply = command_refusal_reply(login, permission, deps.slug)
+        await _reply_once(deps, effects, job, pull.number, reply)
+        return f"refused: {login} has {permission} access"
+    if command is None:
+        if problem is not None:
+            reply = command_error_reply(login, problem, deps.slug)
+            await _reply_once(deps, effects, job, pull.number, reply)
+        return "refused: bad command"
+    if command.verb in ("ignore", "ignore_table"):
+        return await _ignore(job, repo, deps, pull, command, login, int(comment["id"]))
+    return await _reaudit(job, repo, deps, effects, pull, command.verb, login)
+
+
+async def _ignore(
+    job: Mapping[str, Any],
+    repo: RepoRef,
+    deps: DeliveryDeps,
+    pull: BotPull,
+    command: PrCommand,
+    login: str,
+    comment_id: int,
+) -> str:
+    """``ignore`` / ``ignore table``: remember, close the PR if it is covered, answer."""
+    if deps.feedback is None:
+        return "refused: no store"
+    reader, effects = await deps.github(repo)
+    if pull.branch is None:  # the issue side of a PR does not name its branch
+        found = await reader.pull(pull.number)
+        if found is not None and found.head_ref.startswith(BRANCH_PREFIX):
+            pull = replace(pull, branch=found.head_ref)
+    text = await feedback.ignore(
+        deps.feedback,
+        effects,
+        repo.full_name,
+        pull,
+        command,
+        login=login,
+        source_id=f"command:{comment_id}",
+    )
+    await _reply_once(deps, effects, job, pull.number, text)
+    return f"{command.verb}: done"
+
+
+async def _reaudit(
+    job: Mapping[str, Any],
+    repo: RepoRef,
+    deps: DeliveryDeps,
+    effects: Effects,
+    pull: BotPull,
+    verb: str,
+    login: str,
+) -> str:
+    """``recheck`` / ``recreate``: audit the PR's table again; the audit edits our reply."""
+    if pull.table is None:
+        return "refused: the pull request has no DB Architect marker"
+    reply = await _reply_once(
+        deps, effects, job, pull.number, queued_reply(login, verb, pull.table)
+    )
+    request = _request(
+        job,
+        repo,
+        "command",
+        login,
+        tables=(pull.table,),
+        issue_number=pull.number,
+        comment_id=reply,
+        force_fingerprint=pull.fingerprint if verb == "recreate" else None,
+        extra={"verb": verb},
+    )
+    return await _queue_audit(deps, repo, request)
 
 
 # ---------------------------------------------------------------------- lifecycle

@@ -15,7 +15,7 @@ class AuditRequest:
     installation_id: int
     owner: str
     name: str
-    #: ``comment`` | ``dispatch`` | ``check_run`` | ``schedule`` | ``api``.
+    #: ``comment`` | ``dispatch`` | ``check_run`` | ``command`` | ``schedule`` | ``api``.
     trigger: str
     #: What makes this request unique (the delivery id, the schedule slot): the job id.
     trigger_key: str
@@ -27,6 +27,8 @@ class AuditRequest:
     #: The issue of an ``/audit`` comment and the result comment edited in place.
     issue_number: int | None = None
     comment_id: int | None = None
+    #: ``@db-architect recreate``: the one recommendation whose branch is rebuilt by force.
+    force_fingerprint: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -35,6 +35,8 @@ ACCEPTED_EVENTS: frozenset[tuple[str, str]] = frozenset(
         ("installation_repositories", "added"),
         ("installation_repositories", "removed"),
         ("pull_request", "closed"),
+        ("pull_request_review", "submitted"),
+        ("pull_request_review_comment", "created"),
     }
 )
 

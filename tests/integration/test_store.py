@@ -26,7 +26,7 @@ from app.settings import get_settings
 
 TABLES = {"webhook_inbox", "installations", "repositories", "audits"}
 MEMORY_TABLES = {"recommendations", "feedback", "ignores"}  # revision 0002
-HEAD = "0002"
+HEAD = "0003"
 
 
 def _tables(dsn: str) -> set[str]:
@@ -68,7 +68,7 @@ def test_memory_migration_upgrade_downgrade_upgrade(fresh_db18: str) -> None:
     upgrade_store(fresh_db18, "0001")
     _sql(fresh_db18, "INSERT INTO installations (id, account) VALUES (1, 'kept')")
 
-    upgrade_store(fresh_db18)
+    upgrade_store(fresh_db18, "0002")
     assert store_revision(fresh_db18) == "0002"
     assert _tables(fresh_db18) >= MEMORY_TABLES
     assert _sql(fresh_db18, "SELECT extname FROM pg_extension WHERE extname = 'vector'") == [
@@ -89,7 +89,7 @@ def test_memory_migration_upgrade_downgrade_upgrade(fresh_db18: str) -> None:
     assert _tables(fresh_db18) >= TABLES
     assert _sql(fresh_db18, "SELECT account FROM installations") == [("kept",)]
 
-    upgrade_store(fresh_db18)
+    upgrade_store(fresh_db18, "0002")
     assert store_revision(fresh_db18) == "0002"
     assert _tables(fresh_db18) >= MEMORY_TABLES
     with pytest.raises(psycopg.errors.CheckViolation):
@@ -98,6 +98,37 @@ def test_memory_migration_upgrade_downgrade_upgrade(fresh_db18: str) -> None:
             "INSERT INTO recommendations (repository, fingerprint, rec_id, action, table_name, "
             "state) VALUES ('a/b', 'fp', 'r', 'create_index', 'public.t', 'maybe')",
         )
+
+
+def _columns(dsn: str, table: str) -> set[str]:
+    rows = _sql(
+        dsn,
+        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+        "AND NOT attisdropped",
+        (table,),
+    )
+    return {str(name) for (name,) in rows}
+
+
+def test_feedback_source_migration_upgrade_downgrade_upgrade(fresh_db18: str) -> None:
+    upgrade_store(fresh_db18, "0002")
+    insert = "INSERT INTO feedback (repository, source, source_id) VALUES ('a/b', 'review', %s)"
+    upgrade_store(fresh_db18)
+    assert store_revision(fresh_db18) == "0003"
+    assert {"source_id"} <= _columns(fresh_db18, "feedback")
+    assert {"descriptor"} <= _columns(fresh_db18, "recommendations")
+    _sql(fresh_db18, insert, ("17",))
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        _sql(fresh_db18, insert, ("17",))
+
+    downgrade_store(fresh_db18, "0002")
+    assert "source_id" not in _columns(fresh_db18, "feedback")
+    assert "descriptor" not in _columns(fresh_db18, "recommendations")
+    assert "feedback_source_key" not in _indexes(fresh_db18, "feedback")
+
+    upgrade_store(fresh_db18)
+    assert store_revision(fresh_db18) == "0003"
+    _sql(fresh_db18, insert, ("18",))
 
 
 @pytest.fixture

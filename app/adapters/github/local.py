@@ -104,3 +104,7 @@ class LocalReader:
     async def permission(self, login: str) -> str:
         """``admin``: whoever runs the tool locally owns the checkout."""
         return "admin"
+
+    async def pull(self, number: int) -> PullInfo | None:
+        """A local checkout has no pull requests of its own."""
+        return None

@@ -114,6 +114,8 @@ class FixChange:
     labels: tuple[str, ...]
     #: The open PR already proposing this change (from ``bot_pulls``), to update in place.
     existing: PullInfo | None = None
+    #: ``@db-architect recreate``: rebuild the branch from the base even over people's commits.
+    force: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +189,10 @@ class RepoReader(Protocol):
         """``admin``, ``maintain``, ``write``, ``triage``, ``read`` or ``none``."""
         ...
 
+    async def pull(self, number: int) -> PullInfo | None:
+        """One pull request by number; ``None`` when there is no such pull request."""
+        ...
+
 
 class Effects(Protocol):
     """Every change the App makes on GitHub goes through here, so a dry run can divert it."""
@@ -221,4 +227,8 @@ class Effects(Protocol):
 
     async def delete_branch(self, branch: str) -> None:
         """Delete one of our branches; a branch that is already gone is fine."""
+        ...
+
+    async def close_pull(self, number: int) -> None:
+        """Close one of our pull requests (without merging); an already closed one is fine."""
         ...

@@ -134,6 +134,10 @@ class OutboxEffects:
         """Mark the outbox's PR for ``branch`` closed (never touches GitHub: it is a branch)."""
         await asyncio.to_thread(self._close, branch)
 
+    async def close_pull(self, number: int) -> None:
+        """Record that the pull request would be closed (a dry run closes nothing on GitHub)."""
+        await asyncio.to_thread(self._record, {"action": "close_pull", "number": number})
+
     # ---------------------------------------------------------------- reading
 
     def pulls(self, branch_prefix: str) -> list[PullInfo]:

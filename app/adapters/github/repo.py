@@ -203,6 +203,15 @@ class GitHubRepo:
         # Custom organisation roles have their own names: fall back to the base permission.
         return role if role in ROLES else str(data.get("permission") or "none")
 
+    async def pull(self, number: int) -> PullInfo | None:
+        """Pull request ``number``, or ``None`` when GitHub has none (404)."""
+        try:
+            return pull_from_json(await self._json("GET", f"/pulls/{number}"))
+        except GitHubError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     async def _contents(self, path: str, ref: str) -> Any:
         try:
             return await self._json(
@@ -270,17 +279,25 @@ class GitHubRepo:
             if exc.status not in (404, 422):
                 raise
 
+    async def close_pull(self, number: int) -> None:
+        """Close pull request ``number`` without merging (closing a closed one changes nothing)."""
+        await self._json("PATCH", f"/pulls/{number}", json={"state": "closed"})
+
     async def publish(self, change: FixChange) -> Published:
-        """Open or refresh the PR for ``change``; never overwrite a branch a human pushed to."""
+        """Open or refresh the PR for ``change``; never overwrite a branch a human pushed to.
+
+        Only ``change.force`` (a reviewer's ``@db-architect recreate``) rebuilds the branch
+        from the base over other commits.
+        """
         existing = change.existing if change.existing and change.existing.state == "open" else None
         if existing is None:
             commit = await self._commit(change)
-            if not await self._create_branch(change.branch, commit):
+            if not await self._create_branch(change.branch, commit, force=change.force):
                 return self._blocked(change, None)
             return await self._open_pull(change)
-        if not await self._is_ours(await self._ref_sha(change.branch)):
+        if not change.force and not await self._is_ours(await self._ref_sha(change.branch)):
             return self._blocked(change, existing)
-        if await self._files_match(change):
+        if not change.force and await self._files_match(change):
             edited = await self._edit_pull(existing.number, existing, change)
             action: PublishAction = "updated" if edited else "unchanged"
             return Published(existing.number, existing.html_url, action)
@@ -319,10 +336,11 @@ class GitHubRepo:
         )
         return str(commit["sha"])
 
-    async def _create_branch(self, branch: str, sha: str) -> bool:
+    async def _create_branch(self, branch: str, sha: str, *, force: bool = False) -> bool:
         """Create ``branch`` at ``sha``; if it exists (a retried job) and is ours, move it.
 
-        Returns ``False`` when the existing branch's head commit is not the bot's.
+        Returns ``False`` when the existing branch's head commit is not the bot's (and
+        ``force`` is off).
         """
         try:
             await self._json("POST", "/git/refs", json={"ref": f"refs/heads/{branch}", "sha": sha})
@@ -330,7 +348,7 @@ class GitHubRepo:
         except GitHubError as exc:
             if exc.status != 422 or "already exists" not in exc.message.lower():
                 raise
-        if not await self._is_ours(await self._ref_sha(branch)):
+        if not force and not await self._is_ours(await self._ref_sha(branch)):
             return False
         await self._move_branch(branch, sha)
         return True

@@ -8,8 +8,9 @@ from typing import Any, LiteralString, Self
 
 import psycopg
 import structlog
-from psycopg import sql
-from psycopg.rows import dict_row
+from psycopg import postgres, sql
+from psycopg.rows import dict_row, tuple_row
+from psycopg.types.string import TextLoader
 
 from app.adapters.errors import TargetError, TargetQueryError, TargetUnavailable
 from app.adapters.target_pg.dsn import Where, connect_error, parse_dsn
@@ -49,6 +50,9 @@ WHERE (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname = current
 """
 
 Q_BEGIN_READ_WRITE: LiteralString = "BEGIN READ WRITE"
+Q_BEGIN_READ_ONLY: LiteralString = "BEGIN READ ONLY"
+#: The server-side cursor :meth:`Session.read_only_text` fetches through.
+TEXT_CURSOR = "dbarchitect_text"
 Q_ROLLBACK: LiteralString = "ROLLBACK"
 Q_LOCAL_TIMEOUTS: LiteralString = """
 SELECT
@@ -248,6 +252,38 @@ class Session:
             yield
         finally:
             self.rollback()
+
+    def read_only_text(
+        self, query: sql.Composable, *, max_rows: int
+    ) -> tuple[tuple[str, ...], list[tuple[str | None, ...]]]:
+        """Column names and the first ``max_rows`` rows of one query, every value as text.
+
+        Runs in ``BEGIN READ ONLY`` … ``ROLLBACK`` through a server-side cursor: PostgreSQL
+        declares one only for a single SELECT or VALUES (no data-modifying WITH), psycopg sends
+        it over the extended protocol (no second statement), and only ``max_rows`` rows are
+        fetched. Values keep PostgreSQL's text form; NULL is None. Untrusted text must have
+        passed :func:`single_statement`.
+        """
+        if self.in_transaction:
+            raise TargetQueryError("a transaction is already open on the target session")
+        self.rows(Q_BEGIN_READ_ONLY)
+        cursor = self._conn.cursor(TEXT_CURSOR, row_factory=tuple_row)
+        try:
+            for info in postgres.types:  # every type psycopg would turn into a Python value
+                cursor.adapters.register_loader(info.oid, TextLoader)
+                if info.array_oid:
+                    cursor.adapters.register_loader(info.array_oid, TextLoader)
+            cursor.execute(_tagged(query))
+            fetched = cursor.fetchmany(max_rows)
+            names = tuple(column.name for column in cursor.description or ())
+        except psycopg.Error as exc:
+            error = self._error(exc)
+            log.debug("target.statement_failed", sqlstate=exc.sqlstate)
+            raise error from None
+        finally:
+            self.rollback()
+            cursor.close()
+        return names, [tuple(None if v is None else str(v) for v in row) for row in fetched]
 
     def rollback(self) -> None:
         """Roll back whatever transaction is open (no-op when idle or disconnected)."""

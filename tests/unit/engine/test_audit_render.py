@@ -149,6 +149,23 @@ def test_json_of_a_measured_recommendation() -> None:
     assert (guess["parameter_sets"], guess["notes"]) == ([], ["not measured"])
 
 
+def test_json_carries_reviewer_memory() -> None:
+    memory = (
+        "Reviewer memory moved the confidence by −0.17 (bounded to −0.25 … +0.10):",
+        "- a similar index on `orders` in this repository was rejected (similarity 0.90)",
+    )
+    breakdown = {**BREAKDOWN, "reviewer_memory": -0.1667}
+    conf = Confidence(0.4833, breakdown, threshold=0.9)
+    (rec,) = to_json(assessed(Assessment(conf, EVIDENCE, memory)))["recommendations"]
+    assert rec["reviewer_memory"] == list(memory)
+    assert rec["confidence_breakdown"]["reviewer_memory"] == -0.1667
+    (plain,) = to_json(assessed(Assessment(CONF, EVIDENCE)))["recommendations"]
+    assert plain["reviewer_memory"] == []
+    (bare,) = to_json(assessed(None))["recommendations"]
+    assert bare["reviewer_memory"] == []
+    json.dumps(rec)  # still plain JSON
+
+
 def test_json_never_holds_literal_values() -> None:
     text = json.dumps(to_json(assessed(Assessment(CONF, EVIDENCE))))
     for literal in ("bob@example.com", "eve@example.com", "carol@example.com"):

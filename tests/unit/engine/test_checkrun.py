@@ -167,6 +167,31 @@ def test_text_has_the_confidence_breakdown_and_reasons() -> None:
     assert "### Skipped statements" in out.text and "could not parse" in out.text
 
 
+def test_text_shows_reviewer_memory_signed_and_cited() -> None:
+    report = make_report(CREATE)
+    rid = recommendation_id(CREATE)
+    memory = (
+        "Reviewer memory moved the confidence by −0.17 (bounded to −0.25 … +0.10):",
+        "- a similar index on `orders` in this repository was rejected (similarity 0.90)",
+    )
+    conf = Confidence(
+        0.74, {"measured_speedup": 0.35, "workload_share": 0.56, "reviewer_memory": -0.17}
+    )
+    moved = dataclasses.replace(
+        report, assessments={rid: Assessment(conf, measured(12.4, 0.5), memory)}
+    )
+    out = output_for(moved, [], {})
+    assert out.text is not None
+    assert (
+        "- breakdown: measured speedup 0.350 · workload share 0.560 · reviewer memory −0.170\n"
+        "- Reviewer memory moved the confidence by −0.17 (bounded to −0.25 … +0.10):\n"
+        "  - a similar index on `orders` in this repository was rejected (similarity 0.90)\n"
+    ) in out.text
+    raised = Confidence(0.95, {"measured_speedup": 0.85, "reviewer_memory": 0.1})
+    up = dataclasses.replace(report, assessments={rid: Assessment(raised)})
+    assert "reviewer memory +0.100" in (output_for(up, [], {}).text or "")
+
+
 def test_no_literal_values_anywhere() -> None:
     out = output_for(make_report(CREATE), [decision(CREATE, "open")], {})
     shown = out.title + out.summary + (out.text or "")

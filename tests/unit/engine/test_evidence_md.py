@@ -10,7 +10,9 @@ from app.engine.audit import Report, recommendation_id
 from app.engine.confidence import CREATE_WEIGHTS, DROP_WEIGHTS, Assessment, Confidence
 from app.engine.evidence import Evidence, Failed, StatementEvidence, Timing
 from app.engine.evidence_md import MAX_CHARS, evidence_markdown
+from app.engine.feedback import MemoryHit, memory_adjustment
 from app.engine.model import Query, QueryEffect, Recommendation, RelKind
+from app.engine.recall import remember
 from tests.fakes import column, snapshot, table
 
 SNAP = snapshot(
@@ -165,6 +167,29 @@ def test_content_of_a_create() -> None:
     assert "`alembic downgrade -1` (reverts `ab_x.py`)" in md
     assert "DROP INDEX CONCURRENTLY IF EXISTS public.orders_customer_id_idx;" in md
     assert md.rstrip().endswith("</sub>") and "rolled back" in md.splitlines()[-1]
+
+
+def test_reviewer_memory_is_cited_after_the_breakdown() -> None:
+    base = report_for(CREATE, create_evidence())
+    rid = recommendation_id(CREATE)
+    hit = MemoryHit(
+        0.9, "reject", True, "public.orders", "create_index", "orders is write-heavy", "closed"
+    )
+    moved = remember(base, {rid: memory_adjustment([hit])})
+    md = evidence_markdown(moved, CREATE)
+    assert "**69%**, below the 80% threshold: held back" in md
+    assert "| reviewer memory | — | — | -0.167 | similar past reviews: rejections lower" in md
+    assert "| **total** | | | **0.693** | |" in md
+    section = md[md.index("| **total** |") : md.index("#### Measured evidence")]
+    assert section.splitlines()[1:] == [
+        "",
+        "Reviewer memory moved the confidence by −0.17 (bounded to −0.25 … +0.10):",
+        "",
+        "- a similar index on `orders` in this repository was rejected (closed): "
+        '"orders is write-heavy" (similarity 0.90)',
+        "",
+    ]
+    assert "Reviewer memory" not in evidence_markdown(base, CREATE)
 
 
 def test_held_back_and_unassessed() -> None:

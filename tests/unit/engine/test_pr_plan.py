@@ -112,6 +112,34 @@ def test_ignored_by_config() -> None:
     assert kept.verdict == "open"
 
 
+def test_ignored_by_a_reviewer() -> None:
+    a, b = cand(A), cand(B)
+    reason = "ignored with `@db-architect ignore` on its pull request"
+    decisions = plan([a, b], [pull(12, a)], ignored={a.rec_id: reason}, hourly=10)
+    held, opened = decisions
+    assert (held.verdict, held.reason, held.settled) == ("hold", reason, True)
+    assert held.existing is not None and held.existing.number == 12  # held, not updated
+    assert (opened.candidate.rec_id, opened.verdict) == (b.rec_id, "open")
+
+
+def test_stored_ignores_do_not_use_up_the_limits() -> None:
+    a, b = cand(A, 0.95), cand(B, 0.9)
+    decisions = plan([a, b], ignored={a.rec_id: "table `orders` ignored"}, hourly=1)
+    assert verdicts(decisions) == [(a.rec_id, "hold"), (b.rec_id, "open")]
+
+
+def test_config_ignore_is_named_before_a_stored_one() -> None:
+    a = cand(A)
+    [held] = plan([a], ignore=Ignore(tables=("orders",)), ignored={a.rec_id: "by a reviewer"})
+    assert held.reason.startswith("ignored by .github/db-architect.yml")
+
+
+def test_a_stored_ignore_settles_even_below_the_bar() -> None:
+    low = cand(A, 0.5)
+    [held] = plan([low], ignored={low.rec_id: "by a reviewer"})
+    assert held.reason == "by a reviewer" and held.settled
+
+
 def test_open_pr_is_updated_outside_the_limits() -> None:
     a, b = cand(A), cand(B)
     existing = [pull(12, a), pull(13), pull(14)]

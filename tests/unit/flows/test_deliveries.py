@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -39,6 +40,14 @@ class Recorder:
         self.calls.append(("permission", login))
         return self._permission
 
+    async def pull(self, number: int) -> PullInfo | None:
+        self.calls.append(("pull", number))
+        created = datetime(2026, 11, 27, tzinfo=UTC)
+        url = f"https://github.com/acme/shop/pull/{number}"
+        return PullInfo(
+            number, "open", False, "db-architect/index/events-3f9a1c2b", "t", "", created, url, "b"
+        )
+
     async def react(self, comment_id: int, content: str) -> None:
         self.calls.append(("react", (comment_id, content)))
 
@@ -56,6 +65,9 @@ class Recorder:
 
     async def delete_branch(self, branch: str) -> None:
         self.calls.append(("delete_branch", branch))
+
+    async def close_pull(self, number: int) -> None:
+        self.calls.append(("close_pull", number))
 
 
 class Lifecycle:
@@ -328,3 +340,54 @@ async def test_the_ignore_notice_is_posted_once_even_if_the_job_runs_twice() -> 
 
     comments = [c[1] for c in repo.calls if c[0] == "comment"]
     assert [c[2] for c in comments] == [None, 901]  # created, then edited in place
+
+
+# ---------------------------------------------------------------------- /ask
+
+
+def ask_setup(permission: str = "write") -> tuple[DeliveryDeps, Recorder, list[Any]]:
+    deps, repo, _ = setup(permission)
+    asked: list[Any] = []
+
+    async def ask(reader: Any, command: Any) -> str:
+        asked.append(command)
+        return "| plan | n |\n|---|---|\n| 1 | 400 |"
+
+    deps.ask = ask
+    return deps, repo, asked
+
+
+async def test_ask_in_a_private_repository_is_answered_in_one_comment() -> None:
+    deps, repo, asked = ask_setup()
+    payload = payloads.issue_comment("/ask how many accounts per plan?")
+
+    assert await handle(job("issue_comment", payload), deps) == "answered /ask"
+
+    (command,) = asked
+    assert command.question == "how many accounts per plan?" and command.sql is None
+    assert [c[0] for c in repo.calls] == ["react", "permission", "comment"]
+    body = repo.calls[-1][1][1]
+    assert body.startswith("@alice") and "| 1 | 400 |" in body
+
+
+@pytest.mark.parametrize(
+    ("permission", "private", "body", "expected", "said"),
+    [
+        ("read", True, "/ask how many?", "refused: alice has read access", "write access"),
+        ("write", False, "/ask how many?", "refused: /ask in a public repository", "public"),
+        ("write", True, "/ask", "refused: bad /ask", "Usage"),
+    ],
+    ids=["reader", "public-repository", "empty"],
+)
+async def test_ask_is_refused_politely(
+    permission: str, private: bool, body: str, expected: str, said: str
+) -> None:
+    deps, repo, asked = ask_setup(permission)
+    payload = payloads.issue_comment(body)
+    payload["repository"]["private"] = private
+
+    assert await handle(job("issue_comment", payload), deps) == expected
+
+    assert asked == []
+    (reply,) = [c[1][1] for c in repo.calls if c[0] == "comment"]
+    assert said in reply

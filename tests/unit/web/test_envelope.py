@@ -83,7 +83,10 @@ def test_the_allow_list() -> None:
     assert not accepts("repository_dispatch", "something-else")
     assert not accepts("ping", None)
     assert not accepts("installation", None)
-    assert len(ACCEPTED_EVENTS) == 12
+    assert accepts("pull_request_review", "submitted")
+    assert accepts("pull_request_review_comment", "created")
+    assert not accepts("pull_request_review", "dismissed")
+    assert len(ACCEPTED_EVENTS) == 14
 
 
 def test_the_job_argument_is_json_and_round_trips() -> None:

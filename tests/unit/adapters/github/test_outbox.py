@@ -68,6 +68,9 @@ class Recorder:
     async def delete_branch(self, branch: str) -> None:
         raise AssertionError("a dry run never deletes branches on GitHub")
 
+    async def close_pull(self, number: int) -> None:
+        raise AssertionError("a dry run never closes pull requests on GitHub")
+
 
 async def test_publish_writes_the_pull_request(tmp_path: Path) -> None:
     outbox = OutboxEffects(tmp_path, REF)

@@ -1,0 +1,314 @@
+"""What people say on the bot's PRs: feedback rows for memory, and `@db-architect` commands."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+
+from app.adapters.github.repo import Effects
+from app.adapters.llm import ClaudeUnavailable
+from app.adapters.memory import FeedbackRow, StoredFeedback, StoredRecommendation
+from app.engine.feedback import Classified, classify
+from app.engine.fixpr import BRANCH_PREFIX, read_meta
+from app.engine.pr_commands import PrCommand
+from app.engine.pr_replies import (
+    PastFeedback,
+    explain_reply,
+    ignore_reply,
+    ignore_table_reply,
+)
+from app.engine.recall import feedback_text
+
+__all__ = [
+    "BotPull",
+    "FeedbackDeps",
+    "MemoryPort",
+    "Prose",
+    "bot_pull",
+    "explain",
+    "ignore",
+    "record_feedback",
+]
+
+log = structlog.get_logger(__name__)
+
+#: Reviewer text kept with the feedback (GitHub allows 65,536 characters per comment).
+MAX_BODY = 4_000
+_EXPLAIN_TTL_S = 7 * 24 * 3600
+
+
+class MemoryPort(Protocol):
+    """The store's reviewer memory (``app.adapters.memory.Memory``)."""
+
+    async def recommendation(
+        self, repository: str, fingerprint: str
+    ) -> StoredRecommendation | None: ...
+    async def add_feedback(self, rows: Sequence[FeedbackRow]) -> list[int]: ...
+    async def set_state(
+        self, repository: str, fingerprint: str, state: str, pr_number: int | None = None
+    ) -> bool: ...
+    async def add_ignore(
+        self, repository: str, kind: str, value: str, author: str | None
+    ) -> None: ...
+    async def feedback_on(
+        self, repository: str, fingerprint: str, limit: int = 10
+    ) -> list[StoredFeedback]: ...
+
+
+class Prose(Protocol):
+    """Claude's part (``app.adapters.llm.Claude``): it classifies and explains, never decides."""
+
+    async def classify(
+        self, text: str, *, source: str, review_state: str | None, recommendation: str
+    ) -> Classified: ...
+    async def explain(self, evidence: str) -> str: ...
+
+
+class MemoCache(Protocol):
+    """Where explanations are kept for a while (``app.flows.requests.Memo``)."""
+
+    async def get(self, key: str) -> str | None: ...
+    async def set(self, key: str, value: str, ttl_s: int) -> None: ...
+
+
+@dataclass(slots=True)
+class FeedbackDeps:
+    """What recording feedback talks to; ``embed`` is None when no model is provisioned."""
+
+    memory: MemoryPort
+    embed: Callable[[Sequence[str]], Awaitable[list[list[float]]]] | None = None
+    prose: Prose | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BotPull:
+    """One of the bot's pull requests, read from a webhook payload and its meta marker."""
+
+    number: int
+    title: str
+    body: str
+    branch: str | None
+    fingerprint: str | None
+    table: str | None
+    action: str | None
+
+    @property
+    def descriptor(self) -> str:
+        """What the PR proposes when the store has no descriptor: its title, unprefixed."""
+        return self.title.removeprefix("perf(db): ")
+
+
+def bot_pull(item: Mapping[str, Any] | None, bot_login: str) -> BotPull | None:
+    """The pull request (or the issue of a PR comment) when it is the bot's, else None."""
+    if not item or (item.get("user") or {}).get("login") != bot_login:
+        return None
+    branch = (item.get("head") or {}).get("ref")
+    if branch is not None and not str(branch).startswith(BRANCH_PREFIX):
+        return None
+    body = str(item.get("body") or "")
+    meta = read_meta(body)
+    if meta is None and branch is None:
+        return None  # an issue comment's "issue" has no branch: the marker must say it is ours
+    return BotPull(
+        number=int(item["number"]),
+        title=str(item.get("title") or ""),
+        body=body,
+        branch=None if branch is None else str(branch),
+        fingerprint=meta.fingerprint if meta else None,
+        table=meta.table if meta else None,
+        action=meta.action if meta else None,
+    )
+
+
+# ---------------------------------------------------------------------- feedback in
+
+
+async def record_feedback(
+    deps: FeedbackDeps,
+    repository: str,
+    pull: BotPull,
+    *,
+    source: str,
+    source_id: str,
+    author: str | None,
+    text: str = "",
+    review_state: str | None = None,
+    merged: bool | None = None,
+) -> str:
+    """Classify, embed and store one piece of feedback on ``pull``; returns the outcome.
+
+    Claude classifies when configured (and the deterministic rules when it cannot); a merge
+    or a close is never sent to it. Without a model the row is stored without a vector and
+    memory ignores it, so nothing is lost when the model is provisioned later.
+    """
+    stored = (
+        await deps.memory.recommendation(repository, pull.fingerprint) if pull.fingerprint else None
+    )
+    descriptor = (stored.descriptor if stored else None) or pull.descriptor
+    words = text.strip()[:MAX_BODY]
+    classified = await _classify(deps, source, words, review_state, merged, descriptor)
+    vector = await _embed(deps, feedback_text(descriptor, classified.classification, words))
+    row = FeedbackRow(
+        repository=repository,
+        source=source,
+        source_id=source_id,
+        recommendation_id=stored.id if stored else None,
+        fingerprint=pull.fingerprint,
+        author=author,
+        body=words or None,
+        classification=classified.classification,
+        reason=classified.reason,
+        table_name=(stored.table_name if stored else None) or pull.table,
+        action=(stored.action if stored else None) or pull.action,
+        embedding=vector,
+    )
+    added = await deps.memory.add_feedback([row])
+    if not added:
+        return "feedback already recorded"
+    log.info(
+        "feedback_recorded",
+        source=source,
+        classification=classified.classification,
+        embedded=vector is not None,
+    )
+    return f"feedback: {classified.classification} ({classified.reason})"
+
+
+async def _classify(
+    deps: FeedbackDeps,
+    source: str,
+    text: str,
+    review_state: str | None,
+    merged: bool | None,
+    descriptor: str,
+) -> Classified:
+    if deps.prose is not None and merged is None and text:
+        try:
+            return await deps.prose.classify(
+                text, source=source, review_state=review_state, recommendation=descriptor
+            )
+        except ClaudeUnavailable as err:
+            log.warning("feedback_classified_without_claude", reason=str(err))
+    return classify(source, review_state=review_state, merged=merged, text=text)
+
+
+async def _embed(deps: FeedbackDeps, text: str) -> list[float] | None:
+    if deps.embed is None:
+        return None
+    vectors = await deps.embed([text])
+    return vectors[0]
+
+
+# ---------------------------------------------------------------------- commands
+
+
+async def ignore(
+    deps: FeedbackDeps,
+    effects: Effects,
+    repository: str,
+    pull: BotPull,
+    command: PrCommand,
+    *,
+    login: str,
+    source_id: str,
+) -> str:
+    """``ignore`` / ``ignore table T``: remember it, close the PR when it is covered, reply."""
+    if command.verb == "ignore_table" and command.table:
+        table = command.table if "." in command.table else f"public.{command.table}"
+        await deps.memory.add_ignore(repository, "table", table, login)
+        covered = pull.table == table
+        reason = f"table {table} ignored with a command"
+        reply = ignore_table_reply(login, table, closed=covered)
+    else:
+        if pull.fingerprint is None:
+            return "refused: the pull request has no DB Architect marker"
+        await deps.memory.add_ignore(repository, "fingerprint", pull.fingerprint, login)
+        covered = True
+        reason = "ignored with a command"
+        reply = ignore_reply(login, pull.fingerprint, closed=True)
+    if covered and pull.fingerprint:
+        await deps.memory.set_state(repository, pull.fingerprint, "ignored", pull.number)
+    await _remember_command(deps, repository, pull, login, source_id, reason)
+    if covered:
+        await effects.close_pull(pull.number)
+        if pull.branch:
+            await effects.delete_branch(pull.branch)
+    return reply
+
+
+async def _remember_command(
+    deps: FeedbackDeps,
+    repository: str,
+    pull: BotPull,
+    login: str,
+    source_id: str,
+    reason: str,
+) -> None:
+    """An ignore is the clearest rejection there is: memory keeps it like any feedback."""
+    stored = (
+        await deps.memory.recommendation(repository, pull.fingerprint) if pull.fingerprint else None
+    )
+    descriptor = (stored.descriptor if stored else None) or pull.descriptor
+    vector = await _embed(deps, feedback_text(descriptor, "reject", reason))
+    await deps.memory.add_feedback(
+        [
+            FeedbackRow(
+                repository=repository,
+                source="command",
+                source_id=source_id,
+                recommendation_id=stored.id if stored else None,
+                fingerprint=pull.fingerprint,
+                author=login,
+                body=None,
+                classification="reject",
+                reason=reason,
+                table_name=(stored.table_name if stored else None) or pull.table,
+                action=(stored.action if stored else None) or pull.action,
+                embedding=vector,
+            )
+        ]
+    )
+
+
+async def explain(
+    deps: FeedbackDeps, memo: MemoCache, repository: str, pull: BotPull, *, login: str
+) -> str:
+    """``explain``: the stored facts, what reviewers said, and Claude's prose when configured.
+
+    Claude's explanation is kept for a week per recommendation, so repeated requests (anyone
+    with read access may ask) cost one call.
+    """
+    stored = (
+        await deps.memory.recommendation(repository, pull.fingerprint) if pull.fingerprint else None
+    )
+    said = await deps.memory.feedback_on(repository, pull.fingerprint) if pull.fingerprint else []
+    prose = await _prose(deps, memo, repository, pull)
+    return explain_reply(
+        login,
+        title=pull.title,
+        confidence=stored.confidence if stored else None,
+        breakdown=stored.breakdown if stored else {},
+        descriptor=(stored.descriptor if stored else None) or pull.descriptor,
+        feedback=[PastFeedback(f.author, f.classification, f.reason, f.body) for f in said],
+        prose=prose,
+    )
+
+
+async def _prose(deps: FeedbackDeps, memo: MemoCache, repository: str, pull: BotPull) -> str | None:
+    if deps.prose is None:
+        return None
+    key = f"dbarch:explain:{repository}:{pull.fingerprint or pull.number}"
+    known = await memo.get(key)
+    if known:
+        return known
+    evidence = pull.body.split("<!-- db-architect:meta", 1)[0]
+    try:
+        text = await deps.prose.explain(evidence)
+    except ClaudeUnavailable as err:
+        log.warning("explain_without_claude", reason=str(err))
+        return None
+    await memo.set(key, text, _EXPLAIN_TTL_S)
+    return text

@@ -7,7 +7,9 @@ fastembed model, the target on PostgreSQL 15 with HypoPG. GitHub is the stateful
 
 from __future__ import annotations
 
+import json
 import re
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,12 +18,15 @@ import httpx
 import psycopg
 import pytest
 import redis
+import respx
+from pydantic import SecretStr
 
 from app.adapters.pgserver import EmbeddedPostgres, PgServer
 from app.adapters.store import upgrade_store
 from app.engine.fixpr import read_meta
 from app.settings import Settings
 from tests import payloads
+from tests.anthropic_mock import HTTPX2, MESSAGES_URL, message_response, request_json
 from tests.github_fake import FakeGitHub
 from tests.integration.webhook_app import AppServer
 from worker.main import build_workers, close_worker
@@ -71,9 +76,10 @@ def target(pg15: PgServer) -> str:
     return dsn
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def store_dsn(pg18: EmbeddedPostgres) -> str:
-    dsn = pg18.create_database("memory_store", extensions=("vector",))
+    """A fresh store per test: what one test's reviewers said must not sway the next."""
+    dsn = pg18.create_database(f"memory_store_{uuid.uuid4().hex[:8]}", extensions=("vector",))
     upgrade_store(dsn)
     return dsn
 
@@ -231,3 +237,44 @@ async def test_a_write_heavy_review_lowers_a_similar_recommendation_and_ignore_s
         store_dsn, "SELECT state FROM recommendations WHERE table_name = 'public.accounts'"
     )
     assert state == ("ignored",)
+
+
+PLAIN = (
+    "Looking up a member by email reads the whole table today. The new index lets "
+    "PostgreSQL jump straight to the row, so the lookup gets much faster."
+)
+
+
+def claude_answers(request: httpx.Request) -> httpx.Response:
+    """Explanations get prose, classifications get JSON (told apart by their token bound)."""
+    if request_json(request)["max_tokens"] == 150:
+        verdict = {"classification": "concern", "reason": "insert rate on a hot table"}
+        return message_response(json.dumps(verdict))
+    return message_response(PLAIN)
+
+
+async def test_with_claude_pr_bodies_explain_and_reviews_are_classified_by_it(
+    fake: FakeGitHub, settings: Settings, store_dsn: str, client: httpx.AsyncClient
+) -> None:
+    settings = settings.model_copy(update={"anthropic_api_key": SecretStr("sk-ant-e2e")})
+    with respx.mock(using=HTTPX2, assert_all_called=False) as api:
+        route = api.post(MESSAGES_URL).mock(side_effect=claude_answers)
+        await audit(fake, client, settings, store_dsn)
+        members = pull_on(fake, "members")
+        assert "#### In plain words" in members["body"] and PLAIN in members["body"]
+        explained = route.call_count
+        assert explained == 2  # one per pull request
+
+        review = payloads.pull_request_review(members, "commented", "We bulk-load this nightly.")
+        await send(client, "pull_request_review", review)
+        await drain(settings, store_dsn)
+        await audit(fake, client, settings, store_dsn)
+
+    assert route.call_count == explained + 1  # the classification; explanations are cached
+    (row,) = store_rows(
+        store_dsn,
+        "SELECT classification, reason FROM feedback WHERE body LIKE 'We bulk-load%'",
+    )
+    assert row == ("concern", "insert rate on a hot table")
+    sent = json.dumps([request_json(call.request) for call in route.calls])
+    assert "@example.org" not in sent and "postgresql://" not in sent

@@ -376,6 +376,38 @@ async def test_human_commit_blocks_the_update(fake: FakeGitHub, repo: GitHubRepo
     assert fake.repo(REPO).refs[BRANCH] == human
 
 
+async def test_recreate_rebuilds_the_branch_over_a_human_commit(
+    fake: FakeGitHub, repo: GitHubRepo
+) -> None:
+    """``@db-architect recreate``: a fresh commit on the base head replaces the branch."""
+    await repo.publish(change())
+    (existing,) = await repo.bot_pulls("db-architect/")
+    human = fake.push(REPO, BRANCH, {REVISION: "revision = 'b2'  # tuned by hand\n"})
+    result = await repo.publish(change(existing=existing, force=True))
+    assert (result.action, result.number) == ("updated", existing.number)
+    head = fake.head_commit(REPO, BRANCH)
+    assert head["sha"] != human and head["author"]["name"] == fake.bot_login
+    assert fake.file(REPO, REVISION, BRANCH) == "revision = 'b2'\ndown_revision = 'a1'\n"
+
+
+async def test_recreate_takes_over_a_branch_a_human_made(
+    fake: FakeGitHub, repo: GitHubRepo
+) -> None:
+    human = fake.push(REPO, BRANCH, {"notes.txt": "mine"})
+    result = await repo.publish(change(force=True))
+    assert result.action == "created"
+    assert fake.repo(REPO).refs[BRANCH] != human
+
+
+async def test_close_pull_closes_without_merging(fake: FakeGitHub, repo: GitHubRepo) -> None:
+    published = await repo.publish(change())
+    await repo.close_pull(published.number)
+    (pull,) = fake.pulls(REPO)
+    assert pull["state"] == "closed" and not pull["merged"]
+    assert (await repo.pull(published.number)).state == "closed"  # type: ignore[union-attr]
+    assert await repo.pull(999) is None
+
+
 async def test_reference_already_exists_moves_our_branch(
     fake: FakeGitHub, repo: GitHubRepo
 ) -> None:

@@ -126,6 +126,8 @@ def _banner(settings: Settings, out: TextIO) -> None:
         f"  outbox    {settings.outbox}   (what dry runs would publish)",
         f"  targets   {', '.join(sorted(settings.targets))}",
         f"  try it    {_me()} deliver '/audit'    (a signed /audit comment, from another shell)",
+        f"            {_me()} deliver $'/ask\\n```sql\\nSELECT status, count(*) FROM orders"
+        " GROUP BY 1\\n```'",
         "  stop      Ctrl-C",
         "",
     ]
@@ -192,7 +194,14 @@ async def deliver(
         "action": "created",
         "issue": {"number": 1, "title": "Local audit", "state": "open", "user": {"login": login}},
         "comment": {"id": 1, "body": comment, "user": {"login": login, "type": "User"}},
-        "repository": {"id": 1, "name": name, "full_name": repo, "owner": {"login": owner}},
+        # A local checkout is nobody's public repository (``/ask`` answers only in private ones).
+        "repository": {
+            "id": 1,
+            "name": name,
+            "full_name": repo,
+            "owner": {"login": owner},
+            "private": True,
+        },
         "sender": {"login": login, "type": "User"},
         "installation": {"id": 1},
     }
@@ -269,5 +278,8 @@ def _deliver_command(settings: Settings, args: Any) -> int:
     except (httpx.HTTPError, RuntimeError) as err:
         print(f"dbarchitect: could not deliver: {err}", file=sys.stderr)
         return 3
-    print(f"delivered {delivery_id}: the worker takes it from here (see the app's log)")
+    print(
+        f"delivered {delivery_id}: the worker takes it from here (the app's log says what "
+        f"happened; replies land in {settings.outbox} without App credentials)"
+    )
     return 0

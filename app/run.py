@@ -66,9 +66,13 @@ def local_setup(settings: Settings, *, say: Callable[[str], None]) -> Iterator[L
             server.start()
             stack.callback(server.stop)
             dsn = prepare(server, say=say)
-            update["targets"] = {
-                DEMO_TARGET: TargetSpec(dsn=dsn, allow_target_validation=True)  # type: ignore[arg-type]
-            }
+            # Our own throwaway database: builds and `/ask` are safe on it.
+            demo_target = TargetSpec(
+                dsn=dsn,  # type: ignore[arg-type]
+                allow_target_validation=True,
+                allow_ask=True,
+            )
+            update["targets"] = {DEMO_TARGET: demo_target}
             if not settings.has_app_credentials and settings.local_repo_dir is None:
                 update["local_repo_dir"] = demo_checkout(data_dir)
         yield Local(settings.model_copy(update=update), store_dsn, demo)

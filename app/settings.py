@@ -39,6 +39,9 @@ class TargetSpec(BaseModel):
     allow_target_validation: bool = False
     """Whether rolled-back index builds may run on the target itself (a quiet database)."""
 
+    allow_ask: bool = False
+    """Whether `/ask` may read rows of this database and post them in (private) issues."""
+
 
 class Settings(BaseSettings):
     """Everything the web process, the worker and the CLI read from the environment.

@@ -59,7 +59,11 @@ Q_UPSERT_RECOMMENDATION: LiteralString = (
     "confidence, breakdown, pr_number, descriptor) "
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
     "ON CONFLICT (repository, fingerprint) DO UPDATE SET rec_id = EXCLUDED.rec_id, "
-    "action = EXCLUDED.action, table_name = EXCLUDED.table_name, state = EXCLUDED.state, "
+    "action = EXCLUDED.action, table_name = EXCLUDED.table_name, "
+    # A decision (merged, ignored) is not undone by an audit that only sees a proposal.
+    "state = CASE WHEN EXCLUDED.state = 'proposed' "
+    "AND recommendations.state IN ('merged', 'ignored') "
+    "THEN recommendations.state ELSE EXCLUDED.state END, "
     "confidence = EXCLUDED.confidence, breakdown = EXCLUDED.breakdown, "
     "pr_number = coalesce(EXCLUDED.pr_number, recommendations.pr_number), "
     "descriptor = coalesce(EXCLUDED.descriptor, recommendations.descriptor), updated_at = now() "
@@ -81,11 +85,18 @@ Q_RESERVE_IDS: LiteralString = (
 Q_COPY_FEEDBACK: LiteralString = f"COPY feedback (id, {_FEEDBACK_COLUMNS}) FROM STDIN"
 Q_EF_SEARCH: LiteralString = "SELECT set_config('hnsw.ef_search', %s, true)"
 # ORDER BY the bare distance expression, so the planner can use the HNSW index.
+# Only the same account's feedback (``owner/…``): one organisation's reviewers never inform
+# (or are quoted to) another's. A LIKE prefix, not split_part(): the planner estimates it from
+# the column's statistics and keeps the HNSW index (it guessed 0.5 % for the function and
+# chose a sequential scan). pgvector 0.8+ keeps scanning the index until enough rows pass the
+# filter (iterative scan); older versions ignore the setting.
 Q_NEAREST: LiteralString = (
     "SELECT id, repository, recommendation_id, fingerprint, source, author, body, "
     "classification, reason, table_name, action, created_at, embedding <=> %(v)s "
-    "FROM feedback WHERE embedding IS NOT NULL ORDER BY embedding <=> %(v)s LIMIT %(limit)s"
+    "FROM feedback WHERE embedding IS NOT NULL AND repository LIKE %(account)s "
+    "ORDER BY embedding <=> %(v)s LIMIT %(limit)s"
 )
+Q_ITERATIVE_SCAN: LiteralString = "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)"
 Q_RECOMMENDATION: LiteralString = (
     "SELECT id, rec_id, action, table_name, state, confidence, breakdown, pr_number, descriptor "
     "FROM recommendations WHERE repository = %s AND fingerprint = %s"
@@ -300,7 +311,7 @@ class Memory:
         k: int = 5,
         same_repo_weight: float = DEFAULT_SAME_REPO_WEIGHT,
     ) -> list[Neighbour]:
-        """The ``k`` stored feedback rows nearest to ``embedding``, best first.
+        """The ``k`` stored feedback rows of ``repository``'s account nearest to ``embedding``.
 
         The HNSW index returns ``k × OVERFETCH`` candidates by cosine distance; they are
         re-ranked with feedback from ``repository`` counted as closer: its distance is
@@ -311,10 +322,11 @@ class Memory:
         if same_repo_weight < 1:
             raise ValueError(f"same_repo_weight must be at least 1, not {same_repo_weight}")
         limit = k * OVERFETCH
-        params = {"v": Vector(list(embedding)), "limit": limit}
+        params = {"v": Vector(list(embedding)), "limit": limit, "account": _account(repository)}
         async with self.pool.connection() as conn:
             await _vectors(conn)
             async with conn.transaction():
+                await conn.execute(Q_ITERATIVE_SCAN)
                 if limit > EF_SEARCH_DEFAULT:  # else the index would stop short of `limit`
                     await conn.execute(Q_EF_SEARCH, (str(limit),))
                 cur = await conn.execute(Q_NEAREST, params)
@@ -345,6 +357,13 @@ class Memory:
         async with self.pool.connection() as conn:
             cur = await conn.execute(Q_IGNORES, (repository,))
             return [(str(kind), str(value)) for kind, value in await cur.fetchall()]
+
+
+def _account(repository: str) -> str:
+    """The LIKE pattern of ``repository``'s account: ``acme/%`` (wildcards escaped)."""
+    owner = repository.split("/", 1)[0]
+    escaped = owner.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"{escaped}/%"
 
 
 def _check(value: str, allowed: frozenset[str], what: str) -> None:

@@ -111,7 +111,15 @@ Q_REMOVE_REPOSITORIES: LiteralString = (
     "WHERE installation_id = %s AND id = ANY(%s) AND removed_at IS NULL"
 )
 Q_PAUSED: LiteralString = "SELECT suspended_at IS NOT NULL FROM installations WHERE id = %s"
+# An installation belongs to one account: its repositories are ``account/…``, and so is
+# what reviewers there said (reviewer memory is keyed by repository name).
+_OF_ACCOUNT: LiteralString = (
+    "WHERE split_part(repository, '/', 1) = (SELECT account FROM installations WHERE id = %s)"
+)
 Q_PURGE: tuple[LiteralString, ...] = (
+    "DELETE FROM feedback " + _OF_ACCOUNT,
+    "DELETE FROM recommendations " + _OF_ACCOUNT,
+    "DELETE FROM ignores " + _OF_ACCOUNT,
     "DELETE FROM audits WHERE installation_id = %s",
     "DELETE FROM webhook_inbox WHERE installation_id = %s",
     "DELETE FROM installations WHERE id = %s",  # repositories go with it (ON DELETE CASCADE)
@@ -300,7 +308,8 @@ class Store:
         return bool(row and row[0])
 
     async def purge_installation(self, installation_id: int) -> None:
-        """Forget an installation (``installation.deleted``): repositories, audits, inbox rows."""
+        """Forget an installation (``installation.deleted``): repositories, audits, inbox rows,
+        and reviewer memory of its account's repositories."""
         async with self.pool.connection() as conn, conn.transaction():
             for statement in Q_PURGE:
                 await conn.execute(statement, (installation_id,))

@@ -234,7 +234,9 @@ class UnsafeSql(ValueError):
         super().__init__(problem)
 
 
-#: Side-effect-free functions, by the name PostgreSQL sees in the SQL that runs.
+#: Side-effect-free functions, by the name PostgreSQL sees in the SQL that runs. Functions
+#: that turn a few bytes into a huge value in one call (``repeat``, ``lpad``, ``rpad``,
+#: ``format`` with a width) are left out: the statement timeout does not bound memory.
 ALLOWED_FUNCTIONS = frozenset(
     {
         # aggregates
@@ -253,8 +255,8 @@ ALLOWED_FUNCTIONS = frozenset(
         # strings
         "lower", "upper", "length", "char_length", "character_length", "octet_length",
         "substring", "substr", "trim", "btrim", "ltrim", "rtrim", "concat", "concat_ws",
-        "replace", "left", "right", "split_part", "position", "strpos", "initcap", "lpad",
-        "rpad", "reverse", "repeat", "starts_with", "translate", "format", "to_number",
+        "replace", "left", "right", "split_part", "position", "strpos", "initcap",
+        "reverse", "starts_with", "translate", "to_number",
         "regexp_replace", "regexp_match", "regexp_matches", "regexp_split_to_array",
         "string_to_array", "array_to_string",
         # dates and times
@@ -623,6 +625,7 @@ def _check_columns(nodes: Sequence[exp.Expr], allowed: Allowed) -> None:
             defined.add(_name(node.this) or "")
         elif isinstance(node, exp.Func) and not isinstance(node, exp.Binary):
             defined.add(_function_name(node))  # a result column named after its function
+    tables = _base_tables(nodes, allowed)
     for node in nodes:
         if isinstance(node, exp.Lambda):
             column = node.expressions[0]  # the operand of ``->`` (checked in _check_nodes)
@@ -633,8 +636,37 @@ def _check_columns(nodes: Sequence[exp.Expr], allowed: Allowed) -> None:
         name = _name(column)
         if name is None:
             raise UnsafeSql(f"`{_snippet(node)}` is not supported in an /ask query")
-        if not allowed.has_column(name) and name not in defined:
+        qualifier = node.table if isinstance(node, exp.Column) else ""
+        if qualifier in tables:
+            # ``a.x`` on a table must be one of that table's own columns: anything else is
+            # PostgreSQL's attribute notation for calling ``x(a)``.
+            table, columns = tables[qualifier]
+            if name not in columns:
+                raise UnsafeSql(
+                    f"`{_cut(qualifier + '.' + name, 60)}` is not a column of `{table}`"
+                )
+        elif not allowed.has_column(name) and name not in defined:
             raise UnsafeSql(f"`{_cut(name, 60)}` is not a column of the application's tables")
+
+
+def _base_tables(
+    nodes: Sequence[exp.Expr], allowed: Allowed
+) -> dict[str, tuple[str, frozenset[str]]]:
+    """Alias (or name) → (``schema.table``, its columns) for every allowed table read.
+
+    A name used both for a table and for something else anywhere in the query keeps the
+    table's columns: stricter, never looser.
+    """
+    found: dict[str, tuple[str, frozenset[str]]] = {}
+    for node in nodes:
+        if not isinstance(node, exp.Table) or not isinstance(node.this, exp.Identifier):
+            continue
+        schema, name = _name(node.args.get("db")), _name(node.this)
+        qualified = f"{schema}.{name}"
+        if schema is None or name is None or qualified not in allowed.tables:
+            continue
+        found[node.alias_or_name] = (qualified, allowed.tables[qualified])
+    return found
 
 
 # -- text helpers

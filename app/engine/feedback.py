@@ -274,6 +274,8 @@ def _safe(text: str) -> str:
         .replace("@", "@\u200b")
         .replace("<", "‹")
         .replace(">", "›")
+        .replace("[", "\\[")
+        .replace("]", "\\]")
     )
 
 
@@ -329,9 +331,17 @@ def apply_memory(confidence: Confidence, adjustment: Adjustment) -> Confidence:
     """``confidence`` with a ``reviewer_memory`` part; the score stays in [0, 1].
 
     The part is what was actually applied (clamped at the ends), so the breakdown still sums
-    to the score.
+    to the score. Memory may lower any score but raises only one that already clears the
+    bar: praise for similar changes never makes an unmeasured recommendation eligible.
+
+    >>> low = Confidence(0.7, {"finding": 0.5, "stats_freshness": 0.2})
+    >>> apply_memory(low, Adjustment(0.1)).score
+    0.7
     """
-    score = round(min(1.0, max(0.0, confidence.score + adjustment.delta)), 4)
+    delta = adjustment.delta
+    if delta > 0 and confidence.score < confidence.threshold:
+        delta = 0.0
+    score = round(min(1.0, max(0.0, confidence.score + delta)), 4)
     applied = round(score - confidence.score, 4)
     breakdown = {**confidence.breakdown, "reviewer_memory": applied}
     return replace(confidence, score=score, breakdown=breakdown)
@@ -363,15 +373,18 @@ def cite(adjustment: Adjustment) -> list[str]:
     ]
     for cited in adjustment.cited:
         hit = cited.hit
-        table = _safe(hit.table.removeprefix("public."))
-        where = "in this repository" if hit.same_repository else "in another repository"
         reason = hit.reason or _labels(hit.themes & THEME_LABELS.keys())
         why = f" ({_short(_safe(reason), 60)})" if reason else ""
-        said = f': "{_short(_safe(hit.quote))}"' if hit.quote.strip() else ""
         noun = _NOUNS.get(hit.action, "change")
+        if hit.same_repository:
+            table = _safe(hit.table.removeprefix("public."))
+            said = f': "{_short(_safe(hit.quote))}"' if hit.quote.strip() else ""
+            what = f"a similar {noun} on `{table}` in this repository"
+        else:
+            # Another repository's tables and words may be private: only the verdict travels.
+            said, what = "", f"a similar {noun} in another repository"
         lines.append(
-            f"- a similar {noun} on `{table}` {where} {_VERBS[hit.classification]}{why}{said} "
-            f"(similarity {hit.similarity:.2f})"
+            f"- {what} {_VERBS[hit.classification]}{why}{said} (similarity {hit.similarity:.2f})"
         )
     return lines
 

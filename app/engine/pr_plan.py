@@ -124,13 +124,14 @@ def plan_prs(
 ) -> list[Decision]:
     """One decision per candidate (the first of a repeated ``rec_id``), best first.
 
-    In order: ignored by the config → hold; ignored by a reviewer's ``@db-architect ignore``
-    (``ignored``: rec_id → reason, from ``recall.stored_ignores``) → hold, even with an open
-    PR, which is left alone; below the bar → hold; an open PR on the same
-    branch (or fingerprint) → update, outside the limits; a merged one → hold; one closed
-    unmerged → hold (ignored until the recommendation changes); else open while both limits
-    allow. Open PRs count DB Architect's open PRs plus those opened here; the hourly limit
-    counts PRs created within 60 minutes of ``now`` plus those opened here. ``now`` and the
+    In order, decisions people made first: ignored by the config → hold; ignored by a
+    reviewer's ``@db-architect ignore`` (``ignored``: rec_id → reason, from
+    ``recall.stored_ignores``) → hold, even with an open PR, which is left alone; a merged PR
+    on the same branch (or fingerprint) → hold; one closed unmerged → hold (ignored until the
+    recommendation changes); then below the bar → hold; an open PR → update, outside the
+    limits; else open while both limits allow. Open PRs count DB Architect's open PRs plus
+    those opened here; the hourly limit counts PRs created within 60 minutes of ``now`` plus
+    those opened here. ``now`` and the
     PRs' ``created_at`` must both be timezone-aware.
     """
     ours = [pr for pr in existing if _ours(pr)]
@@ -171,19 +172,19 @@ def _decide(
     reason = _ignored(cand, ignore, recs) or ignored.get(cand.rec_id)
     if reason:
         return Decision(cand, "hold", reason, pr, settled=True)
+    if pr is not None and pr.merged:
+        return Decision(cand, "hold", f"already merged in #{pr.number}", pr, settled=True)
+    if pr is not None and pr.state != "open":
+        return Decision(
+            cand,
+            "hold",
+            f"ignored: #{pr.number} was closed without merging; it comes back only if the "
+            "recommendation changes",
+            pr,
+            settled=True,
+        )
     if not cand.eligible or cand.confidence < bar:
         return Decision(cand, "hold", _below_bar(cand, bar), pr)
     if pr is None:
         return None
-    if pr.state == "open":
-        return Decision(cand, "update", f"#{pr.number} is open: refresh it", pr)
-    if pr.merged:
-        return Decision(cand, "hold", f"already merged in #{pr.number}", pr, settled=True)
-    return Decision(
-        cand,
-        "hold",
-        f"ignored: #{pr.number} was closed without merging; it comes back only if the "
-        "recommendation changes",
-        pr,
-        settled=True,
-    )
+    return Decision(cand, "update", f"#{pr.number} is open: refresh it", pr)

@@ -175,9 +175,14 @@ def remember(report: Report, adjustments: Mapping[str, Adjustment]) -> Report:
         if assessment is None or not adjustment.cited:
             continue
         confidence = apply_memory(_without_memory(assessment.confidence), adjustment)
-        assessments[rec_id] = replace(
-            assessment, confidence=confidence, memory=tuple(cite(adjustment))
-        )
+        applied = confidence.breakdown["reviewer_memory"]
+        lines = cite(replace(adjustment, delta=applied))
+        if applied != adjustment.delta and adjustment.delta > 0 and applied == 0:
+            lines.append(
+                f"(Memory would add {adjustment.delta:+.2f}, but it never lifts a "
+                "recommendation to the bar: only measurements do.)"
+            )
+        assessments[rec_id] = replace(assessment, confidence=confidence, memory=tuple(lines))
     return replace(report, assessments=assessments)
 
 

@@ -39,7 +39,10 @@ ROW_CAP = 50
 QUERY_TIMEOUT_MS = 5_000
 #: Everything `/ask` does (snapshot, Claude, the query) ends within this.
 ASK_DEADLINE_S = 120.0
-_FENCE_HINT = "write the SQL yourself: `/ask` on one line, then a ```sql block with one SELECT"
+_FENCE_HINT = (
+    "write the SQL yourself: `/ask` on one line, then a fenced code block "
+    "(```` ```sql ````) holding one SELECT"
+)
 
 
 class SqlDrafter(Protocol):
@@ -93,6 +96,13 @@ async def _answer(deps: AskDeps, reader: RepoReader, command: AskCommand) -> str
         return _problem(command.question, f"`{CONFIG_PATH}` is broken: {err}", "fix it first")
     except TargetProblem as err:
         return _problem(command.question, err.problem, err.what_to_do)
+    if not deps.settings.targets[resolved.name].allow_ask:
+        return _problem(
+            command.question,
+            f"the operator has not allowed `/ask` on target `{resolved.name}`: its answers "
+            "are rows of that database",
+            f'the operator can set `"allow_ask": true` for `{resolved.name}` in DBARCH_TARGETS',
+        )
     try:
         snapshot = await asyncio.to_thread(_snapshot, resolved.dsn)
     except TargetError as err:

@@ -11,6 +11,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any, Protocol
 
+import psycopg
 import structlog
 
 from app.adapters.alembic_dir import VersionsDirError, chain_head
@@ -350,16 +351,33 @@ async def _ledger(
     decisions: Sequence[Decision],
     numbers: Mapping[str, int],
 ) -> None:
-    """Record every recommendation and where it stands (proposed, PR open, merged, ignored)."""
+    """Record every recommendation and where it stands (proposed, PR open, merged, ignored).
+
+    Best effort: this runs after publishing, and a store hiccup here must not fail (and so
+    repeat) an audit whose pull requests are already out; the next audit records them.
+    """
     if deps.memory is None:
         return
+    try:
+        await _record_ledger(deps.memory, repository, report, decisions, numbers)
+    except psycopg.Error as err:
+        log.warning("ledger_not_recorded", repository=repository, error=type(err).__name__)
+
+
+async def _record_ledger(
+    memory: AuditMemory,
+    repository: str,
+    report: Report,
+    decisions: Sequence[Decision],
+    numbers: Mapping[str, int],
+) -> None:
     by_id = {d.candidate.rec_id: d for d in decisions}
     for rec in report.recommendations:
         rid = recommendation_id(rec)
         decision = by_id.get(rid)
         assessment = report.assessments.get(rid)
         state, number = _state(decision, numbers.get(rid))
-        await deps.memory.upsert_recommendation(
+        await memory.upsert_recommendation(
             repository,
             fingerprint(rec),
             rid,
@@ -549,8 +567,9 @@ async def _explanations(
             try:
                 text = await deps.prose.explain(evidence_markdown(report, rec))
             except ClaudeUnavailable as err:
-                log.warning("pr_without_explanation", reason=str(err))
-                continue
+                # Claude is down or refusing: the rest would wait as long for the same answer.
+                log.warning("pr_without_explanation", reason=str(err), left=len(recs) - len(found))
+                break
             await deps.memo.set(key, text, _MEMO_TTL_S)
         found[recommendation_id(rec)] = text
     return found

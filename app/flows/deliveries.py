@@ -383,6 +383,15 @@ def _from_person(payload: Mapping[str, Any]) -> bool:
     return (payload.get("sender") or {}).get("type") == "User"
 
 
+#: Whose words count as feedback: people of the repository, not drive-by commenters (on a
+#: public repository anyone can comment, and memory would let them sway later audits).
+MEMBERS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+
+
+def _from_member(item: Mapping[str, Any]) -> bool:
+    return str(item.get("author_association") or "") in MEMBERS
+
+
 async def _review(payload: Mapping[str, Any], repo: RepoRef, deps: DeliveryDeps) -> str:
     """A submitted review on our PR: approved, changes requested, or commented."""
     pull = bot_pull(payload.get("pull_request"), deps.bot_login)
@@ -393,6 +402,8 @@ async def _review(payload: Mapping[str, Any], repo: RepoRef, deps: DeliveryDeps)
         return "ignored: no store for feedback"
     if not _from_person(payload):
         return "ignored: reviews count from people"
+    if not _from_member(review):
+        return "ignored: reviews count from the repository's members"
     state = str(review.get("state") or "").lower()
     text = str(review.get("body") or "")
     if state == "commented" and not text.strip():
@@ -421,6 +432,8 @@ async def _review_comment(payload: Mapping[str, Any], repo: RepoRef, deps: Deliv
         return "ignored: no store for feedback"
     if not _from_person(payload):
         return "ignored: comments count from people"
+    if not _from_member(comment):
+        return "ignored: comments count from the repository's members"
     return await record_feedback(
         deps.feedback,
         repo.full_name,
@@ -451,6 +464,8 @@ async def _pull_comment(
     if command is None and problem is None:
         if deps.feedback is None:
             return "ignored: no store for feedback"
+        if not _from_member(comment):
+            return "ignored: comments count from the repository's members"
         return await record_feedback(
             deps.feedback,
             repo.full_name,
@@ -465,6 +480,7 @@ async def _pull_comment(
     await effects.react(int(comment["id"]), "eyes")
     if command is not None and command.verb == "explain":
         if deps.feedback is None:
+            await _reply_once(deps, effects, job, pull.number, _no_store_reply(login))
             return "refused: no store"
         text = await feedback.explain(deps.feedback, deps.memo, repo.full_name, pull, login=login)
         await _reply_once(deps, effects, job, pull.number, text)
@@ -494,9 +510,10 @@ async def _ignore(
     comment_id: int,
 ) -> str:
     """``ignore`` / ``ignore table``: remember, close the PR if it is covered, answer."""
-    if deps.feedback is None:
-        return "refused: no store"
     reader, effects = await deps.github(repo)
+    if deps.feedback is None:
+        await _reply_once(deps, effects, job, pull.number, _no_store_reply(login))
+        return "refused: no store"
     if pull.branch is None:  # the issue side of a PR does not name its branch
         found = await reader.pull(pull.number)
         if found is not None and found.head_ref.startswith(BRANCH_PREFIX):
@@ -512,6 +529,13 @@ async def _ignore(
     )
     await _reply_once(deps, effects, job, pull.number, text)
     return f"{command.verb}: done"
+
+
+def _no_store_reply(login: str) -> str:
+    return (
+        f"@{login}, this DB Architect runs without its store (DBARCH_STORE_DSN), so it cannot "
+        "remember ignores or explain its history. The operator can configure one."
+    )
 
 
 async def _reaudit(

@@ -217,19 +217,25 @@ async def ignore(
 ) -> str:
     """``ignore`` / ``ignore table T``: remember it, close the PR when it is covered, reply."""
     if command.verb == "ignore_table" and command.table:
-        table = command.table if "." in command.table else f"public.{command.table}"
+        table = _table_name(command.table)
         await deps.memory.add_ignore(repository, "table", table, login)
         covered = pull.table == table
         reason = f"table {table} ignored with a command"
         reply = ignore_table_reply(login, table, closed=covered)
     else:
         if pull.fingerprint is None:
-            return "refused: the pull request has no DB Architect marker"
+            return (
+                f"@{login}, this pull request carries no DB Architect marker (was its "
+                "description edited?), so there is nothing to ignore. Close it, or use "
+                "`@db-architect ignore table <table>`."
+            )
         await deps.memory.add_ignore(repository, "fingerprint", pull.fingerprint, login)
         covered = True
         reason = "ignored with a command"
         reply = ignore_reply(login, pull.fingerprint, closed=True)
-    if covered and pull.fingerprint:
+    if not covered:
+        return reply  # another table's ignore says nothing about this recommendation
+    if pull.fingerprint:
         await deps.memory.set_state(repository, pull.fingerprint, "ignored", pull.number)
     await _remember_command(deps, repository, pull, login, source_id, reason)
     if covered:
@@ -237,6 +243,14 @@ async def ignore(
         if pull.branch:
             await effects.delete_branch(pull.branch)
     return reply
+
+
+def _table_name(name: str) -> str:
+    """``Events`` → ``public.events``: unquoted SQL names fold to lower case."""
+    if name.startswith('"'):
+        return name if "." in name else f"public.{name}"
+    folded = name.lower()
+    return folded if "." in folded else f"public.{folded}"
 
 
 async def _remember_command(

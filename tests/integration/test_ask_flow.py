@@ -49,7 +49,7 @@ def checkout(tmp_path: Path) -> LocalReader:
 
 @pytest.fixture
 def settings(target: str, tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, targets={"shop": {"dsn": target}})
+    return Settings(data_dir=tmp_path, targets={"shop": {"dsn": target, "allow_ask": True}})
 
 
 @pytest.fixture
@@ -160,9 +160,19 @@ async def test_an_unreachable_target_is_reported_without_its_address(
     checkout: LocalReader, tmp_path: Path
 ) -> None:
     dsn = "postgresql://secret_user:hunter2@127.0.0.1:1/nowhere"
-    settings = Settings(data_dir=tmp_path, targets={"shop": {"dsn": dsn}})
+    settings = Settings(data_dir=tmp_path, targets={"shop": {"dsn": dsn, "allow_ask": True}})
 
     text = await answer(AskDeps(settings, None), checkout, AskCommand("", sql="SELECT 1"))
 
     assert "did not accept the connection" in text
     assert "secret_user" not in text and "hunter2" not in text and "127.0.0.1" not in text
+
+
+async def test_a_target_the_operator_did_not_open_to_ask_is_never_queried(
+    target: str, checkout: LocalReader, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path, targets={"shop": {"dsn": target}})
+
+    text = await answer(AskDeps(settings, None), checkout, AskCommand("", sql="SELECT 1"))
+
+    assert "has not allowed `/ask` on target `shop`" in text and '"allow_ask": true' in text

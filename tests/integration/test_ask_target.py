@@ -145,7 +145,7 @@ RUNNABLE = [
     "jsonb_typeof(data), data @> '{\"items\": [1]}', data ? 'items', tags[1], cardinality(tags) "
     "FROM orders LIMIT 3",
     "SELECT position('c' IN name), strpos(name, 'c'), substring(name FROM 1 FOR 3), "
-    "split_part(name, ' ', 2), lpad(name, 12, '.'), initcap(name), regexp_replace(name, 'c', 'k'), "
+    "split_part(name, ' ', 2), initcap(name), regexp_replace(name, 'c', 'k'), "
     "left(name, 2), right(name, 2), concat(name, '!'), name || '?', coalesce(email, 'none'), "
     "CASE WHEN email IS NULL THEN 'no' ELSE 'yes' END, 5 % 3, round(id::numeric / 3, 2), "
     "avg(id) OVER (), greatest(1, id), nullif(id, 1) FROM customers ORDER BY id LIMIT 3",

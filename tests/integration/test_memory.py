@@ -19,7 +19,8 @@ from app.adapters.store_schema import STORE_EXTENSIONS
 
 DIM = 384
 REPO = "acme/shop"
-OTHER = "other/blog"
+OTHER = "acme/blog"  # same account: its feedback counts, weighted lower
+STRANGER = "other/blog"  # another account: never consulted
 
 
 @pytest.fixture
@@ -122,6 +123,20 @@ async def test_a_refresh_updates_the_recommendation_and_keeps_its_pr(
 
     rows = _sql(store_dsn, "SELECT state, confidence, breakdown, pr_number FROM recommendations")
     assert rows == [("pr_open", pytest.approx(0.85), None, 12)]
+
+
+async def test_a_decision_is_not_undone_by_a_later_proposal(memory: Memory, store_dsn: str) -> None:
+    await _rec(memory, "fp1", state="merged", pr_number=3)
+    await _rec(memory, "fp2", state="ignored", pr_number=4)
+    await _rec(memory, "fp1", state="proposed", descriptor="add index on events (kind)")
+    await _rec(memory, "fp2", state="proposed")
+    await _rec(memory, "fp2", state="pr_open", pr_number=9)  # reopened: a real change
+
+    rows = _sql(
+        store_dsn,
+        "SELECT fingerprint, state, pr_number, descriptor FROM recommendations ORDER BY 1",
+    )
+    assert rows == [("fp1", "merged", 3, "add index on events (kind)"), ("fp2", "pr_open", 9, None)]
 
 
 async def test_state_changes_are_recorded(memory: Memory, store_dsn: str) -> None:
@@ -248,6 +263,23 @@ async def test_the_nearest_feedback_comes_first_by_cosine(memory: Memory) -> Non
     assert found[0].classification == "reject"
 
 
+async def test_another_accounts_feedback_is_never_consulted(memory: Memory) -> None:
+    rng = random.Random(9)
+    shared = _unit(rng)
+    strangers = [_feedback(_near(shared, rng, noise=0.01), repository=STRANGER) for _ in range(60)]
+    await memory.add_feedback(strangers)
+    (ours,) = await memory.add_feedback(
+        [_feedback(_near(shared, rng, noise=0.3), repository=OTHER)]
+    )
+
+    found = await memory.nearest_feedback(shared, repository=REPO, k=5)
+
+    assert [n.id for n in found] == [ours]  # the 60 closer rows belong to another account
+    assert {n.repository for n in await memory.nearest_feedback(shared, repository=STRANGER)} == {
+        STRANGER
+    }
+
+
 async def test_the_same_repository_wins_at_equal_similarity(memory: Memory) -> None:
     rng = random.Random(4)
     shared = _unit(rng)
@@ -297,7 +329,8 @@ async def test_the_knn_query_uses_the_hnsw_index(memory: Memory, store_dsn: str)
     async with memory.pool.connection() as conn:
         await register_vector_async(conn)
         cur = await conn.execute(
-            "EXPLAIN " + memory_module.Q_NEAREST, {"v": Vector(query), "limit": 20}
+            "EXPLAIN " + memory_module.Q_NEAREST,
+            {"v": Vector(query), "limit": 20, "account": "acme/%"},
         )
         plan = "\n".join(str(row[0]) for row in await cur.fetchall())
     # beyond pgvector's default ef_search (40): the query raises it so all 60 come back

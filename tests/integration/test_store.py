@@ -301,6 +301,19 @@ async def test_purging_an_installation_forgets_everything_of_it(
     await store.record_delivery(kept_delivery)
     await store.start_audit("acme/shop", 42, "comment", "alice", dry_run=False)
     kept_audit = await store.start_audit("other/repo", 43, "dispatch", None, dry_run=True)
+    for repo in ("acme/shop", "other/repo"):
+        _sql(fresh_db18, "INSERT INTO feedback (repository, source) VALUES (%s, 'review')", (repo,))
+        _sql(
+            fresh_db18,
+            "INSERT INTO recommendations (repository, fingerprint, rec_id, action, table_name, "
+            "state) VALUES (%s, 'fp', 'r', 'create_index', 'public.t', 'proposed')",
+            (repo,),
+        )
+        _sql(
+            fresh_db18,
+            "INSERT INTO ignores (repository, kind, value) VALUES (%s, 'table', 't')",
+            (repo,),
+        )
 
     await store.purge_installation(42)
 
@@ -310,6 +323,8 @@ async def test_purging_an_installation_forgets_everything_of_it(
         (kept_delivery.delivery_id,)
     ]
     assert _sql(fresh_db18, "SELECT id FROM audits") == [(kept_audit,)]
+    for memory in ("feedback", "recommendations", "ignores"):
+        assert _sql(fresh_db18, f"SELECT repository FROM {memory}") == [("other/repo",)]
 
 
 async def test_an_audit_runs_and_finishes(store: Store, fresh_db18: str) -> None:

@@ -51,6 +51,8 @@ WHERE (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname = current
 
 Q_BEGIN_READ_WRITE: LiteralString = "BEGIN READ WRITE"
 Q_BEGIN_READ_ONLY: LiteralString = "BEGIN READ ONLY"
+#: Memory for one asked query's sorts and hashes (more spills to disk, within the timeout).
+Q_ASK_MEMORY: LiteralString = "SELECT pg_catalog.set_config('work_mem', '32MB', true)"
 #: The server-side cursor :meth:`Session.read_only_text` fetches through.
 TEXT_CURSOR = "dbarchitect_text"
 Q_ROLLBACK: LiteralString = "ROLLBACK"
@@ -267,6 +269,7 @@ class Session:
         if self.in_transaction:
             raise TargetQueryError("a transaction is already open on the target session")
         self.rows(Q_BEGIN_READ_ONLY)
+        self.rows(Q_ASK_MEMORY)
         cursor = self._conn.cursor(TEXT_CURSOR, row_factory=tuple_row)
         try:
             for info in postgres.types:  # every type psycopg would turn into a Python value

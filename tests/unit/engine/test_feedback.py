@@ -282,6 +282,11 @@ def test_cite_lines() -> None:
         ' "write-heavy table" (similarity 0.90)',
         "- a similar index on `t'x` in this repository drew a concern: "
         "\"@\u200bbob says 'no'\" (similarity 0.75)",
-        "- a similar index drop on `sales.orders` in another repository was accepted "
-        "(index size) (similarity 0.80)",
+        "- a similar index drop in another repository was accepted (index size) (similarity 0.80)",
     ]
+
+
+def test_quotes_cannot_carry_links_or_images() -> None:
+    said = quote("See [the runbook](https://evil.example/x) and ![logo](https://evil.example/i)")
+    assert "](" not in said.replace("\\](", "")
+    assert "\\[the runbook\\]" in said

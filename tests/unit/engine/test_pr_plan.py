@@ -232,3 +232,12 @@ def test_pull_without_metadata_found_by_branch() -> None:
     a = cand(A)
     [d] = plan([a], [pull(5, a, meta=False, state="closed")])
     assert d.verdict == "hold" and "#5 was closed" in d.reason
+
+
+def test_a_closed_or_merged_pr_settles_even_below_the_bar() -> None:
+    low, merged = cand(A, 0.5), cand(B, 0.4)
+    decisions = plan([low, merged], [pull(7, low, state="closed"), pull(8, merged, merged=True)])
+    reasons = {d.candidate.rec_id: (d.reason, d.settled) for d in decisions}
+    assert reasons[low.rec_id][0].startswith("ignored: #7 was closed without merging")
+    assert reasons[merged.rec_id] == ("already merged in #8", True)
+    assert all(d.settled for d in decisions)

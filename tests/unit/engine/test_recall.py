@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -301,6 +302,22 @@ def test_merges_raise_within_the_bound() -> None:
     conf = after.assessments[recommendation_id(DROP)].confidence
     assert conf.score == pytest.approx(1.0)  # 0.9 + 0.10, the upper bound
     assert conf.breakdown["reviewer_memory"] == pytest.approx(0.1)
+
+
+def test_merges_never_lift_a_recommendation_to_the_bar() -> None:
+    merged = [MemoryHit(1.0, "accept", True, "public.events", "create_index", "", "merged")] * 3
+    fresh = assessed()
+    unmeasured = replace(
+        fresh.assessments[recommendation_id(ADD)],
+        confidence=Confidence(0.7, {"finding": 0.5, "stats_freshness": 0.2}),
+    )
+    report = replace(fresh, assessments={**fresh.assessments, recommendation_id(ADD): unmeasured})
+    kept = remember(report, {recommendation_id(ADD): memory_adjustment(merged)})
+    held = kept.assessments[recommendation_id(ADD)]
+    assert held.confidence.score == pytest.approx(0.7) and not held.confidence.eligible
+    assert held.confidence.breakdown["reviewer_memory"] == 0.0
+    assert held.memory[0].startswith("Reviewer memory moved the confidence by +0.00")
+    assert "never lifts a recommendation to the bar" in held.memory[-1]
 
 
 # ---------------------------------------------------------------------- stored_ignores

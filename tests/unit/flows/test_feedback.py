@@ -249,8 +249,9 @@ async def test_ignore_table_closes_only_a_pull_request_on_that_table() -> None:
     await handle(job("issue_comment", other, "d-1"), deps)
     assert memory.ignored == [("table", "public.orders", "carol")]
     assert "close_pull" not in [c[0] for c in repo.calls]
+    assert memory.rows == [] and FP not in memory.states  # says nothing about this PR
 
-    same = payloads.pull_comment(pull(), "@db-architect ignore table events", comment_id=2)
+    same = payloads.pull_comment(pull(), "@db-architect ignore table Events", comment_id=2)
     await handle(job("issue_comment", same, "d-2"), deps)
     assert ("table", "public.events", "carol") in memory.ignored
     assert ("close_pull", 12) in repo.calls
@@ -325,3 +326,28 @@ async def test_without_a_store_feedback_is_not_kept_but_nothing_breaks() -> None
         "ignored: no store for feedback"
     )
     assert repo.calls == []
+
+
+async def test_drive_by_reviews_and_comments_do_not_count() -> None:
+    deps, _, _, memory = with_memory()
+    review = payloads.pull_request_review(pull(), "approved", "lgtm")
+    review["review"]["author_association"] = "NONE"
+    talk = payloads.pull_comment(pull(), "Ship it!")
+    talk["comment"]["author_association"] = "CONTRIBUTOR"
+
+    assert await handle(job("pull_request_review", review, "d-1"), deps) == (
+        "ignored: reviews count from the repository's members"
+    )
+    assert await handle(job("issue_comment", talk, "d-2"), deps) == (
+        "ignored: comments count from the repository's members"
+    )
+    assert memory.rows == []
+
+
+async def test_without_a_store_commands_say_so() -> None:
+    deps, repo, _ = setup()
+    payload = payloads.pull_comment(pull(), "@db-architect ignore")
+
+    assert await handle(job("issue_comment", payload), deps) == "refused: no store"
+    (reply,) = [c[1][1] for c in repo.calls if c[0] == "comment"]
+    assert "DBARCH_STORE_DSN" in reply

@@ -33,6 +33,7 @@ __all__ = [
     "Neighbour",
     "StoredFeedback",
     "StoredRecommendation",
+    "Unembedded",
 ]
 
 log = structlog.get_logger(__name__)
@@ -105,6 +106,14 @@ Q_FEEDBACK_ON: LiteralString = (
     "SELECT source, author, classification, reason, body, created_at FROM feedback "
     "WHERE repository = %s AND fingerprint = %s ORDER BY created_at DESC, id DESC LIMIT %s"
 )
+Q_UNEMBEDDED: LiteralString = (
+    "SELECT f.id, coalesce(r.descriptor, f.table_name, ''), f.classification, "
+    "coalesce(f.body, f.reason, '') FROM feedback f "
+    "LEFT JOIN recommendations r ON r.id = f.recommendation_id "
+    "WHERE f.embedding IS NULL AND f.classification IS NOT NULL AND f.repository LIKE %s "
+    "ORDER BY f.id LIMIT %s"
+)
+Q_SET_EMBEDDING: LiteralString = "UPDATE feedback SET embedding = %s WHERE id = %s"
 Q_ADD_IGNORE: LiteralString = (
     "INSERT INTO ignores (repository, kind, value, author) VALUES (%s, %s, %s, %s) "
     "ON CONFLICT (repository, kind, value) DO NOTHING"
@@ -185,6 +194,16 @@ class StoredRecommendation:
     breakdown: Mapping[str, float]
     pr_number: int | None
     descriptor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Unembedded:
+    """A feedback row still without a vector, and what to embed for it."""
+
+    id: int
+    descriptor: str
+    classification: str
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +362,23 @@ class Memory:
             cur = await conn.execute(Q_FEEDBACK_ON, (repository, fingerprint, limit))
             rows = await cur.fetchall()
         return [StoredFeedback(*row) for row in rows]
+
+    async def unembedded(self, repository: str, limit: int = 100) -> list[Unembedded]:
+        """Feedback of ``repository``'s account stored without a vector (no model then)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(Q_UNEMBEDDED, (_account(repository), limit))
+            rows = await cur.fetchall()
+        return [Unembedded(int(i), str(d), str(c), str(t)) for i, d, c, t in rows]
+
+    async def set_embeddings(self, vectors: Mapping[int, Sequence[float]]) -> None:
+        """Store the vectors of feedback rows by id, in one transaction."""
+        if not vectors:
+            return
+        params = [(Vector(list(v)), feedback_id) for feedback_id, v in vectors.items()]
+        async with self.pool.connection() as conn:
+            await _vectors(conn)
+            async with conn.transaction(), conn.cursor() as cur:
+                await cur.executemany(Q_SET_EMBEDDING, params)
 
     # ------------------------------------------------------------------ ignores
 

@@ -29,7 +29,7 @@ from app.adapters.github.models import (
 from app.adapters.github.outbox import OutboxEffects
 from app.adapters.github.repo import Effects, RepoReader
 from app.adapters.llm import ClaudeUnavailable
-from app.adapters.memory import Neighbour
+from app.adapters.memory import Neighbour, Unembedded
 from app.adapters.whatif import leaf_partitions
 from app.adapters.yaml_config import load_config
 from app.engine.audit import Report, recommendation_id
@@ -57,7 +57,7 @@ from app.engine.fixpr import (
 )
 from app.engine.model import Recommendation
 from app.engine.pr_plan import Candidate, Decision, ExistingPull, plan_prs
-from app.engine.recall import describe, remember, stored_ignores
+from app.engine.recall import describe, feedback_text, remember, stored_ignores
 from app.engine.render import to_json
 from app.engine.repo_config import CONFIG_PATH, ConfigError, RepoConfig
 from app.flows.audit_target import WorkloadSpec, audit_target
@@ -89,6 +89,8 @@ class AuditMemory(Protocol):
         self, embedding: Sequence[float], *, repository: str, k: int = 5
     ) -> list[Neighbour]: ...
     async def ignores(self, repository: str) -> list[tuple[str, str]]: ...
+    async def unembedded(self, repository: str, limit: int = 100) -> list[Unembedded]: ...
+    async def set_embeddings(self, vectors: Mapping[int, Sequence[float]]) -> None: ...
     async def upsert_recommendation(
         self,
         repository: str,
@@ -295,6 +297,7 @@ async def _recall(
     ignored = stored_ignores(report.recommendations, await deps.memory.ignores(repository))
     if deps.embed is None or not report.recommendations:
         return report, ignored
+    await _backfill(deps.memory, deps.embed, repository)
     recs = list(report.recommendations)
     vectors = await deps.embed([describe(report, rec) for rec in recs])
     adjustments = {}
@@ -306,6 +309,17 @@ async def _recall(
     moved = sum(1 for a in adjustments.values() if a.cited)
     log.info("memory_consulted", recommendations=len(recs), adjusted=moved, ignored=len(ignored))
     return remembered, ignored
+
+
+async def _backfill(memory: AuditMemory, embed: Embed, repository: str) -> None:
+    """Embed feedback stored while no model was provisioned (a batch per audit)."""
+    missing = await memory.unembedded(repository)
+    if not missing:
+        return
+    texts = [feedback_text(m.descriptor, m.classification, m.text) for m in missing]
+    vectors = await embed(texts)
+    await memory.set_embeddings({m.id: v for m, v in zip(missing, vectors, strict=True)})
+    log.info("memory_backfilled", rows=len(missing))
 
 
 def _verdicts(found: Sequence[Neighbour]) -> list[Neighbour]:

@@ -141,8 +141,8 @@ async def record_feedback(
     """Classify, embed and store one piece of feedback on ``pull``; returns the outcome.
 
     Claude classifies when configured (and the deterministic rules when it cannot); a merge
-    or a close is never sent to it. Without a model the row is stored without a vector and
-    memory ignores it, so nothing is lost when the model is provisioned later.
+    or a close is never sent to it. Without a model the row is stored without a vector, and
+    the next audit with a model embeds it: nothing is lost.
     """
     stored = (
         await deps.memory.recommendation(repository, pull.fingerprint) if pull.fingerprint else None

@@ -355,3 +355,24 @@ async def test_ignores_round_trip(memory: Memory) -> None:
     assert await memory.ignores("nobody/here") == []
     with pytest.raises(ValueError, match="kind"):
         await memory.add_ignore(REPO, "rule", "fk_without_index", "alice")
+
+
+async def test_feedback_stored_without_a_model_is_embedded_later(memory: Memory) -> None:
+    rng = random.Random(11)
+    (waiting,) = await memory.add_feedback([_feedback(None)])
+    (elsewhere,) = await memory.add_feedback([_feedback(None, repository=STRANGER)])
+    (done,) = await memory.add_feedback([_feedback(_unit(rng))])
+
+    missing = await memory.unembedded(REPO)
+    assert [(m.id, m.classification, m.text) for m in missing] == [
+        (waiting, "reject", "write-heavy table")
+    ]
+    assert missing[0].descriptor == "public.events"  # no recommendation row: the table
+
+    vector = _unit(rng)
+    await memory.set_embeddings({waiting: vector})
+
+    assert await memory.unembedded(REPO) == []
+    assert [m.id for m in await memory.unembedded(STRANGER)] == [elsewhere]
+    found = await memory.nearest_feedback(vector, repository=REPO, k=1)
+    assert [n.id for n in found] == [waiting] and done != waiting

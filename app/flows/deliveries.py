@@ -392,18 +392,28 @@ def _from_member(item: Mapping[str, Any]) -> bool:
     return str(item.get("author_association") or "") in MEMBERS
 
 
-async def _review(payload: Mapping[str, Any], repo: RepoRef, deps: DeliveryDeps) -> str:
-    """A submitted review on our PR: approved, changes requested, or commented."""
-    pull = bot_pull(payload.get("pull_request"), deps.bot_login)
-    review = payload.get("review") or {}
+def _unheard(
+    pull: BotPull | None, deps: DeliveryDeps, payload: Mapping[str, Any], item: Mapping[str, Any]
+) -> str | None:
+    """Why a review or comment is not feedback, or None when it is."""
     if pull is None:
         return "ignored: not our pull request"
     if deps.feedback is None:
         return "ignored: no store for feedback"
     if not _from_person(payload):
-        return "ignored: reviews count from people"
-    if not _from_member(review):
-        return "ignored: reviews count from the repository's members"
+        return "ignored: feedback counts from people"
+    if not _from_member(item):
+        return "ignored: feedback counts from the repository's members"
+    return None
+
+
+async def _review(payload: Mapping[str, Any], repo: RepoRef, deps: DeliveryDeps) -> str:
+    """A submitted review on our PR: approved, changes requested, or commented."""
+    pull = bot_pull(payload.get("pull_request"), deps.bot_login)
+    review = payload.get("review") or {}
+    unheard = _unheard(pull, deps, payload, review)
+    if unheard or pull is None or deps.feedback is None:
+        return unheard or "ignored"
     state = str(review.get("state") or "").lower()
     text = str(review.get("body") or "")
     if state == "commented" and not text.strip():
@@ -426,14 +436,9 @@ async def _review_comment(payload: Mapping[str, Any], repo: RepoRef, deps: Deliv
     """A comment on the migration's lines of our PR."""
     pull = bot_pull(payload.get("pull_request"), deps.bot_login)
     comment = payload.get("comment") or {}
-    if pull is None:
-        return "ignored: not our pull request"
-    if deps.feedback is None:
-        return "ignored: no store for feedback"
-    if not _from_person(payload):
-        return "ignored: comments count from people"
-    if not _from_member(comment):
-        return "ignored: comments count from the repository's members"
+    unheard = _unheard(pull, deps, payload, comment)
+    if unheard or pull is None or deps.feedback is None:
+        return unheard or "ignored"
     return await record_feedback(
         deps.feedback,
         repo.full_name,
@@ -465,7 +470,7 @@ async def _pull_comment(
         if deps.feedback is None:
             return "ignored: no store for feedback"
         if not _from_member(comment):
-            return "ignored: comments count from the repository's members"
+            return "ignored: feedback counts from the repository's members"
         return await record_feedback(
             deps.feedback,
             repo.full_name,

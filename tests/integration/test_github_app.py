@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import redis
 
@@ -24,12 +23,19 @@ from app.adapters.store import upgrade_store
 from app.settings import Settings
 from tests import payloads
 from tests.github_fake import FakeGitHub
+from tests.integration.github_e2e import (
+    BASE_REVISION,
+    ISSUE,
+    REPO,
+    drain,
+    fake_repository,
+    seed_target,
+)
+from tests.integration.github_e2e import send as send_signed
 from tests.integration.webhook_app import AppServer, inbox_row
 from worker.main import build_workers, close_worker
 
 SECRET = "e2e-webhook-secret"
-ISSUE = 1
-REPO = payloads.FULL_NAME
 CONFIG = """\
 version: 1
 target: shop
@@ -37,30 +43,23 @@ migrations:
   path: migrations/versions
 labels: [db-architect, performance]
 """
-BASE_REVISION = '''"""the project's first migration"""
-revision = "0001base"
-down_revision = None
-'''
 SEED = """
 CREATE TABLE accounts AS
   SELECT g AS id, 'user' || g || '@example.com' AS email, (g % 50) AS plan
   FROM generate_series(1, 100000) g;
 ALTER TABLE accounts ADD PRIMARY KEY (id);
-ANALYZE accounts
+VACUUM ANALYZE accounts
 """
 
 
 @pytest.fixture(scope="module")
 def target(pg15: PgServer) -> str:
     """A seeded target whose pg_stat_statements holds one slow, frequent lookup."""
-    dsn = pg15.create_database("gh_target", extensions=("pg_stat_statements", "hypopg"))
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        for statement in SEED.split(";\n"):
-            conn.execute(statement.encode())
-        conn.execute("SELECT pg_stat_statements_reset()")
-        for n in range(1, 40):
-            conn.execute("SELECT * FROM accounts WHERE email = %s", (f"user{n * 97}@example.com",))
-    return dsn
+    lookups = [
+        ("SELECT * FROM accounts WHERE email = %s", (f"user{n * 97}@example.com",))
+        for n in range(1, 40)
+    ]
+    return seed_target(pg15, "gh_target", SEED, lookups)
 
 
 @pytest.fixture(scope="module")
@@ -72,19 +71,12 @@ def store_dsn(pg18: EmbeddedPostgres) -> str:
 
 @pytest.fixture
 def fake() -> Iterator[FakeGitHub]:
-    github = FakeGitHub()
-    github.add_repo(
-        REPO,
-        installation_id=payloads.INSTALLATION_ID,
-        files={
-            ".github/db-architect.yml": CONFIG,
-            "migrations/versions/0001_base.py": BASE_REVISION,
-            "README.md": "# shop\n",
-        },
-    )
-    github.set_permission(REPO, "alice", "write")
-    github.set_permission(REPO, "mallory", "read")
-    assert github.open_issue(REPO, "Checkout is slow", user="bob") == ISSUE
+    files = {
+        ".github/db-architect.yml": CONFIG,
+        "migrations/versions/0001_base.py": BASE_REVISION,
+        "README.md": "# shop\n",
+    }
+    github = fake_repository(files, {"alice": "write", "mallory": "read"})
     with github.mock():
         yield github
 
@@ -117,22 +109,7 @@ async def client(app: AppServer) -> AsyncIterator[httpx.AsyncClient]:
 async def send(
     client: httpx.AsyncClient, event: str, payload: dict[str, Any], delivery_id: str | None = None
 ) -> tuple[str, httpx.Response]:
-    body, headers = payloads.delivery(event, payload, SECRET, delivery_id=delivery_id)
-    response = await client.post("/webhooks/github", content=body, headers=headers)
-    return headers["X-GitHub-Delivery"], response
-
-
-async def drain(settings: Settings, store_dsn: str, **ctx: Any) -> None:
-    """Run both workers until their queues are empty (the events job enqueues the audit)."""
-    events, audits = build_workers(
-        settings, store_dsn=store_dsn, burst=True, handle_signals=False, poll_delay_s=0.05, ctx=ctx
-    )
-    try:
-        await events.main()
-        await audits.main()
-    finally:
-        await close_worker(events)
-        await close_worker(audits)
+    return await send_signed(client, SECRET, event, payload, delivery_id)
 
 
 def audit_comment(fake: FakeGitHub, body: str = "/audit", login: str = "alice") -> dict[str, Any]:

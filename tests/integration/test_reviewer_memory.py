@@ -28,22 +28,24 @@ from app.settings import Settings
 from tests import payloads
 from tests.anthropic_mock import HTTPX2, MESSAGES_URL, message_response, request_json
 from tests.github_fake import FakeGitHub
+from tests.integration.github_e2e import (
+    BASE_REVISION,
+    ISSUE,
+    REPO,
+    drain,
+    fake_repository,
+    seed_target,
+)
+from tests.integration.github_e2e import send as send_signed
 from tests.integration.webhook_app import AppServer
-from worker.main import build_workers, close_worker
 
 SECRET = "memory-webhook-secret"
-ISSUE = 1
-REPO = payloads.FULL_NAME
 CONFIG = """\
 version: 1
 target: shop
 migrations:
   path: migrations/versions
 """
-BASE_REVISION = '''"""the project's first migration"""
-revision = "0001base"
-down_revision = None
-'''
 SEED = """
 CREATE TABLE accounts AS
   SELECT g AS id, 'user' || g || '@example.com' AS email, (g % 50) AS plan
@@ -53,8 +55,8 @@ CREATE TABLE members AS
   SELECT g AS id, 'member' || g || '@example.org' AS email, (g % 7) AS team
   FROM generate_series(1, 100000) g;
 ALTER TABLE members ADD PRIMARY KEY (id);
-ANALYZE accounts;
-ANALYZE members
+VACUUM ANALYZE accounts;
+VACUUM ANALYZE members
 """
 REVIEW = (
     "This table is write-heavy: we insert thousands of rows a second, and another index "
@@ -65,15 +67,15 @@ REVIEW = (
 @pytest.fixture(scope="module")
 def target(pg15: PgServer) -> str:
     """Two look-alike tables, each with a slow, frequent lookup by email."""
-    dsn = pg15.create_database("memory_target", extensions=("pg_stat_statements", "hypopg"))
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        for statement in SEED.split(";\n"):
-            conn.execute(statement.encode())
-        conn.execute("SELECT pg_stat_statements_reset()")
-        for n in range(1, 40):
-            conn.execute("SELECT * FROM accounts WHERE email = %s", (f"user{n * 97}@example.com",))
-            conn.execute("SELECT * FROM members WHERE email = %s", (f"member{n * 89}@example.org",))
-    return dsn
+    lookups = [
+        lookup
+        for n in range(1, 40)
+        for lookup in (
+            ("SELECT * FROM accounts WHERE email = %s", (f"user{n * 97}@example.com",)),
+            ("SELECT * FROM members WHERE email = %s", (f"member{n * 89}@example.org",)),
+        )
+    ]
+    return seed_target(pg15, "memory_target", SEED, lookups)
 
 
 @pytest.fixture
@@ -86,18 +88,8 @@ def store_dsn(pg18: EmbeddedPostgres) -> str:
 
 @pytest.fixture
 def fake() -> Iterator[FakeGitHub]:
-    github = FakeGitHub()
-    github.add_repo(
-        REPO,
-        installation_id=payloads.INSTALLATION_ID,
-        files={
-            ".github/db-architect.yml": CONFIG,
-            "migrations/versions/0001_base.py": BASE_REVISION,
-        },
-    )
-    github.set_permission(REPO, "alice", "write")
-    github.set_permission(REPO, "carol", "write")
-    assert github.open_issue(REPO, "Checkout is slow", user="bob") == ISSUE
+    files = {".github/db-architect.yml": CONFIG, "migrations/versions/0001_base.py": BASE_REVISION}
+    github = fake_repository(files, {"alice": "write", "carol": "write"})
     with github.mock():
         yield github
 
@@ -126,21 +118,8 @@ async def client(settings: Settings, store_dsn: str) -> AsyncIterator[httpx.Asyn
 
 
 async def send(client: httpx.AsyncClient, event: str, payload: dict[str, Any]) -> None:
-    body, headers = payloads.delivery(event, payload, SECRET)
-    response = await client.post("/webhooks/github", content=body, headers=headers)
+    _, response = await send_signed(client, SECRET, event, payload)
     assert response.status_code == 202, response.text
-
-
-async def drain(settings: Settings, store_dsn: str) -> None:
-    events, audits = build_workers(
-        settings, store_dsn=store_dsn, burst=True, handle_signals=False, poll_delay_s=0.05
-    )
-    try:
-        await events.main()
-        await audits.main()
-    finally:
-        await close_worker(events)
-        await close_worker(audits)
 
 
 def pull_on(fake: FakeGitHub, table: str) -> dict[str, Any]:

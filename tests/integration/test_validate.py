@@ -20,6 +20,10 @@ from app.engine.proof import Affected
 from app.engine.scans import analyze
 from app.flows.audit_target import ValidationSpec, WorkloadSpec, audit_target
 
+# Autovacuum is off on the seeded tables: the tests VACUUM ANALYZE them themselves, and an
+# autovacuum worker that happens to start (rolled-back writes leave dead rows) holds a lock
+# that makes validation skip on its 1-second lock budget, as it should on a busy server.
+
 # 200k orders; customer 1 places a third of them, the rest are spread thin (skew).
 ORDERS = """
 CREATE TABLE orders (
@@ -30,6 +34,7 @@ INSERT INTO orders
 SELECT g, CASE WHEN g % 3 = 0 THEN 1 ELSE 2 + (g * 7919) % 20000 END,
        CASE WHEN g % 50 = 0 THEN 'pending' ELSE 'shipped' END, g % 1000, md5(g::text)
 FROM generate_series(1, 200000) AS g;
+ALTER TABLE orders SET (autovacuum_enabled = off);
 VACUUM ANALYZE orders;
 """
 
@@ -43,6 +48,7 @@ INSERT INTO events
 SELECT g, CASE WHEN g > 198000 THEN 'rare' ELSE 'common' END,
        timestamptz '2025-01-01' + g * interval '1 second', md5(g::text)
 FROM generate_series(1, 200000) AS g ORDER BY random();
+ALTER TABLE events SET (autovacuum_enabled = off);
 VACUUM ANALYZE events;
 """
 
@@ -51,6 +57,7 @@ LOG = """
 CREATE TABLE log (id bigserial PRIMARY KEY, source text NOT NULL, body text NOT NULL);
 INSERT INTO log (source, body)
 SELECT md5(g::text), md5((g * 2)::text) FROM generate_series(1, 100000) AS g;
+ALTER TABLE log SET (autovacuum_enabled = off);
 VACUUM ANALYZE log;
 """
 

@@ -336,10 +336,10 @@ async def test_drive_by_reviews_and_comments_do_not_count() -> None:
     talk["comment"]["author_association"] = "CONTRIBUTOR"
 
     assert await handle(job("pull_request_review", review, "d-1"), deps) == (
-        "ignored: reviews count from the repository's members"
+        "ignored: feedback counts from the repository's members"
     )
     assert await handle(job("issue_comment", talk, "d-2"), deps) == (
-        "ignored: comments count from the repository's members"
+        "ignored: feedback counts from the repository's members"
     )
     assert memory.rows == []
 

@@ -114,6 +114,10 @@ Q_UNEMBEDDED: LiteralString = (
     "ORDER BY f.id LIMIT %s"
 )
 Q_SET_EMBEDDING: LiteralString = "UPDATE feedback SET embedding = %s WHERE id = %s"
+Q_HAS_FEEDBACK: LiteralString = (
+    "SELECT EXISTS (SELECT 1 FROM feedback WHERE repository = %s AND source = %s "
+    "AND source_id = %s)"
+)
 Q_ADD_IGNORE: LiteralString = (
     "INSERT INTO ignores (repository, kind, value, author) VALUES (%s, %s, %s, %s) "
     "ON CONFLICT (repository, kind, value) DO NOTHING"
@@ -362,6 +366,13 @@ class Memory:
             cur = await conn.execute(Q_FEEDBACK_ON, (repository, fingerprint, limit))
             rows = await cur.fetchall()
         return [StoredFeedback(*row) for row in rows]
+
+    async def has_feedback(self, repository: str, source: str, source_id: str) -> bool:
+        """Whether this review or comment is stored already (a retried or redelivered job)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(Q_HAS_FEEDBACK, (repository, source, source_id))
+            row = await cur.fetchone()
+        return bool(row and row[0])
 
     async def unembedded(self, repository: str, limit: int = 100) -> list[Unembedded]:
         """Feedback of ``repository``'s account stored without a vector (no model then)."""

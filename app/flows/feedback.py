@@ -47,6 +47,7 @@ class MemoryPort(Protocol):
         self, repository: str, fingerprint: str
     ) -> StoredRecommendation | None: ...
     async def add_feedback(self, rows: Sequence[FeedbackRow]) -> list[int]: ...
+    async def has_feedback(self, repository: str, source: str, source_id: str) -> bool: ...
     async def set_state(
         self, repository: str, fingerprint: str, state: str, pr_number: int | None = None
     ) -> bool: ...
@@ -144,6 +145,8 @@ async def record_feedback(
     or a close is never sent to it. Without a model the row is stored without a vector, and
     the next audit with a model embeds it: nothing is lost.
     """
+    if await deps.memory.has_feedback(repository, source, source_id):
+        return "feedback already recorded"  # before paying Claude and the model again
     stored = (
         await deps.memory.recommendation(repository, pull.fingerprint) if pull.fingerprint else None
     )

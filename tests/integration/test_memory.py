@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -376,3 +377,12 @@ async def test_feedback_stored_without_a_model_is_embedded_later(memory: Memory)
     assert [m.id for m in await memory.unembedded(STRANGER)] == [elsewhere]
     found = await memory.nearest_feedback(vector, repository=REPO, k=1)
     assert [n.id for n in found] == [waiting] and done != waiting
+
+
+async def test_a_stored_review_is_known_by_its_source_id(memory: Memory) -> None:
+    row = dataclasses.replace(_feedback(None), source_id="review:80001")
+    assert not await memory.has_feedback(REPO, "review", "review:80001")
+    assert await memory.add_feedback([row]) != []
+    assert await memory.has_feedback(REPO, "review", "review:80001")
+    assert not await memory.has_feedback(OTHER, "review", "review:80001")
+    assert await memory.add_feedback([row]) == []  # a retried job stores nothing twice

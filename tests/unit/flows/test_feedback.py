@@ -78,6 +78,9 @@ class FakeMemory:
         self.rows.extend(new)
         return list(range(len(self.rows) - len(new) + 1, len(self.rows) + 1))
 
+    async def has_feedback(self, repository: str, source: str, source_id: str) -> bool:
+        return any((r.source, r.source_id) == (source, source_id) for r in self.rows)
+
     async def set_state(
         self, repository: str, fingerprint: str, state: str, pr_number: int | None = None
     ) -> bool:
@@ -157,13 +160,16 @@ async def test_changes_requested_review_becomes_a_classified_embedded_row() -> N
     assert repo.calls == []  # feedback is quiet: no reaction, no reply
 
 
-async def test_a_retried_review_is_stored_once() -> None:
-    deps, _, _, memory = with_memory()
-    delivery = job("pull_request_review", payloads.pull_request_review(pull(), "approved", None))
+async def test_a_retried_review_is_stored_once_and_classified_once() -> None:
+    claude = FakeClaude()
+    deps, _, _, memory = with_memory(claude=claude)
+    review = payloads.pull_request_review(pull(), "commented", "We insert a lot here.")
+    delivery = job("pull_request_review", review)
 
-    assert (await handle(delivery, deps)).startswith("feedback: accept")
+    assert (await handle(delivery, deps)).startswith("feedback: concern")
     assert await handle(delivery, deps) == "feedback already recorded"
     assert len(memory.rows) == 1
+    assert claude.calls == ["classify"]  # the retry asked nobody again
 
 
 async def test_empty_commented_reviews_and_other_pull_requests_are_ignored() -> None:

@@ -10,12 +10,12 @@ STAMP := $(VENV)/.installed-stamp
 LINT_PATHS := $(wildcard app worker tests bench)
 TYPED_PATHS := $(wildcard app worker)
 
-.PHONY: help deps venv model lint format test test-unit test-integration run clean
+.PHONY: help deps venv model lint format test test-unit test-integration run image up clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-deps:  ## install PostgreSQL 15 + HypoPG and redis-server from apt (as root), else say what is missing
+deps:  ## install PostgreSQL 15 + HypoPG, redis-server and chromium from apt (as root), else say what is missing
 	@PYTHON=$(PYTHON) bash .ci/deps
 
 $(BIN)/python:
@@ -53,6 +53,12 @@ test-integration: deps venv model  ## integration tests only
 
 run: venv model  ## the GitHub App on embedded defaults: web + workers, embedded store, local Redis, demo target (dry run without App credentials)
 	$(BIN)/dbarchitect run
+
+image:  ## build the container image (web, worker and CLI in one)
+	docker build -t db-architect:local .
+
+up:  ## run the compose deployment (deploy/compose.yml; copy deploy/.env.example to deploy/.env first)
+	docker compose -f deploy/compose.yml up -d --build
 
 clean:  ## remove caches (keeps .venv and .dbarchitect)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info

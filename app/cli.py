@@ -436,6 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     from app.settings import get_settings
 
@@ -447,6 +448,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             name, *inner = (str(part) for part in problem["loc"])
             where = f"DBARCH_{name.upper()}" + (f" ({'.'.join(inner)})" if inner else "")
             print(f"dbarchitect: {where}: {problem['msg']}", file=sys.stderr)
+        return EXIT_USAGE
+    except SettingsError as err:  # e.g. a broken <data dir>/github-app.json from /setup
+        print(f"dbarchitect: {err}", file=sys.stderr)
         return EXIT_USAGE
     serving = args.command in SERVICE_COMMANDS
     level = args.log_level or (settings.log_level if serving else "warning")

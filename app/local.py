@@ -13,6 +13,7 @@ from app.adapters.redis_server import RedisMissing, RedisServer, redis_answers
 __all__ = [
     "DEMO_CONFIG",
     "LocalSetupError",
+    "admin_token",
     "demo_checkout",
     "local_redis",
     "webhook_secret",
@@ -72,10 +73,18 @@ def local_redis(url: str, base_dir: Path) -> Iterator[str]:
 
 def webhook_secret(data_dir: Path) -> str:
     """The local webhook secret, made once and kept in ``<data_dir>/webhook-secret`` (0600)."""
-    path = data_dir / "webhook-secret"
+    return _kept_secret(data_dir / "webhook-secret")
+
+
+def admin_token(data_dir: Path) -> str:
+    """The local admin token (API, dashboard), made once, in ``<data_dir>/admin-token``."""
+    return _kept_secret(data_dir / "admin-token")
+
+
+def _kept_secret(path: Path) -> str:
     if path.is_file():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_hex(20)
     path.touch(mode=0o600)
     path.write_text(secret + "\n")

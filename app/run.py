@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from arq.jobs import Job
 from pydantic import SecretStr
 
 from app.adapters.queue import AUDITS_QUEUE, audit_job_id, loads, open_pool
-from app.local import LocalSetupError, demo_checkout, local_redis, webhook_secret
+from app.local import LocalSetupError, admin_token, demo_checkout, local_redis, webhook_secret
 from app.settings import Settings, TargetSpec
 
 __all__ = ["Local", "deliver", "local_setup", "main_command", "serve_all"]
@@ -59,6 +60,8 @@ def local_setup(settings: Settings, *, say: Callable[[str], None]) -> Iterator[L
         )
         if not settings.webhook_secrets:
             update["github_webhook_secret"] = SecretStr(webhook_secret(data_dir))
+        if settings.admin_token is None:
+            update["admin_token"] = SecretStr(admin_token(data_dir))
         demo = not settings.targets
         if demo:
             say("starting the demo target (PostgreSQL 18, the seeded shop) …")
@@ -126,7 +129,14 @@ def _banner(settings: Settings, out: TextIO) -> None:
         f"DB Architect is running — {mode}{why}",
         f"  webhooks  POST {base}/webhooks/github   (secret: DBARCH_GITHUB_WEBHOOK_SECRET"
         f" or {settings.data_dir / 'webhook-secret'})",
-        f"  health    {base}/healthz      API docs {base}/schema",
+        f"  health    {base}/healthz      API docs {base}/schema      metrics {base}/metrics",
+        f"  dashboard {base}/ui/   admin API {base}/api/audits   (token: DBARCH_ADMIN_TOKEN"
+        f" or {settings.data_dir / 'admin-token'})",
+        *(
+            [f"  setup     {base}/setup?token=<admin token>   (register the GitHub App)"]
+            if not settings.has_app_credentials
+            else []
+        ),
         f"  outbox    {settings.outbox}   (what dry runs would publish)",
         f"  targets   {', '.join(sorted(settings.targets))}",
         f"  try it    {_me()} deliver '/audit'    (a signed /audit comment, from another shell)",
@@ -261,8 +271,27 @@ def _worker_command(settings: Settings) -> int:
         )
         return 2
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_workers(settings))
+        asyncio.run(_until_signalled(run_workers(settings)))
     return 0
+
+
+async def _until_signalled(work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` until it ends or SIGTERM / SIGINT arrives, then cancel it cleanly.
+
+    A container stops its process with SIGTERM: the workers' running jobs are cancelled
+    (arq retries them), and the pools and the store close before the process exits.
+    """
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        log.info("worker_stopped_by_signal")
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
 
 
 def _deliver_command(settings: Settings, args: Any) -> int:

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from app.github_app_file import app_file_path, read_app_file
 
 __all__ = [
     "DEFAULT_ANTHROPIC_MODEL",
+    "GitHubAppFileSource",
     "LogFormat",
     "LogLevel",
     "Settings",
@@ -43,10 +51,46 @@ class TargetSpec(BaseModel):
     """Whether `/ask` may read rows of this database and post them in (private) issues."""
 
 
+class GitHubAppFileSource(PydanticBaseSettingsSource):
+    """The App credentials in ``<data_dir>/github-app.json``, written by the ``/setup`` flow.
+
+    A fallback below every other source but the defaults, and all or nothing: when arguments
+    or ``DBARCH_*`` variables already name the App (its id or its key, even as None), the
+    file adds nothing, so an App configured there never gets the file's key or webhook
+    secret. Otherwise it supplies ``github_app_id``, ``github_private_key``,
+    ``github_webhook_secret`` and ``github_app_slug``, each unless set higher up.
+    ``data_dir`` is the one the higher sources resolved (``DBARCH_DATA_DIR``), else its default.
+    """
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ reads the whole file at once
+
+    def __call__(self) -> dict[str, Any]:
+        state = self.current_state
+        if "github_app_id" in state or "github_private_key" in state:
+            return {}
+        data_dir = state.get("data_dir", self.settings_cls.model_fields["data_dir"].default)
+        app = read_app_file(app_file_path(Path(str(data_dir)).expanduser()))
+        if app is None:
+            return {}
+        values: dict[str, Any] = {
+            "github_app_id": app.id,
+            "github_private_key": app.pem,
+            "github_app_slug": app.slug,
+        }
+        if app.webhook_secret:
+            values["github_webhook_secret"] = app.webhook_secret
+        return values
+
+
 class Settings(BaseSettings):
     """Everything the web process, the worker and the CLI read from the environment.
 
     Tests build ``Settings(...)`` directly; only factories call :func:`get_settings`.
+
+    Precedence, highest first: constructor arguments, ``DBARCH_*`` environment variables,
+    then the App credentials file ``<data_dir>/github-app.json`` (see
+    :class:`GitHubAppFileSource`), then the defaults below.
     """
 
     model_config = SettingsConfigDict(
@@ -73,6 +117,14 @@ class Settings(BaseSettings):
 
     github_webhook_secret: SecretStr | None = None
     """The secret GitHub signs webhook deliveries with; several, comma-separated, while rotating."""
+
+    admin_token: SecretStr | None = None
+    """Bearer token for the admin API and the dashboard's login; unset turns both off
+    (``dbarchitect run`` makes one in ``<data_dir>/admin-token``)."""
+
+    metrics_token: SecretStr | None = None
+    """Bearer token that ``GET /metrics`` requires (``Authorization: Bearer <token>``); unset
+    leaves the metrics open to whoever reaches the web process."""
 
     github_app_slug: str = "db-architect"
     """The App's slug: its bot is ``<slug>[bot]`` and ``@<slug>`` addresses it in comments."""
@@ -104,6 +156,11 @@ class Settings(BaseSettings):
     web_port: int = 8000
     """Port the web process listens on."""
 
+    public_url: str | None = None
+    """The web process's address as GitHub and your browser reach it (an ngrok or cloudflared
+    tunnel, a reverse proxy): the setup page builds the App's webhook and redirect URLs from
+    it; unset means the address the setup page was opened at."""
+
     inbox_recovery_seconds: float = 5.0
     """How often deliveries accepted while Redis was down are enqueued again."""
 
@@ -129,10 +186,43 @@ class Settings(BaseSettings):
     log_level: LogLevel = "info"
     """Lowest level that is logged."""
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, environment, then ``<data_dir>/github-app.json``; defaults last."""
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            file_secret_settings,
+            GitHubAppFileSource(settings_cls),
+        )
+
     @field_validator("data_dir")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        """An absolute http(s) URL without a trailing slash; empty means unset."""
+        if value is None or not value.strip():
+            return None
+        url = value.strip().rstrip("/")
+        scheme, sep, rest = url.partition("://")
+        if not sep or scheme.lower() not in ("http", "https") or not rest or "?" in url:
+            raise ValueError(
+                "must be an absolute http(s) URL such as https://dbarch.example.com "
+                "(the address GitHub sends webhooks to), without a query"
+            )
+        return url
 
     @field_validator("log_format", "log_level", mode="before")
     @classmethod

@@ -1,10 +1,11 @@
-"""The arq jobs: one per webhook delivery (events queue) and one per audit (audits queue)."""
+"""The arq jobs: deliveries and schedule crons (events queue), audits (audits queue)."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -22,14 +23,24 @@ from app.adapters.github.outbox import OutboxEffects
 from app.adapters.github.repo import Effects, GitHubRepo, RepoReader
 from app.adapters.queue import AUDIT_JOB, AUDITS_QUEUE, audit_job_id
 from app.engine.ask import AskCommand
+from app.engine.repo_config import CONFIG_PATH
 from app.flows.ask import AskDeps, answer
 from app.flows.audit_repository import AuditDeps, abandon, audit_repository
 from app.flows.deliveries import DeliveryDeps, handle
 from app.flows.feedback import FeedbackDeps
 from app.flows.requests import AuditRequest
+from app.flows.schedules import fire, refresh
 from app.settings import Settings
 
-__all__ = ["RedisMemo", "audit_job", "delivery_job", "github_for", "prune_inbox"]
+__all__ = [
+    "RedisMemo",
+    "audit_job",
+    "delivery_job",
+    "github_for",
+    "prune_inbox",
+    "refresh_schedules",
+    "run_schedules",
+]
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -162,13 +173,7 @@ async def delivery_job(ctx: dict[str, Any], job: dict[str, Any]) -> str:
         redis_pool: ArqRedis = ctx["redis"]
 
         async def enqueue_audit(request: AuditRequest) -> bool:
-            queued = await redis_pool.enqueue_job(
-                AUDIT_JOB,
-                request.to_job(),
-                _job_id=audit_job_id(request.full_name, request.trigger_key),
-                _queue_name=AUDITS_QUEUE,
-            )
-            return queued is not None
+            return await _enqueue_audit(redis_pool, request)
 
         async with AsyncExitStack() as stack:
             pairs: dict[RepoRef, tuple[RepoReader, Effects]] = {}
@@ -210,6 +215,106 @@ async def prune_inbox(ctx: dict[str, Any]) -> int:
     pruned: int = await store.prune_deliveries(INBOX_KEEP_S)
     log.info("inbox_pruned", deliveries=pruned)
     return pruned
+
+
+async def _enqueue_audit(redis_pool: ArqRedis, request: AuditRequest) -> bool:
+    """Queue the audit ``request`` asks for; False when its job id is taken (queued already)."""
+    queued = await redis_pool.enqueue_job(
+        AUDIT_JOB,
+        request.to_job(),
+        _job_id=audit_job_id(request.full_name, request.trigger_key),
+        _queue_name=AUDITS_QUEUE,
+    )
+    return queued is not None
+
+
+# ---------------------------------------------------------------------- schedules (events queue)
+
+#: A minute's scan lock outlives the minute, so a late second worker finds it.
+SCHEDULE_LOCK_S = 120
+#: The hourly refresh reads configs not read for this long (an audit reads one too).
+SCHEDULE_REFRESH_AFTER_S = 50 * 60
+#: At most this many configs are read per refresh (about three GitHub calls each).
+SCHEDULE_REFRESH_LIMIT = 1000
+
+
+async def _first_to(redis: ArqRedis, key: str, ttl_s: int) -> bool:
+    """Whether this worker is the first to take ``key`` (``SET NX EX``); nobody releases it."""
+    return bool(await redis.set(key, "1", nx=True, ex=ttl_s))
+
+
+def _clock(ctx: dict[str, Any], now: datetime | None) -> datetime:
+    """``now``, else the time arq scheduled this cron job for (its ``score``), else now."""
+    if now is not None:
+        return now
+    score = ctx.get("score")
+    return datetime.fromtimestamp(score / 1000, UTC) if score else datetime.now(UTC)
+
+
+async def run_schedules(ctx: dict[str, Any], *, now: datetime | None = None) -> int:
+    """Every minute: enqueue the audits whose schedule fires now (arq cron); how many.
+
+    ``now`` (an aware time) replaces the clock in tests. See ``app.flows.schedules``.
+    """
+    store = ctx.get("store")
+    if store is None:
+        return 0
+    when = _clock(ctx, now)
+    lock = f"dbarch:lock:schedules:{when.astimezone(UTC):%Y-%m-%dT%H:%M}"
+    if not await _first_to(ctx["redis"], lock, SCHEDULE_LOCK_S):
+        log.debug("schedules_scanned_elsewhere")
+        return 0
+    redis_pool: ArqRedis = ctx["redis"]
+
+    async def enqueue_audit(request: AuditRequest) -> bool:
+        return await _enqueue_audit(redis_pool, request)
+
+    return len(await fire(store, enqueue_audit, when))
+
+
+async def refresh_schedules(ctx: dict[str, Any], *, now: datetime | None = None) -> int:
+    """Hourly: read the configs nobody read for an hour and store their schedules (arq cron).
+
+    Needs the GitHub App (a local run has no installed repositories to schedule).
+    Returns how many configs were read.
+    """
+    store, settings = ctx.get("store"), ctx["settings"]
+    if store is None or not settings.has_app_credentials:
+        return 0
+    when = _clock(ctx, now)
+    lock = f"dbarch:lock:schedules-refresh:{when.astimezone(UTC):%Y-%m-%dT%H}"
+    if not await _first_to(ctx["redis"], lock, SCHEDULE_REFRESH_AFTER_S):
+        return 0
+
+    async def read_config(installation_id: int, full_name: str) -> str | None:
+        owner, _, name = full_name.partition("/")
+        async with github_for(ctx, RepoRef(installation_id, owner, name)) as (reader, _effects):
+            info = await reader.repo_info()
+            return await reader.file_text(CONFIG_PATH, info.default_branch)
+
+    return await refresh(
+        store,
+        read_config,
+        older_than_s=SCHEDULE_REFRESH_AFTER_S,
+        limit=SCHEDULE_REFRESH_LIMIT,
+    )
+
+
+def _schedule_recorder(
+    ctx: dict[str, Any],
+) -> Callable[[str, str | None, str], Awaitable[None]] | None:
+    """What an audit calls with the config's schedule: stored, best effort (None: no store)."""
+    store = ctx.get("store")
+    if store is None:
+        return None
+
+    async def remember(full_name: str, schedule: str | None, timezone: str) -> None:
+        try:
+            await store.set_schedule(full_name, schedule, timezone)
+        except psycopg.Error as err:  # the hourly refresh reads it again
+            log.warning("schedule_not_stored", error=type(err).__name__)
+
+    return remember
 
 
 # ---------------------------------------------------------------------- audits queue
@@ -255,6 +360,7 @@ async def audit_job(ctx: dict[str, Any], request_data: dict[str, Any]) -> dict[s
                     memory=ctx.get("memory"),
                     embed=_embed(ctx),
                     prose=ctx.get("claude"),
+                    remember_schedule=_schedule_recorder(ctx),
                 )
                 if not held:
                     return await _wait_for_lock(ctx, request, deps)

@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 from arq import Worker
-from arq.cron import cron
+from arq.cron import CronJob, cron
 from arq.worker import func
 
 from app.adapters.embed import Embedder
@@ -23,7 +23,16 @@ from app.adapters.queue import (
     redis_settings,
 )
 from app.settings import Settings, get_settings
-from worker.jobs import AUDIT_GRACE_S, AUDIT_TRIES, audit_job, delivery_job, prune_inbox
+from worker.jobs import (
+    AUDIT_GRACE_S,
+    AUDIT_TRIES,
+    audit_job,
+    delivery_job,
+    prune_inbox,
+    refresh_schedules,
+    run_schedules,
+)
+from worker.metrics import instrumented
 
 __all__ = ["build_workers", "close_worker", "run_workers"]
 
@@ -83,6 +92,17 @@ def _embedder(settings: Settings) -> Embedder | None:
     return Embedder(model_dir)
 
 
+def _crons() -> list[CronJob]:
+    """The events worker's housekeeping and the repositories' schedules (app.flows.schedules)."""
+    return [
+        cron(prune_inbox, hour={4}, minute={17}, timeout=300),
+        # Every minute, at second 0; a scan takes one store query and a few enqueues.
+        cron(run_schedules, timeout=50),
+        # Hourly, off the full hour that schedules favour.
+        cron(refresh_schedules, minute={41}, timeout=45 * 60),
+    ]
+
+
 def build_workers(
     settings: Settings | None = None,
     *,
@@ -112,14 +132,19 @@ def build_workers(
     events = Worker(
         functions=[
             func(
-                delivery_job,
+                instrumented(
+                    delivery_job,
+                    job="delivery",
+                    max_tries=DELIVERY_TRIES,
+                    timeout_s=DELIVERY_TIMEOUT_S,
+                ),
                 name=DELIVERY_JOB,
                 timeout=DELIVERY_TIMEOUT_S,
                 max_tries=DELIVERY_TRIES,
             )
         ],
         queue_name=EVENTS_QUEUE,
-        cron_jobs=[] if burst else [cron(prune_inbox, hour={4}, minute={17}, timeout=300)],
+        cron_jobs=[] if burst else _crons(),
         max_jobs=20,
         # No kept results: a delivery's job id must be free again if its job failed for good,
         # so the inbox recovery (or a redelivery) can queue it once more. Done deliveries are
@@ -131,7 +156,13 @@ def build_workers(
     audits = Worker(
         functions=[
             func(
-                audit_job,
+                instrumented(
+                    audit_job,
+                    job="audit",
+                    max_tries=AUDIT_TRIES,
+                    timeout_s=settings.audit_timeout_seconds + AUDIT_GRACE_S,
+                    durations=True,
+                ),
                 name=AUDIT_JOB,
                 timeout=settings.audit_timeout_seconds + AUDIT_GRACE_S,
                 max_tries=AUDIT_TRIES,

@@ -1,4 +1,4 @@
-"""Our store database: the webhook inbox, installations and their repositories, audit runs.
+"""Our store database: the webhook inbox, installations, their repositories and schedules, audits.
 
 The store is DB Architect's own PostgreSQL database, never an audited target. Its schema is
 created only by the Alembic migrations: the helpers (``upgrade_store``, ``start_local_store``,
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, LiteralString, Self
+from typing import Any, LiteralString, NamedTuple, Self
 
 import msgspec
 import structlog
@@ -33,6 +33,7 @@ __all__ = [
     "AUDIT_END_STATUSES",
     "MAX_REQUEUES",
     "Delivery",
+    "ScheduledRepository",
     "Store",
     "downgrade_store",
     "local_store",
@@ -111,6 +112,27 @@ Q_REMOVE_REPOSITORIES: LiteralString = (
     "WHERE installation_id = %s AND id = ANY(%s) AND removed_at IS NULL"
 )
 Q_PAUSED: LiteralString = "SELECT suspended_at IS NOT NULL FROM installations WHERE id = %s"
+Q_INSTALLATION_OF: LiteralString = (
+    "SELECT installation_id FROM repositories WHERE full_name = %s AND removed_at IS NULL"
+)
+# Repositories we may audit: still installed, on an installation that is not suspended.
+_ACTIVE: LiteralString = (
+    "FROM repositories r JOIN installations i ON i.id = r.installation_id "
+    "WHERE r.removed_at IS NULL AND i.suspended_at IS NULL"
+)
+Q_SET_SCHEDULE: LiteralString = (
+    "UPDATE repositories SET schedule = %s, timezone = %s, schedule_checked_at = now() "
+    "WHERE full_name = %s"
+)
+Q_SCHEDULED: LiteralString = (
+    "SELECT r.installation_id, r.full_name, r.schedule, coalesce(r.timezone, 'UTC') "
+    f"{_ACTIVE} AND r.schedule IS NOT NULL ORDER BY r.full_name"
+)
+Q_SCHEDULE_CHECKS: LiteralString = (
+    f"SELECT r.installation_id, r.full_name {_ACTIVE} AND (r.schedule_checked_at IS NULL "
+    "OR r.schedule_checked_at < now() - make_interval(secs => %s::float8)) "
+    "ORDER BY r.schedule_checked_at NULLS FIRST, r.full_name LIMIT %s"
+)
 # An installation belongs to one account: its repositories are ``account/…``, and so is
 # what reviewers there said (reviewer memory is keyed by repository name).
 _OF_ACCOUNT: LiteralString = (
@@ -131,6 +153,17 @@ Q_START_AUDIT: LiteralString = (
 Q_FINISH_AUDIT: LiteralString = (
     "UPDATE audits SET status = %s, finished_at = now(), summary = %s, report = %s WHERE id = %s"
 )
+
+
+class ScheduledRepository(NamedTuple):
+    """A repository whose config has a schedule (as the store last saw the config)."""
+
+    installation_id: int
+    full_name: str
+    #: The 5-field cron text, as validated by ``app.engine.repo_config``.
+    schedule: str
+    #: The IANA time zone the schedule is read in.
+    timezone: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +361,14 @@ class Store:
             async with conn.cursor() as cur:
                 await cur.executemany(Q_ADD_REPOSITORY, rows)
 
+    async def installation_of(self, full_name: str) -> int | None:
+        """The installation a repository (``owner/name``, as GitHub spells it) is in; None when
+        the store does not know it or it was removed from its installation."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(Q_INSTALLATION_OF, (full_name,))
+            row = await cur.fetchone()
+        return None if row is None else int(row[0])
+
     async def remove_repositories(self, installation_id: int, repo_ids: Iterable[int]) -> None:
         """Mark repositories removed from an installation (``removed``); their audits stay."""
         ids = list(repo_ids)
@@ -335,6 +376,33 @@ class Store:
             return
         async with self.pool.connection() as conn:
             await conn.execute(Q_REMOVE_REPOSITORIES, (installation_id, ids))
+
+    # ------------------------------------------------------------------ schedules
+
+    async def set_schedule(self, full_name: str, schedule: str | None, timezone: str) -> bool:
+        """Remember a repository's config schedule (None: none) and that it was just read.
+
+        Only a known repository is updated (installation events record them); returns False
+        for an unknown one, e.g. a local run's demo repository, which never runs by schedule.
+        """
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(Q_SET_SCHEDULE, (schedule, timezone, full_name))
+            return cur.rowcount > 0
+
+    async def scheduled_repositories(self) -> list[ScheduledRepository]:
+        """Active repositories with a schedule: not removed, installation not suspended."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(Q_SCHEDULED)
+            rows = await cur.fetchall()
+        return [ScheduledRepository(int(i), str(n), str(s), str(tz)) for i, n, s, tz in rows]
+
+    async def schedule_checks_due(self, older_than_s: float, limit: int) -> list[tuple[int, str]]:
+        """Active repositories ``(installation_id, full_name)`` whose config was not read in
+        the last ``older_than_s`` seconds (never-read ones first, then the longest unread)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(Q_SCHEDULE_CHECKS, (older_than_s, limit))
+            rows = await cur.fetchall()
+        return [(int(installation_id), str(name)) for installation_id, name in rows]
 
     # ------------------------------------------------------------------ audits
 

@@ -62,6 +62,7 @@ from app.engine.render import to_json
 from app.engine.repo_config import CONFIG_PATH, ConfigError, RepoConfig
 from app.flows.audit_target import WorkloadSpec, audit_target
 from app.flows.requests import AuditRequest, Memo
+from app.flows.schedules import schedule_of
 from app.flows.targets import Resolved, TargetProblem, resolve_target
 from app.settings import Settings
 
@@ -75,6 +76,8 @@ RunAudit = Callable[[Resolved], Awaitable[Report]]
 Embed = Callable[[Sequence[str]], Awaitable[list[list[float]]]]
 #: (request, status, summary, JSON report) → stored.
 Recorder = Callable[[AuditRequest, str, dict[str, Any], dict[str, Any] | None], Awaitable[None]]
+#: ``(full_name, schedule, timezone)``: the schedule the audit found in the config.
+ScheduleRecorder = Callable[[str, str | None, str], Awaitable[None]]
 _MEMO_TTL_S = 7 * 24 * 3600
 _BUTTONS = {
     "open_prs": CheckAction("Open PRs", "Audit again and open the pull requests", "open_prs"),
@@ -135,6 +138,8 @@ class AuditDeps:
     embed: Embed | None = None
     #: Claude, for a plain-language paragraph in PR bodies (None without an API key).
     prose: Explainer | None = None
+    #: Remembers the config's schedule for the worker's cron (None without a store).
+    remember_schedule: ScheduleRecorder | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +202,8 @@ async def _audit(
     request: AuditRequest, deps: AuditDeps, info: RepoInfo, check_id: int
 ) -> AuditOutcome:
     text = await deps.reader.file_text(CONFIG_PATH, info.default_branch)
+    if deps.remember_schedule is not None:  # no or a broken config: no schedule
+        await deps.remember_schedule(request.full_name, *schedule_of(request.full_name, text))
     if text is None:
         # No config, no audit: installing the App on many repositories must not point them
         # all at a target nobody chose for them.

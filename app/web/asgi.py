@@ -17,9 +17,13 @@ from litestar.types import Scope
 
 from app.adapters.store import open_store
 from app.settings import Settings, get_settings
+from app.web.api import API_COMPONENTS, api_router
 from app.web.health import healthz
+from app.web.metrics import metrics
 from app.web.recovery import run_recovery
+from app.web.setup import SETUP_HANDLERS
 from app.web.state import DeliveryQueue, WebState
+from app.web.ui import root_redirect, template_config, ui_router
 from app.web.webhooks import MAX_BODY_BYTES, github_webhook
 
 __all__ = ["create_app"]
@@ -52,12 +56,23 @@ def create_app(settings: Settings | None = None, *, store_dsn: str | None = None
             yield
 
     return Litestar(
-        route_handlers=[github_webhook, healthz],
+        route_handlers=[
+            github_webhook,
+            healthz,
+            metrics,
+            api_router,
+            root_redirect,
+            ui_router(),
+            *SETUP_HANDLERS,
+        ],
+        template_config=template_config(),
         lifespan=[lifespan],
         exception_handlers={RequestEntityTooLarge: _too_large},
         after_exception=[_log_exception],
         logging_config=None,  # app.log configures logging for the whole process
-        openapi_config=OpenAPIConfig(title="DB Architect", version="0.1.0"),
+        openapi_config=OpenAPIConfig(
+            title="DB Architect", version="0.1.0", components=[API_COMPONENTS]
+        ),
     )
 
 

@@ -14,14 +14,24 @@ import structlog
 from arq.constants import expires_extra_ms, job_key_prefix, result_key_prefix
 from redis.exceptions import NoScriptError, RedisError
 
-from app.adapters.queue import DELIVERY_JOB, EVENTS_QUEUE, delivery_job_id, open_pool
+from app.adapters.queue import (
+    AUDIT_JOB,
+    AUDITS_QUEUE,
+    DELIVERY_JOB,
+    EVENTS_QUEUE,
+    audit_job_id,
+    delivery_job_id,
+    open_pool,
+)
 from app.web.batch import Batcher
+from app.web.counters import WebMetrics
 
 if TYPE_CHECKING:
     from arq.connections import ArqRedis
     from litestar import Litestar
 
     from app.adapters.store import Delivery, Store
+    from app.flows.requests import AuditRequest
     from app.settings import Settings
 
 __all__ = ["DeliveryQueue", "QueueUnavailable", "WebState", "delivery_job_bytes", "web_state"]
@@ -74,7 +84,8 @@ class QueueUnavailable(Exception):
 
 
 class DeliveryQueue:
-    """The arq pool for delivery jobs, opened lazily: Redis may be down when the web starts.
+    """The arq pool for delivery jobs (and the admin API's audits), opened lazily: Redis may
+    be down when the web starts.
 
     While Redis is unreachable, a new connection is tried at most once per ``retry_after_s``
     so that a burst of deliveries does not pile up connection attempts; every call fails
@@ -164,6 +175,26 @@ class DeliveryQueue:
         results: list[object] = await pipe.execute()
         return results
 
+    async def enqueue_audit(self, request: AuditRequest) -> bool:
+        """Enqueue an audit job on the audits queue (as the events worker does); False when
+        a job with its id (``audit_job_id``) is queued, running or has a kept result.
+
+        Raises:
+            QueueUnavailable: Redis is down or slow; nothing was enqueued.
+        """
+        pool = await self.connect()
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                job = await pool.enqueue_job(
+                    AUDIT_JOB,
+                    request.to_job(),
+                    _job_id=audit_job_id(request.full_name, request.trigger_key),
+                    _queue_name=AUDITS_QUEUE,
+                )
+        except _REDIS_ERRORS as err:
+            raise QueueUnavailable(f"enqueue failed: {type(err).__name__}") from err
+        return job is not None
+
     async def ping(self) -> bool:
         """Whether Redis answers now."""
         try:
@@ -188,6 +219,8 @@ class WebState:
     settings: Settings
     store: Store
     queue: DeliveryQueue
+    metrics: WebMetrics = field(default_factory=WebMetrics)
+    """This app's own Prometheus counters (``GET /metrics``)."""
     secrets: tuple[bytes, ...] = field(init=False)
     """``settings.webhook_secrets``, read once rather than per delivery."""
     bot_login: str = field(init=False)

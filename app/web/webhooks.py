@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -81,6 +82,7 @@ def signature_problem(body: bytes, header: str | None, secrets: Sequence[bytes])
 async def github_webhook(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     """Receive one GitHub delivery: authenticate, filter, keep in the inbox, enqueue."""
     web = web_state(request.app)
+    started = time.perf_counter()
     body = await request.body()
     headers = request.headers
     problem = signature_problem(body, headers.get("x-hub-signature-256"), web.secrets)
@@ -88,6 +90,7 @@ async def github_webhook(request: Request[Any, Any, Any]) -> Response[dict[str, 
         log.warning(
             "webhook.rejected", reason="signature", delivery_id=headers.get("x-github-delivery")
         )
+        web.metrics.signature_failure(time.perf_counter() - started)
         return _reply(401, {"error": problem})
     event = headers.get("x-github-event")
     delivery_id = headers.get("x-github-delivery")
@@ -95,6 +98,7 @@ async def github_webhook(request: Request[Any, Any, Any]) -> Response[dict[str, 
         log.warning(
             "webhook.rejected", reason="headers", delivery_id=delivery_id, github_event=event
         )
+        web.metrics.delivery(event, "rejected", time.perf_counter() - started)
         return _reply(400, {"error": "X-GitHub-Event and a GUID in X-GitHub-Delivery are required"})
     try:
         envelope = parse_envelope(body)
@@ -102,6 +106,7 @@ async def github_webhook(request: Request[Any, Any, Any]) -> Response[dict[str, 
         log.warning(
             "webhook.rejected", reason="payload", delivery_id=delivery_id, github_event=event
         )
+        web.metrics.delivery(event, "rejected", time.perf_counter() - started)
         return _reply(400, {"error": str(err)})
     delivery = delivery_from(delivery_id, event, envelope, body)
     (status, content), outcome = await _route(web, delivery)
@@ -115,6 +120,7 @@ async def github_webhook(request: Request[Any, Any, Any]) -> Response[dict[str, 
         repository=delivery.repository,
         outcome=outcome,
     )
+    web.metrics.delivery(event, outcome, time.perf_counter() - started)
     return _reply(status, content)
 
 

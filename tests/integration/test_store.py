@@ -26,7 +26,7 @@ from app.settings import get_settings
 
 TABLES = {"webhook_inbox", "installations", "repositories", "audits"}
 MEMORY_TABLES = {"recommendations", "feedback", "ignores"}  # revision 0002
-HEAD = "0003"
+HEAD = "0004"
 
 
 def _tables(dsn: str) -> set[str]:
@@ -114,7 +114,7 @@ def test_feedback_source_migration_upgrade_downgrade_upgrade(fresh_db18: str) ->
     upgrade_store(fresh_db18, "0002")
     insert = "INSERT INTO feedback (repository, source, source_id) VALUES ('a/b', 'review', %s)"
     upgrade_store(fresh_db18)
-    assert store_revision(fresh_db18) == "0003"
+    assert store_revision(fresh_db18) == HEAD
     assert {"source_id"} <= _columns(fresh_db18, "feedback")
     assert {"descriptor"} <= _columns(fresh_db18, "recommendations")
     _sql(fresh_db18, insert, ("17",))
@@ -127,7 +127,7 @@ def test_feedback_source_migration_upgrade_downgrade_upgrade(fresh_db18: str) ->
     assert "feedback_source_key" not in _indexes(fresh_db18, "feedback")
 
     upgrade_store(fresh_db18)
-    assert store_revision(fresh_db18) == "0003"
+    assert store_revision(fresh_db18) == HEAD
     _sql(fresh_db18, insert, ("18",))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Mapping
+from contextvars import ContextVar
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -45,6 +46,7 @@ __all__ = [
     "as_github_error",
     "call",
     "installation_client",
+    "rate_limits_seen",
     "redis_token_cache",
     "user_agent",
 ]
@@ -69,6 +71,13 @@ INSTALLATION_PERMISSIONS: AppPermissionsType = {
 }
 #: Without ``retry-after`` GitHub asks to wait at least a minute after a rate limit.
 RATE_LIMIT_FALLBACK_S = 60.0
+
+#: While set (the worker sets it for each job), :func:`api` puts the ``x-ratelimit-remaining``
+#: of every response in it, by installation id (``"app"`` for the App's own JWT calls); the
+#: job publishes the last values for ``/metrics``.
+rate_limits_seen: ContextVar[dict[str, int] | None] = ContextVar(
+    "github_rate_limits_seen", default=None
+)
 
 
 @functools.cache
@@ -176,15 +185,21 @@ async def api(
         GitHubTransient: worth retrying later.
         GitHubError: permanent.
     """
-    response = await call(
-        gh.arequest(
-            method,
-            path,
-            json=json,
-            params=dict(params) if params is not None else None,
-            headers={"X-GitHub-Api-Version": API_VERSION},
+    try:
+        response = await call(
+            gh.arequest(
+                method,
+                path,
+                json=json,
+                params=dict(params) if params is not None else None,
+                headers={"X-GitHub-Api-Version": API_VERSION},
+            )
         )
-    )
+    except GitHubError as err:
+        if isinstance(err.__cause__, RequestFailed):  # a rate-limited call says 0 is left
+            _saw_rate_limit(gh, err.__cause__.response.headers)
+        raise
+    _saw_rate_limit(gh, response.headers)
     log.debug(
         "github.call",
         method=method,
@@ -193,6 +208,17 @@ async def api(
         rate_remaining=response.headers.get("x-ratelimit-remaining"),
     )
     return response
+
+
+def _saw_rate_limit(gh: GitHub[Any], headers: httpx.Headers) -> None:
+    """Note the rate limit a response reports in :data:`rate_limits_seen`, if a job set it."""
+    seen = rate_limits_seen.get()
+    remaining = headers.get("x-ratelimit-remaining")
+    if seen is None or remaining is None or not remaining.isdigit():
+        return
+    auth = gh.auth
+    who = str(auth.installation_id) if isinstance(auth, AppInstallationAuthStrategy) else "app"
+    seen[who] = int(remaining)
 
 
 def as_github_error(exc: BaseException) -> GitHubError:

@@ -59,7 +59,8 @@ EXPOSE 8000
 
 # Python, as slim has no curl: /healthz answers 200 while deliveries can be accepted, else 503.
 # The worker has no web port: compose turns this check off for it.
+# No proxy for the container's own address, even when HTTP_PROXY is set for the outside.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('DBARCH_WEB_PORT', '8000') + '/healthz', timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request as u; u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:' + os.environ.get('DBARCH_WEB_PORT', '8000') + '/healthz', timeout=4)"]
 
 CMD ["dbarchitect", "serve"]

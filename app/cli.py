@@ -413,6 +413,20 @@ def _serve() -> int:
     from app.web.asgi import create_app
 
     settings = get_settings()
+    if settings.admin_token is None:
+        # The dashboard, the admin API and /setup need one; keep it where the operator
+        # (and only the operator) can read it, never in the log.
+        from pydantic import SecretStr
+
+        from app.local import admin_token
+
+        token = SecretStr(admin_token(settings.data_dir))
+        settings = settings.model_copy(update={"admin_token": token})
+        print(
+            f"dbarchitect: admin token (dashboard, /api, /setup) in "
+            f"{settings.data_dir / 'admin-token'}",
+            file=sys.stderr,
+        )
     with _store_dsn() as dsn:
         if settings.store_dsn is None:
             upgrade_store(dsn)  # the embedded store is ours to migrate

@@ -283,8 +283,15 @@ async def _until_signalled(work: Coroutine[Any, Any, None]) -> None:
     """
     task = asyncio.ensure_future(work)
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        # Once: a second signal must not cancel the shutdown that closes the pools and store.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, lambda: None)
+        task.cancel()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, task.cancel)
+        loop.add_signal_handler(signum, stop)
     try:
         await task
     except asyncio.CancelledError:

@@ -33,6 +33,10 @@ DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-6"
 """The Claude model used unless ``DBARCH_ANTHROPIC_MODEL`` names another."""
 
 
+#: Admin and metrics tokens are at least this long: a guessable token guards nothing.
+MIN_TOKEN_CHARS = 16
+
+
 class TargetSpec(BaseModel):
     """An operator-defined audit target: repositories name it, only the operator knows the DSN."""
 
@@ -67,8 +71,8 @@ class GitHubAppFileSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         state = self.current_state
-        if "github_app_id" in state or "github_private_key" in state:
-            return {}
+        if {"github_app_id", "github_private_key", "github_webhook_secret"} & state.keys():
+            return {}  # an App configured elsewhere, even in part: the file must not mix in
         data_dir = state.get("data_dir", self.settings_cls.model_fields["data_dir"].default)
         app = read_app_file(app_file_path(Path(str(data_dir)).expanduser()))
         if app is None:
@@ -223,6 +227,19 @@ class Settings(BaseSettings):
                 "(the address GitHub sends webhooks to), without a query"
             )
         return url
+
+    @field_validator("admin_token", "metrics_token", mode="before")
+    @classmethod
+    def _token(cls, value: object) -> object:
+        """Empty means unset (compose's ``${VAR}`` of a missing variable); short is refused."""
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return None
+        if isinstance(raw, str) and len(raw.strip()) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                f"must be at least {MIN_TOKEN_CHARS} characters (e.g. `openssl rand -hex 20`)"
+            )
+        return raw.strip() if isinstance(raw, str) else value
 
     @field_validator("log_format", "log_level", mode="before")
     @classmethod

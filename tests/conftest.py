@@ -6,6 +6,8 @@ Fixture contract (other tests rely on it):
   ``create_database(name)`` and ``version_num`` (see ``app.adapters.pgserver.PgServer``).
   Both preload pg_stat_statements (``track = all``); pg18 has ``vector``, pg15 has ``hypopg``.
 - ``fresh_db18`` / ``fresh_db15`` (function): DSN of a new empty database named after the test.
+- ``module_store`` (module) / ``fresh_store`` (function): a store database on ``pg18`` made as
+  production makes it (with ``vector``) and upgraded to head.
 - ``redis_url`` (session): ``redis://127.0.0.1:PORT/0`` of a private, non-persistent redis-server.
 - ``server_dir`` (function): an empty directory a server may live in (reachable by the
   unprivileged account a root process runs PostgreSQL as; pytest's ``tmp_path`` is not).
@@ -120,11 +122,50 @@ def fresh_db15(pg15: DebianPostgres, request: pytest.FixtureRequest) -> Iterator
     yield from _fresh_database(pg15, request)
 
 
+def _store(server: EmbeddedPostgres, name: str) -> Iterator[str]:
+    from app.adapters.store_schema import STORE_EXTENSIONS, upgrade_store
+
+    dsn = server.create_database(name, extensions=STORE_EXTENSIONS)
+    upgrade_store(dsn)
+    yield dsn
+    server.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def module_store(pg18: EmbeddedPostgres, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A store database upgraded to head, shared by the tests of one module."""
+    yield from _store(pg18, database_name(f"store_{request.module.__name__.rpartition('.')[2]}"))
+
+
+@pytest.fixture
+def fresh_store(pg18: EmbeddedPostgres, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A store database upgraded to head for one test (what it remembers sways no other)."""
+    yield from _store(pg18, database_name(f"store_{request.node.name}"))
+
+
 @pytest.fixture
 def server_dir() -> Iterator[Path]:
     """An empty directory for a server a test starts itself (LocalPostgres(base_dir=...))."""
     with _scratch_dir("server") as path:
         yield path
+
+
+# ---------------------------------------------------------------------- local state
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_data_dir() -> Iterator[None]:
+    """Settings built without ``data_dir`` read a temporary one, never the checkout's
+    ``.dbarchitect`` (where ``/setup`` may have stored a developer's real GitHub App)."""
+    if os.environ.get("DBARCH_DATA_DIR"):
+        yield
+        return
+    with _scratch_dir("data") as path:
+        os.environ["DBARCH_DATA_DIR"] = str(path)
+        try:
+            yield
+        finally:
+            del os.environ["DBARCH_DATA_DIR"]
 
 
 # ---------------------------------------------------------------------- Redis

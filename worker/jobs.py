@@ -232,8 +232,11 @@ async def _enqueue_audit(redis_pool: ArqRedis, request: AuditRequest) -> bool:
 
 #: A minute's scan lock outlives the minute, so a late second worker finds it.
 SCHEDULE_LOCK_S = 120
-#: The hourly refresh reads configs not read for this long (an audit reads one too).
-SCHEDULE_REFRESH_AFTER_S = 50 * 60
+#: The hourly refresh reads configs not read for this long (an audit reads one too): each
+#: repository costs a few GitHub calls, so a large installation spreads them over six runs.
+SCHEDULE_REFRESH_AFTER_S = 6 * 3600
+#: The hourly refresh's lock: one worker per hour does it.
+SCHEDULE_REFRESH_LOCK_S = 50 * 60
 #: At most this many configs are read per refresh (about three GitHub calls each).
 SCHEDULE_REFRESH_LIMIT = 1000
 
@@ -273,7 +276,7 @@ async def run_schedules(ctx: dict[str, Any], *, now: datetime | None = None) -> 
 
 
 async def refresh_schedules(ctx: dict[str, Any], *, now: datetime | None = None) -> int:
-    """Hourly: read the configs nobody read for an hour and store their schedules (arq cron).
+    """Hourly: read the configs nobody read for six hours and store their schedules (arq cron).
 
     Needs the GitHub App (a local run has no installed repositories to schedule).
     Returns how many configs were read.
@@ -283,7 +286,7 @@ async def refresh_schedules(ctx: dict[str, Any], *, now: datetime | None = None)
         return 0
     when = _clock(ctx, now)
     lock = f"dbarch:lock:schedules-refresh:{when.astimezone(UTC):%Y-%m-%dT%H}"
-    if not await _first_to(ctx["redis"], lock, SCHEDULE_REFRESH_AFTER_S):
+    if not await _first_to(ctx["redis"], lock, SCHEDULE_REFRESH_LOCK_S):
         return 0
 
     async def read_config(installation_id: int, full_name: str) -> str | None:

@@ -112,8 +112,10 @@ Q_REMOVE_REPOSITORIES: LiteralString = (
     "WHERE installation_id = %s AND id = ANY(%s) AND removed_at IS NULL"
 )
 Q_PAUSED: LiteralString = "SELECT suspended_at IS NOT NULL FROM installations WHERE id = %s"
+# GitHub names are case-insensitive; a suspended installation is not one to audit for.
 Q_INSTALLATION_OF: LiteralString = (
-    "SELECT installation_id FROM repositories WHERE full_name = %s AND removed_at IS NULL"
+    "SELECT r.installation_id FROM repositories r JOIN installations i ON i.id = r.installation_id "
+    "WHERE lower(r.full_name) = lower(%s) AND r.removed_at IS NULL AND i.suspended_at IS NULL"
 )
 # Repositories we may audit: still installed, on an installation that is not suspended.
 _ACTIVE: LiteralString = (

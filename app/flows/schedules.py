@@ -5,8 +5,8 @@ How schedules run (the choices, in one place):
 - The schedule lives in the repository's ``.github/db-architect.yml`` on GitHub. Reading every
   config every minute would cost an API call per repository per minute, so the store keeps a
   copy per repository (``repositories.schedule`` and ``.timezone``). Every audit records what
-  it read, and an hourly refresh reads the configs nobody read for the last hour: a changed
-  schedule is picked up within about an hour, or at the next audit, whichever comes first.
+  it read, and an hourly refresh reads the configs nobody read for six hours: a changed
+  schedule is picked up within about six hours, or at the next audit, whichever comes first.
   A missing or broken config stores no schedule (the broken one is logged).
 - Every minute, :func:`fire` evaluates each stored schedule in its time zone for that minute
   (the engine's pure cron matcher) and enqueues an audit with trigger ``schedule`` and key
@@ -179,7 +179,7 @@ async def refresh(
     """Read the config of repositories not read for ``older_than_s``; store their schedules.
 
     ``read_config(installation_id, full_name)`` returns the config's text (None: no file).
-    A repository GitHub refuses is skipped (tried again next time); a transient failure
+    A repository GitHub refuses gets no schedule (read again in a later round); a transient failure
     (rate limit, outage) stops the refresh, which the next run resumes. Returns how many
     repositories were read.
     """
@@ -191,7 +191,10 @@ async def refresh(
             log.warning("schedule_refresh_paused", repository=full_name, error=err.message)
             break
         except GitHubError as err:
-            log.warning("schedule_refresh_skipped", repository=full_name, error=err.message)
+            # Refused for good (gone, no access): nothing to schedule, and stamped, so it does
+            # not stay first in line and starve the others.
+            log.warning("schedule_refresh_refused", repository=full_name, error=err.message)
+            await store.set_schedule(full_name, None, "UTC")
             continue
         schedule, timezone = schedule_of(full_name, text)
         await store.set_schedule(full_name, schedule, timezone)

@@ -42,7 +42,7 @@ def token_matches(settings: Settings, presented: str | None) -> bool:
 
 def cookie_for(settings: Settings) -> str:
     """The session cookie value for the configured token (changes when the token does)."""
-    if settings.admin_token is None:
+    if settings.admin_token is None or not settings.admin_token.get_secret_value():
         raise ValueError("no admin token is configured")
     key = settings.admin_token.get_secret_value().encode()
     return hmac.new(key, _COOKIE_CONTEXT, hashlib.sha256).hexdigest()
@@ -54,7 +54,7 @@ def ui_authenticated(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
     if settings.admin_token is None:
         return False
     cookie = connection.cookies.get(ADMIN_COOKIE)
-    if cookie and hmac.compare_digest(cookie, cookie_for(settings)):
+    if cookie and hmac.compare_digest(cookie.encode(), cookie_for(settings).encode()):
         return True
     return token_matches(settings, _bearer(connection))
 

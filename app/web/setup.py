@@ -20,14 +20,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import structlog
 from litestar import Litestar, MediaType, Request, Response, get
+from litestar.datastructures import Cookie
 
 from app.github_app_file import AppFile, AppFileError, app_file_path, read_app_file
 from app.settings import Settings
-from app.web.auth import token_matches, ui_authenticated
+from app.web.auth import ADMIN_COOKIE, cookie_for, token_matches, ui_authenticated
 from app.web.manifest import (
     CALLBACK_PATH,
     SETUP_PATH,
@@ -122,13 +123,22 @@ class _Registered:
 async def setup_page(request: Request[Any, Any, Any]) -> Response[str]:
     """The registration page (``?org=NAME`` for an organisation), or the App's install link."""
     settings = web_state(request.app).settings
-    if settings.admin_token is not None and not (
-        ui_authenticated(request) or token_matches(settings, request.query_params.get("token"))
-    ):
-        # Whoever registers the App decides whose webhooks this deployment trusts.
+    # Whoever registers the App decides whose webhooks this deployment trusts: only the
+    # holder of the admin token may, and without one nobody can.
+    if settings.admin_token is None:
+        body = _p(
+            "Registering the GitHub App needs an admin token, and none is configured: set "
+            "DBARCH_ADMIN_TOKEN (16 characters or more). `dbarchitect run` and `dbarchitect "
+            "serve` make one in <data dir>/admin-token when it is unset."
+        )
+        return _page("Setup needs an admin token", body, 403)
+    presented = request.query_params.get("token")
+    if presented is not None and token_matches(settings, presented):
+        return _logged_in(settings, request)
+    if not ui_authenticated(request):
         body = _p(
             "Registering the GitHub App needs the admin token: open this page as "
-            "/setup?token=<DBARCH_ADMIN_TOKEN> (dbarchitect run keeps one in "
+            "/setup?token=<DBARCH_ADMIN_TOKEN> (dbarchitect run and serve keep one in "
             "<data dir>/admin-token)."
         )
         return _page("The admin token is needed", body, 401)
@@ -268,6 +278,27 @@ _HEADERS = {
         "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
     ),
 }
+
+
+def _logged_in(settings: Settings, request: Request[Any, Any, Any]) -> Response[str]:
+    """Remember the token for /setup (a cookie) and drop it from the address bar and logs.
+
+    SameSite=Lax, not Strict: GitHub sends the operator back here (``setup_url``) after the
+    App is installed, a cross-site navigation a strict cookie would not survive.
+    """
+    rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
+    target = SETUP_PATH + (f"?{urlencode(rest)}" if rest else "")
+    cookie = Cookie(
+        key=ADMIN_COOKIE,
+        value=cookie_for(settings),
+        path=SETUP_PATH,
+        max_age=12 * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    headers = {**_HEADERS, "Location": target}
+    return Response("", status_code=303, headers=headers, cookies=[cookie])
 
 
 def _page(title: str, body: str, status: int = 200) -> Response[str]:

@@ -20,9 +20,8 @@ import pytest
 from PIL import Image  # installed with fastembed
 
 from app.adapters.memory import FeedbackRow, Memory
-from app.adapters.pgserver import EmbeddedPostgres, free_port
-from app.adapters.store import open_store, upgrade_store
-from app.adapters.store_schema import STORE_EXTENSIONS
+from app.adapters.pgserver import free_port
+from app.adapters.store import open_store
 from app.settings import Settings
 from app.web.auth import ADMIN_COOKIE
 from tests.integration.webhook_app import AppServer
@@ -135,11 +134,8 @@ async def _seed(dsn: str) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def store_dsn(pg18: EmbeddedPostgres) -> Iterator[str]:
-    dsn = pg18.create_database("dashboard_store", extensions=STORE_EXTENSIONS)
-    upgrade_store(dsn)
-    yield dsn
-    pg18.drop_database("dashboard_store")
+def store_dsn(module_store: str) -> str:
+    return module_store
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,7 @@ import httpx
 import pytest
 import redis
 
-from app.adapters.pgserver import EmbeddedPostgres, PgServer
-from app.adapters.store import upgrade_store
+from app.adapters.pgserver import PgServer
 from app.settings import Settings
 from tests import payloads
 from tests.github_fake import FakeGitHub
@@ -63,10 +62,8 @@ def target(pg15: PgServer) -> str:
 
 
 @pytest.fixture(scope="module")
-def store_dsn(pg18: EmbeddedPostgres) -> str:
-    dsn = pg18.create_database("gh_app_store", extensions=("vector",))
-    upgrade_store(dsn)
-    return dsn
+def store_dsn(module_store: str) -> str:
+    return module_store
 
 
 @pytest.fixture

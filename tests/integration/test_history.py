@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from app.adapters.history import History
 from app.adapters.memory import FeedbackRow, Memory
-from app.adapters.pgserver import EmbeddedPostgres, database_name
-from app.adapters.store import Store, open_store, upgrade_store
-from app.adapters.store_schema import STORE_EXTENSIONS
+from app.adapters.store import Store, open_store
 
 REPO, OTHER = "acme/shop", "acme/blog"
 
@@ -40,12 +38,8 @@ def report(*recs: tuple[str, str, float, list[dict[str, Any]]]) -> dict[str, Any
 
 
 @pytest.fixture
-def store_dsn(pg18: EmbeddedPostgres, request: pytest.FixtureRequest) -> Iterator[str]:
-    name = database_name(request.node.name)
-    dsn = pg18.create_database(name, extensions=STORE_EXTENSIONS)
-    upgrade_store(dsn)
-    yield dsn
-    pg18.drop_database(name)
+def store_dsn(fresh_store: str) -> str:
+    return fresh_store
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import psycopg
 import pytest
@@ -14,9 +14,7 @@ from pgvector.psycopg import register_vector_async
 
 from app.adapters import memory as memory_module
 from app.adapters.memory import COPY_THRESHOLD, FeedbackRow, Memory
-from app.adapters.pgserver import EmbeddedPostgres, database_name
-from app.adapters.store import open_store, upgrade_store
-from app.adapters.store_schema import STORE_EXTENSIONS
+from app.adapters.store import open_store
 
 DIM = 384
 REPO = "acme/shop"
@@ -25,13 +23,8 @@ STRANGER = "other/blog"  # another account: never consulted
 
 
 @pytest.fixture
-def store_dsn(pg18: EmbeddedPostgres, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A store database made as production makes it (with ``vector``), upgraded to head."""
-    name = database_name(request.node.name)
-    dsn = pg18.create_database(name, extensions=STORE_EXTENSIONS)
-    upgrade_store(dsn)
-    yield dsn
-    pg18.drop_database(name)
+def store_dsn(fresh_store: str) -> str:
+    return fresh_store
 
 
 @pytest.fixture

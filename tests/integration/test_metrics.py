@@ -17,9 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.adapters.github.client import api, installation_client
 from app.adapters.metrics_sink import JobFacts, MetricsSink
-from app.adapters.pgserver import EmbeddedPostgres, free_port
+from app.adapters.pgserver import free_port
 from app.adapters.queue import AUDIT_JOB, AUDITS_QUEUE, dumps, loads, open_pool, redis_settings
-from app.adapters.store import upgrade_store
 from app.settings import Settings
 from app.web.metrics import METRICS_PATH
 from app.web.webhooks import WEBHOOK_PATH
@@ -29,7 +28,7 @@ from tests.payloads import delivery, issue_comment
 from worker.main import close_worker
 from worker.metrics import WOULD_OPEN, instrumented
 
-SECRET, TOKEN = "hook-secret", "scrape-t0ken"
+SECRET, TOKEN = "hook-secret", "scrape-t0ken-0123456"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 #: A Redis database of its own, emptied before each test, so values are exact.
 METRICS_DB = 7
@@ -50,11 +49,8 @@ def empty_redis(metrics_redis: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def store_dsn(pg18: EmbeddedPostgres) -> Iterator[str]:
-    dsn = pg18.create_database("metrics_store", extensions=("vector",))
-    upgrade_store(dsn)
-    yield dsn
-    pg18.drop_database("metrics_store")
+def store_dsn(module_store: str) -> str:
+    return module_store
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,7 @@ import redis
 import respx
 from pydantic import SecretStr
 
-from app.adapters.pgserver import EmbeddedPostgres, PgServer
-from app.adapters.store import upgrade_store
+from app.adapters.pgserver import PgServer
 from app.engine.fixpr import read_meta
 from app.settings import Settings
 from tests import payloads
@@ -79,11 +77,8 @@ def target(pg15: PgServer) -> str:
 
 
 @pytest.fixture
-def store_dsn(pg18: EmbeddedPostgres) -> str:
-    """A fresh store per test: what one test's reviewers said must not sway the next."""
-    dsn = pg18.create_database(f"memory_store_{uuid.uuid4().hex[:8]}", extensions=("vector",))
-    upgrade_store(dsn)
-    return dsn
+def store_dsn(fresh_store: str) -> str:
+    return fresh_store
 
 
 @pytest.fixture

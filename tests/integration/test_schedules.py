@@ -201,7 +201,7 @@ async def test_a_broken_config_clears_the_schedule_at_the_next_refresh(
 ) -> None:
     await refresh_schedules(ctx, now=MATCHING)
     fake.push(SHOP, "main", {".github/db-architect.yml": 'version: 1\nschedule: "*/5 * * * *"\n'})
-    _sql(fresh_db18, "UPDATE repositories SET schedule_checked_at = now() - interval '2 hours'")
+    _sql(fresh_db18, "UPDATE repositories SET schedule_checked_at = now() - interval '7 hours'")
 
     assert await refresh_schedules(ctx, now=datetime(2026, 12, 1, 11, 41, tzinfo=UTC)) == 2
     assert await store.scheduled_repositories() == []

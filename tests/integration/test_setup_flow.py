@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import re
@@ -16,8 +17,6 @@ import pytest
 import respx
 import yaml
 
-from app.adapters.pgserver import EmbeddedPostgres
-from app.adapters.store import upgrade_store
 from app.github_app_file import app_file_path
 from app.settings import Settings
 from app.web.manifest import APP_YML
@@ -34,11 +33,11 @@ _FORM = re.compile(
 
 
 @pytest.fixture(scope="module")
-def store_dsn(pg18: EmbeddedPostgres) -> Iterator[str]:
-    dsn = pg18.create_database("setup_store", extensions=("vector",))
-    upgrade_store(dsn)
-    yield dsn
-    pg18.drop_database("setup_store")
+def store_dsn(module_store: str) -> str:
+    return module_store
+
+
+ADMIN_TOKEN = "setup-admin-token-0123"
 
 
 def _serve(settings: Settings, store_dsn: str) -> AppServer:
@@ -53,8 +52,18 @@ def _settings(data_dir: Path, redis_url: str, **values: Any) -> Settings:
         github_app_id=None,
         github_private_key=None,
         github_webhook_secret=None,
-        **values,
+        **({"admin_token": ADMIN_TOKEN} | values),
     )
+
+
+@contextlib.contextmanager
+def _operator(base_url: str) -> Iterator[httpx.Client]:
+    """A browser that opened /setup?token=… once: it holds the /setup cookie."""
+    with httpx.Client(base_url=base_url, timeout=10) as http:
+        login = http.get("/setup", params={"token": ADMIN_TOKEN})
+        assert login.status_code == 303, login.text
+        assert "token" not in login.headers["location"]
+        yield http
 
 
 @pytest.fixture
@@ -65,7 +74,7 @@ def app(tmp_path: Path, store_dsn: str, redis_url: str) -> Iterator[AppServer]:
 
 @pytest.fixture
 def client(app: AppServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=app.url, timeout=10) as http:
+    with _operator(app.url) as http:
         yield http
 
 
@@ -207,7 +216,7 @@ def test_a_public_url_is_what_github_is_given(
     tmp_path: Path, store_dsn: str, redis_url: str
 ) -> None:
     settings = _settings(tmp_path, redis_url, public_url="https://dbarch.example.com/")
-    with _serve(settings, store_dsn) as server, httpx.Client(base_url=server.url) as http:
+    with _serve(settings, store_dsn) as server, _operator(server.url) as http:
         page = http.get("/setup").text
 
     _, manifest = _form(page)
@@ -225,8 +234,9 @@ def test_an_app_from_the_environment_counts_as_registered(
         github_app_id=5,
         github_private_key="-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----",
         github_app_slug="our-architect",
+        admin_token=ADMIN_TOKEN,
     )
-    with _serve(settings, store_dsn) as server, httpx.Client(base_url=server.url) as http:
+    with _serve(settings, store_dsn) as server, _operator(server.url) as http:
         page = http.get("/setup").text
 
     assert "already has a GitHub App" in page
@@ -234,16 +244,24 @@ def test_an_app_from_the_environment_counts_as_registered(
     assert "PRIVATE KEY" not in page
 
 
-def test_with_an_admin_token_only_its_holder_may_register(
+def test_only_the_admin_token_holder_may_register(
     tmp_path: Path, store_dsn: str, redis_url: str
 ) -> None:
-    settings = _settings(tmp_path, redis_url, admin_token="s3cret-admin")
-    with _serve(settings, store_dsn) as server, httpx.Client(base_url=server.url) as http:
+    open_settings = _settings(tmp_path, redis_url)
+    with _serve(open_settings, store_dsn) as server, httpx.Client(base_url=server.url) as http:
         refused = http.get("/setup")
-        allowed = http.get("/setup", params={"token": "s3cret-admin"})
         wrong = http.get("/setup", params={"token": "guess"})
+        login = http.get("/setup", params={"token": ADMIN_TOKEN, "org": "acme"})
+        page = http.get(login.headers["location"])
+    closed_settings = _settings(tmp_path, redis_url, admin_token=None)
+    with _serve(closed_settings, store_dsn) as server, httpx.Client(base_url=server.url) as http:
+        closed = http.get("/setup")
 
     assert refused.status_code == 401 and "admin token" in refused.text
     assert wrong.status_code == 401
-    assert allowed.status_code == 200 and "manifest" in allowed.text
+    assert login.status_code == 303 and login.headers["location"] == "/setup?org=acme"
+    cookie = login.headers["set-cookie"]
+    assert "Path=/setup" in cookie and "HttpOnly" in cookie and ADMIN_TOKEN not in cookie
+    assert page.status_code == 200 and "acme" in page.text
+    assert closed.status_code == 403 and "DBARCH_ADMIN_TOKEN" in closed.text
     assert not (tmp_path / "github-app.json").exists()

@@ -117,6 +117,7 @@ def test_a_missing_index_is_proven_with_measured_speedup_and_confidence(fresh_db
         allow_build=True,
         validation=ValidationSpec(on_target=True, budget=Budget(runs=3)),
     )
+    assert len(report.recommendations) == 1, (report.rejected, report.skipped)
     (rec,) = report.recommendations
     assert rec.columns == ("customer_id",)
     assessment = report.assessments[recommendation_id(rec)]

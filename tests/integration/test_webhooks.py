@@ -49,11 +49,8 @@ def _settings(redis_url: str) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def store_dsn(pg18: EmbeddedPostgres) -> Iterator[str]:
-    dsn = pg18.create_database("webhooks_store", extensions=("vector",))
-    upgrade_store(dsn)
-    yield dsn
-    pg18.drop_database("webhooks_store")
+def store_dsn(module_store: str) -> str:
+    return module_store
 
 
 @pytest.fixture(scope="module")

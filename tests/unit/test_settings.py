@@ -71,3 +71,13 @@ def test_every_field_is_documented() -> None:
 
 def test_get_settings_is_cached() -> None:
     assert get_settings() is get_settings()
+
+
+@pytest.mark.parametrize("field", ["admin_token", "metrics_token"])
+def test_tokens_are_unset_when_empty_and_refused_when_short(field: str) -> None:
+    assert getattr(Settings(**{field: ""}), field) is None  # compose's ${MISSING}
+    assert getattr(Settings(**{field: "   "}), field) is None
+    long = getattr(Settings(**{field: " a-token-of-20-chars "}), field)
+    assert long is not None and long.get_secret_value() == "a-token-of-20-chars"
+    with pytest.raises(ValidationError, match="at least 16 characters"):
+        Settings(**{field: "short"})

@@ -49,14 +49,24 @@ def test_the_data_dir_argument_locates_the_file(tmp_path: Path) -> None:
 def test_environment_variables_win_field_by_field(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("DBARCH_GITHUB_WEBHOOK_SECRET", "from-env")
     monkeypatch.setenv("DBARCH_GITHUB_APP_SLUG", "env-slug")
 
     settings = Settings()
 
     assert settings.github_app_id == 1  # still the file's App
-    assert settings.webhook_secrets == (b"from-env",)
     assert settings.github_app_slug == "env-slug"
+
+
+def test_a_webhook_secret_from_the_environment_keeps_the_file_out(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file's App with another secret would fail every delivery's signature."""
+    monkeypatch.setenv("DBARCH_GITHUB_WEBHOOK_SECRET", "from-env")
+
+    settings = Settings()
+
+    assert settings.webhook_secrets == (b"from-env",)
+    assert not settings.has_app_credentials
 
 
 @pytest.mark.parametrize("variable", ["DBARCH_GITHUB_APP_ID", "DBARCH_GITHUB_PRIVATE_KEY"])

@@ -198,7 +198,7 @@ async def test_refresh_stores_each_schedule_and_none_for_a_missing_or_broken_con
     }
 
 
-async def test_refresh_skips_a_refused_repository_and_stops_at_a_rate_limit() -> None:
+async def test_refresh_stamps_a_refused_repository_and_stops_at_a_rate_limit() -> None:
     store = _Store([], ["a/gone", "a/fine", "a/limited", "a/later"])
     failures: dict[str, GitHubError] = {
         "a/gone": GitHubError("404 Not Found", status=404),
@@ -211,7 +211,8 @@ async def test_refresh_skips_a_refused_repository_and_stops_at_a_rate_limit() ->
         return 'version: 1\nschedule: "0 3 * * *"\n'
 
     assert await refresh(store, read, older_than_s=3000, limit=10) == 1
-    assert store.stored == {"a/fine": ("0 3 * * *", "UTC")}
+    # The refused one is stamped with no schedule, so it does not stay first in line.
+    assert store.stored == {"a/gone": (None, "UTC"), "a/fine": ("0 3 * * *", "UTC")}
 
 
 def test_schedule_of_reads_the_config_text() -> None:

@@ -18,7 +18,7 @@ from app.settings import Settings
 from app.web.api import QUEUE_DOWN, STORE_DOWN, api_router
 from app.web.state import QueueUnavailable, WebState
 
-TOKEN = "t0ken-for-tests"
+TOKEN = "t0ken-for-the-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n"
 

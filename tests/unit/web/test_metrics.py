@@ -110,8 +110,8 @@ def test_without_redis_only_the_webs_own_counters_are_shown() -> None:
 @pytest.mark.parametrize(
     ("header", "allowed"),
     [
-        ("Bearer t0ken", True),
-        ("bearer t0ken", True),
+        ("Bearer scrape-t0ken-0123456", True),
+        ("bearer scrape-t0ken-0123456", True),
         ("Bearer wrong", False),
         ("Basic dDBrZW4=", False),
         ("Bearer ", False),
@@ -119,7 +119,7 @@ def test_without_redis_only_the_webs_own_counters_are_shown() -> None:
     ],
 )
 def test_with_a_token_only_its_bearer_may_scrape(header: str | None, allowed: bool) -> None:
-    problem = token_problem(Settings(metrics_token="t0ken"), header)
+    problem = token_problem(Settings(metrics_token="scrape-t0ken-0123456"), header)
     assert (problem is None) is allowed
     if problem is not None:
         assert "DBARCH_METRICS_TOKEN" in problem
@@ -145,7 +145,7 @@ def _client(settings: Settings) -> TestClient[Any]:
 
 
 def test_the_route_counts_what_the_webhook_did() -> None:
-    settings = Settings(github_webhook_secret=SECRET, metrics_token="t0ken")
+    settings = Settings(github_webhook_secret=SECRET, metrics_token="scrape-t0ken-0123456")
     with _client(settings) as client:
         body, headers = delivery("issue_comment", issue_comment("/audit"), SECRET)
         assert client.post(WEBHOOK_PATH, content=body, headers=headers).status_code == 202
@@ -155,7 +155,8 @@ def test_the_route_counts_what_the_webhook_did() -> None:
         refused = client.get(METRICS_PATH)
         assert refused.status_code == 401
         assert refused.headers["www-authenticate"].startswith("Bearer")
-        response = client.get(METRICS_PATH, headers={"Authorization": "Bearer t0ken"})
+        bearer = {"Authorization": "Bearer scrape-t0ken-0123456"}
+        response = client.get(METRICS_PATH, headers=bearer)
 
     assert response.status_code == 200
     assert response.headers["content-type"] == f"{CONTENT_TYPE}; charset=utf-8"

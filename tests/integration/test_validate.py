@@ -24,14 +24,18 @@ from app.flows.audit_target import ValidationSpec, WorkloadSpec, audit_target
 # autovacuum worker that happens to start (rolled-back writes leave dead rows) holds a lock
 # that makes validation skip on its 1-second lock budget, as it should on a busy server.
 
-# 200k orders; customer 1 places a third of them, the rest are spread thin (skew).
+# 200k orders; customer 1 places one in twenty (10k), the rest are spread thin (skew). Not a
+# third: measured statements are prepared, and once PostgreSQL switches to the generic plan
+# (the index, for the average customer) customer 1's third of the table got slower with the
+# index, which the regression guard rightly refuted, now and then. At 5 % the index plan is
+# no slower for customer 1 than the scan, whichever plan runs.
 ORDERS = """
 CREATE TABLE orders (
     id bigint PRIMARY KEY, customer_id int NOT NULL, status text NOT NULL,
     total numeric NOT NULL, note text
 );
 INSERT INTO orders
-SELECT g, CASE WHEN g % 3 = 0 THEN 1 ELSE 2 + (g * 7919) % 20000 END,
+SELECT g, CASE WHEN g % 20 = 0 THEN 1 ELSE 2 + (g * 7919) % 20000 END,
        CASE WHEN g % 50 = 0 THEN 'pending' ELSE 'shipped' END, g % 1000, md5(g::text)
 FROM generate_series(1, 200000) AS g;
 ALTER TABLE orders SET (autovacuum_enabled = off);
@@ -125,7 +129,7 @@ def test_a_missing_index_is_proven_with_measured_speedup_and_confidence(fresh_db
     assert ev is not None and ev.skipped is None and ev.where == "target"
     (stmt,) = ev.statements
     labels = {p.label for p in stmt.pairs()}
-    assert {"common", "rare"} <= labels  # customer 1 (a third of the rows) and a thin one
+    assert {"common", "rare"} <= labels  # customer 1 (5 % of the rows) and a thin one
     rare = next(p for p in stmt.pairs() if p.label == "rare")
     assert rare.after.p50 * 5 < rare.before.p50  # a real, large speed-up for selective values
     assert rare.after.buffers < rare.before.buffers
@@ -269,7 +273,7 @@ def test_captured_values_from_logs_are_measured_instead_of_synthesised(fresh_db1
     text = "SELECT id, total FROM orders WHERE customer_id = $1"
     log = (
         f"2026-11-01 10:00:00 UTC [7] LOG:  duration: 80.1 ms  execute S_1: {text}\n"
-        "2026-11-01 10:00:00 UTC [7] DETAIL:  parameters: $1 = '1234'\n"
+        "2026-11-01 10:00:00 UTC [7] DETAIL:  parameters: $1 = '1235'\n"
     )
     report = audit_target(
         fresh_db18,

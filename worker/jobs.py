@@ -359,7 +359,7 @@ async def audit_job(ctx: dict[str, Any], request_data: dict[str, Any]) -> dict[s
                         bot_login=_bot(settings),
                     ),
                     run_audit=ctx.get("run_audit"),
-                    record=_recorder(ctx),
+                    record=_recorder(ctx, started_at=datetime.now(UTC)),
                     memory=ctx.get("memory"),
                     embed=_embed(ctx),
                     prose=ctx.get("claude"),
@@ -399,7 +399,7 @@ async def _wait_for_lock(
 
 
 def _recorder(
-    ctx: dict[str, Any],
+    ctx: dict[str, Any], *, started_at: datetime | None = None
 ) -> Callable[[AuditRequest, str, dict[str, Any], dict[str, Any] | None], Awaitable[None]] | None:
     store = ctx.get("store")
     if store is None:
@@ -414,6 +414,7 @@ def _recorder(
             request.trigger,
             request.requested_by,
             bool(summary.get("dry_run", False)),
+            started_at=started_at,
         )
         # The store knows done / failed / timed_out; the finer outcome stays in the summary.
         stored = status if status in ("done", "timed_out") else "failed"

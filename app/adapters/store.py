@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Any, LiteralString, NamedTuple, Self
 
@@ -150,7 +151,8 @@ Q_PURGE: tuple[LiteralString, ...] = (
 )
 Q_START_AUDIT: LiteralString = (
     "INSERT INTO audits (repository, installation_id, trigger, requested_by, dry_run, "
-    "status, started_at) VALUES (%s, %s, %s, %s, %s, 'running', now()) RETURNING id"
+    "status, started_at) VALUES (%s, %s, %s, %s, %s, 'running', coalesce(%s, now())) "
+    "RETURNING id"
 )
 Q_FINISH_AUDIT: LiteralString = (
     "UPDATE audits SET status = %s, finished_at = now(), summary = %s, report = %s WHERE id = %s"
@@ -415,9 +417,13 @@ class Store:
         trigger: str,
         requested_by: str | None,
         dry_run: bool,
+        started_at: datetime | None = None,
     ) -> int:
-        """Record an audit that starts now (status ``running``); returns its id."""
-        params = (repository, installation_id, trigger, requested_by, dry_run)
+        """Record an audit that started at ``started_at`` (default now), status ``running``.
+
+        Returns its id.
+        """
+        params = (repository, installation_id, trigger, requested_by, dry_run, started_at)
         async with self.pool.connection() as conn:
             cur = await conn.execute(Q_START_AUDIT, params)
             row = await cur.fetchone()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -381,3 +382,14 @@ def test_the_cli_upgrades_and_downgrades_the_store(
     assert store_revision(env_store) is None
     assert main(["store", "downgrade", "no-such-revision"]) == 2
     assert "no-such-revision" in capsys.readouterr().err
+
+
+async def test_an_audit_recorded_at_its_end_keeps_its_start(store: Store, fresh_db18: str) -> None:
+    began = datetime.now(UTC) - timedelta(seconds=42)
+    audit_id = await store.start_audit("acme/shop", 42, "comment", None, False, started_at=began)
+    await store.finish_audit(audit_id, "done", {}, None)
+
+    ((seconds,),) = _sql(
+        fresh_db18, "SELECT extract(epoch FROM finished_at - started_at)::float8 FROM audits"
+    )
+    assert 41 < float(seconds) < 60  # type: ignore[arg-type]

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +24,7 @@ from app.adapters.store import open_store
 from app.settings import Settings
 from app.web.auth import ADMIN_COOKIE
 from tests.integration.webhook_app import AppServer
+from tests.report_json import measured_query
 
 TOKEN = "dashboard-admin-token-0123456789"
 REPO, OTHER = "acme/webshop", "acme/blog"
@@ -39,19 +39,6 @@ FAST_GREEN = (0x2F, 0x85, 0x5A)  # app/web/ui/charts.py: the bars of faster read
 
 def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def _query(before: float, after: float, *, write: bool = False) -> dict[str, Any]:
-    side = {"cost": 10.0, "ms_p95": None, "buffers": 4}
-    return {
-        "query": "SELECT * FROM accounts WHERE email = $1",
-        "calls": 40,
-        "write": write,
-        "before": side | {"ms_p50": before},
-        "after": side | {"ms_p50": after},
-        "parameter_sets": ["common"],
-        "notes": [],
-    }
 
 
 REPORT = {
@@ -71,7 +58,7 @@ REPORT = {
                 f"- a similar index on `accounts` was rejected: {CITATION_TRAP} (similarity 0.88)",
             ],
             "eligible": True,
-            "queries": [_query(12.0, 0.3), _query(2.0, 2.1, write=True)],
+            "queries": [measured_query(12.0, 0.3), measured_query(2.0, 2.1, write=True)],
             "reasons": ["seq scan on accounts filtered by email"],
         },
         {
@@ -82,7 +69,7 @@ REPORT = {
             "confidence": 0.62,
             "confidence_breakdown": {"measured_speedup": 0.2},
             "eligible": False,
-            "queries": [_query(6.0, 1.5)],
+            "queries": [measured_query(6.0, 1.5)],
         },
     ],
     "rejected": [{"candidate": "orders(id)", "reason": "already indexed"}],

@@ -10,21 +10,9 @@ import pytest
 from app.adapters.history import History
 from app.adapters.memory import FeedbackRow, Memory
 from app.adapters.store import Store, open_store
+from tests.report_json import measured_query
 
 REPO, OTHER = "acme/shop", "acme/blog"
-
-
-def query(before: float, after: float, *, write: bool = False) -> dict[str, Any]:
-    side = {"cost": 10.0, "ms_p95": None, "buffers": 4}
-    return {
-        "query": "SELECT … WHERE email = $1",
-        "calls": 40,
-        "write": write,
-        "before": side | {"ms_p50": before},
-        "after": side | {"ms_p50": after},
-        "parameter_sets": ["common"],
-        "notes": [],
-    }
 
 
 def report(*recs: tuple[str, str, float, list[dict[str, Any]]]) -> dict[str, Any]:
@@ -78,9 +66,14 @@ async def test_one_audit_with_its_report_and_speedups(store: Store) -> None:
             "create_index:aa",
             "public.accounts",
             0.91,
-            [query(12.0, 0.3), query(2.0, 2.1, write=True)],
+            [measured_query(12.0, 0.3), measured_query(2.0, 2.1, write=True)],
         ),
-        ("create_index:bb", "public.members", 0.84, [query(6.0, 1.5), query(4.0, 0.5)]),
+        (
+            "create_index:bb",
+            "public.members",
+            0.84,
+            [measured_query(6.0, 1.5), measured_query(4.0, 0.5)],
+        ),
         ("drop_index:cc", "public.orders", 0.5, []),
     )
     audit_id = await finished(store, REPO, rep)

@@ -19,6 +19,7 @@ from app.adapters.store import open_store
 from app.settings import Settings, get_settings
 from app.web.api import API_COMPONENTS, api_router
 from app.web.health import healthz
+from app.web.manifest import github_web_url
 from app.web.metrics import metrics
 from app.web.recovery import run_recovery
 from app.web.setup import SETUP_HANDLERS
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None, *, store_dsn: str | None = None
             ui_router(),
             *SETUP_HANDLERS,
         ],
-        template_config=template_config(),
+        template_config=template_config(github_web_url(settings.github_api_url)),
         lifespan=[lifespan],
         exception_handlers={RequestEntityTooLarge: _too_large},
         after_exception=[_log_exception],

@@ -7,6 +7,7 @@ Pages read the store through :class:`~app.adapters.history.History`, a few bound
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -57,8 +58,11 @@ _HEADERS = [
 ]
 
 
-def template_config() -> TemplateConfig[JinjaTemplateEngine]:
-    """Jinja2 over ``app/web/ui/templates`` with autoescaping on (``create_app`` passes it)."""
+def template_config(github_web: str = "https://github.com") -> TemplateConfig[JinjaTemplateEngine]:
+    """Jinja2 over ``app/web/ui/templates`` with autoescaping on (``create_app`` passes it).
+
+    ``github_web`` is where pull-request links point (GitHub Enterprise Server's host).
+    """
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
@@ -73,7 +77,9 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
         when=views.fmt_when,
         label=lambda value: str(value).replace("_", " "),
     )
-    env.globals.update(confidence=_confidence_svg, pull_url=views.pull_url)
+    env.globals.update(
+        confidence=_confidence_svg, pull_url=functools.partial(views.pull_url, web=github_web)
+    )
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))
 
 

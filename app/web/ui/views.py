@@ -92,9 +92,9 @@ def speedup_bars(speedups: Iterable[Speedup], *, limit: int) -> list[SpeedupBar]
     return bars
 
 
-def pull_url(repository: str, number: int) -> str:
-    """The pull request's page on GitHub."""
-    return f"https://github.com/{quote(repository, safe='/')}/pull/{number}"
+def pull_url(repository: str, number: int, *, web: str = "https://github.com") -> str:
+    """The pull request's page on GitHub (``web``: GitHub's address, e.g. a GHES host)."""
+    return f"{web.rstrip('/')}/{quote(repository, safe='/')}/pull/{number}"
 
 
 def fmt_duration(seconds: float | None) -> str:

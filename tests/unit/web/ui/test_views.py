@@ -162,3 +162,4 @@ def test_formats() -> None:
     assert fmt_when(None) == "—"
     assert pull_url("acme/shop", 12) == "https://github.com/acme/shop/pull/12"
     assert pull_url('a"b/c d', 1) == "https://github.com/a%22b/c%20d/pull/1"
+    assert pull_url("acme/shop", 3, web="https://ghe.corp/") == "https://ghe.corp/acme/shop/pull/3"

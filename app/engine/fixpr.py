@@ -27,6 +27,7 @@ __all__ = [
     "pr_body",
     "pr_title",
     "read_meta",
+    "short_table",
 ]
 
 BRANCH_PREFIX = "db-architect/"
@@ -47,7 +48,7 @@ def fingerprint(rec: Recommendation) -> str:
     return recommendation_id(rec).partition(":")[2]
 
 
-def _short_table(table: str) -> str:
+def short_table(table: str) -> str:
     """``public.orders`` → ``orders``; other schemas stay qualified."""
     return table.removeprefix("public.")
 
@@ -70,7 +71,7 @@ def branch_name(rec: Recommendation) -> str:
     kind = _KINDS.get(rec.action) or _ref_part(rec.action.replace("_", "-"), 20)
     head = f"{BRANCH_PREFIX}{kind}/"
     tail = f"-{fingerprint(rec)}"
-    return head + _ref_part(_short_table(rec.table), MAX_BRANCH - len(head) - len(tail)) + tail
+    return head + _ref_part(short_table(rec.table), MAX_BRANCH - len(head) - len(tail)) + tail
 
 
 def _keys(rec: Recommendation) -> str:
@@ -92,7 +93,7 @@ def _cut_words(text: str, limit: int) -> str:
 
 def _create_title(rec: Recommendation) -> str:
     kind = "" if rec.using == "btree" else f"{rec.using.upper()} "
-    head = f"perf(db): add {kind}index on {_short_table(rec.table)} ({_keys(rec)})"
+    head = f"perf(db): add {kind}index on {short_table(rec.table)} ({_keys(rec)})"
     include = f" INCLUDE ({', '.join(rec.include)})" if rec.include else ""
     where = " ".join(rec.where.split()) if rec.where else ""
     if len(head) + len(include) + len(where) + 7 > MAX_TITLE and include:
@@ -118,7 +119,7 @@ def pr_title(rec: Recommendation) -> str:
     """``perf(db): add index on orders (customer_id)`` and the like, at most 120 characters."""
     if rec.action == "create_index":
         return _create_title(rec)
-    table = _short_table(rec.table)
+    table = short_table(rec.table)
     verb = {"drop_index": "drop", "reindex": "reindex"}.get(rec.action, rec.action)
     return _cut_words(
         f"perf(db): {verb} {_finding(rec)}index {rec.index_name} on {table}", MAX_TITLE

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from app.engine.feedback import quote
+from app.engine.fixpr import short_table
 from app.engine.pr_commands import PrCommandError, pr_commands_help
 
 __all__ = [
@@ -17,17 +18,11 @@ __all__ = [
     "ignore_reply",
     "ignore_table_reply",
     "queued_reply",
-    "short_table",
 ]
 
 COMMAND_HEADING = "### DB Architect"
 MAX_CHARS = 60_000
 _MAX_FEEDBACK = 5
-
-
-def short_table(table: str) -> str:
-    """``public.orders`` → ``orders``; other schemas stay qualified."""
-    return table.removeprefix("public.")
 
 
 def _reply(text: str) -> str:

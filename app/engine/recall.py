@@ -9,7 +9,7 @@ from app.engine.audit import Report, recommendation_id
 from app.engine.commands import _command_lines
 from app.engine.confidence import Assessment, Confidence
 from app.engine.feedback import SIGNALS, Adjustment, apply_memory, cite
-from app.engine.fixpr import fingerprint
+from app.engine.fixpr import fingerprint, short_table
 from app.engine.model import Recommendation
 from app.engine.sql import redact
 
@@ -33,11 +33,6 @@ _MEMORY = "reviewer_memory"
 _IGNORE_KINDS = ("fingerprint", "table")
 
 
-def _short_table(table: str) -> str:
-    """``public.orders`` → ``orders``; other schemas stay qualified."""
-    return table.removeprefix("public.")
-
-
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
@@ -58,7 +53,7 @@ def _finding(rec: Recommendation) -> str:
 
 
 def _action(rec: Recommendation) -> str:
-    table = _short_table(rec.table)
+    table = short_table(rec.table)
     if rec.action == "create_index":
         kind = "partial " if rec.where else ""
         kind += "" if rec.using == "btree" else f"{rec.using} "
@@ -125,7 +120,7 @@ def describe(report: Report, rec: Recommendation) -> str:
         traits.append(_bytes(table.size_bytes))
     if not traits:
         return _cut(action, MAX_DESCRIPTOR)
-    return _cut(f"{action}; table {_short_table(rec.table)}: {', '.join(traits)}", MAX_DESCRIPTOR)
+    return _cut(f"{action}; table {short_table(rec.table)}: {', '.join(traits)}", MAX_DESCRIPTOR)
 
 
 def feedback_text(descriptor: str, classification: str, text: str) -> str:
@@ -235,7 +230,7 @@ def stored_ignores(
             found[rec_id] = f"ignored with `@{slug} ignore` on its pull request"
         elif (typed := tables.get(_qualified(rec.table))) is not None:
             found[rec_id] = (
-                f"table `{_shown(_short_table(rec.table))}` ignored with "
+                f"table `{_shown(short_table(rec.table))}` ignored with "
                 f"`@{slug} ignore table {_shown(typed)}`"
             )
     return found

@@ -147,14 +147,46 @@ async def record_feedback(
     """
     if await deps.memory.has_feedback(repository, source, source_id):
         return "feedback already recorded"  # before paying Claude and the model again
-    stored = (
-        await deps.memory.recommendation(repository, pull.fingerprint) if pull.fingerprint else None
-    )
+    stored = await _stored(deps, repository, pull)
     descriptor = (stored.descriptor if stored else None) or pull.descriptor
     words = text.strip()[:MAX_BODY]
     classified = await _classify(deps, source, words, review_state, merged, descriptor)
     vector = await _embed(deps, feedback_text(descriptor, classified.classification, words))
-    row = FeedbackRow(
+    row = _row(repository, pull, stored, source, source_id, author, words, classified, vector)
+    added = await deps.memory.add_feedback([row])
+    if not added:
+        return "feedback already recorded"
+    log.info(
+        "feedback_recorded",
+        source=source,
+        classification=classified.classification,
+        embedded=vector is not None,
+    )
+    return f"feedback: {classified.classification} ({classified.reason})"
+
+
+async def _stored(
+    deps: FeedbackDeps, repository: str, pull: BotPull
+) -> StoredRecommendation | None:
+    """The ledger's row for the PR's recommendation (None without a marker or a row)."""
+    if not pull.fingerprint:
+        return None
+    return await deps.memory.recommendation(repository, pull.fingerprint)
+
+
+def _row(
+    repository: str,
+    pull: BotPull,
+    stored: StoredRecommendation | None,
+    source: str,
+    source_id: str,
+    author: str | None,
+    words: str,
+    classified: Classified,
+    vector: list[float] | None,
+) -> FeedbackRow:
+    """One feedback row, linked to the ledger's recommendation when there is one."""
+    return FeedbackRow(
         repository=repository,
         source=source,
         source_id=source_id,
@@ -168,16 +200,6 @@ async def record_feedback(
         action=(stored.action if stored else None) or pull.action,
         embedding=vector,
     )
-    added = await deps.memory.add_feedback([row])
-    if not added:
-        return "feedback already recorded"
-    log.info(
-        "feedback_recorded",
-        source=source,
-        classification=classified.classification,
-        embedded=vector is not None,
-    )
-    return f"feedback: {classified.classification} ({classified.reason})"
 
 
 async def _classify(
@@ -265,29 +287,12 @@ async def _remember_command(
     reason: str,
 ) -> None:
     """An ignore is the clearest rejection there is: memory keeps it like any feedback."""
-    stored = (
-        await deps.memory.recommendation(repository, pull.fingerprint) if pull.fingerprint else None
-    )
+    stored = await _stored(deps, repository, pull)
     descriptor = (stored.descriptor if stored else None) or pull.descriptor
     vector = await _embed(deps, feedback_text(descriptor, "reject", reason))
-    await deps.memory.add_feedback(
-        [
-            FeedbackRow(
-                repository=repository,
-                source="command",
-                source_id=source_id,
-                recommendation_id=stored.id if stored else None,
-                fingerprint=pull.fingerprint,
-                author=login,
-                body=None,
-                classification="reject",
-                reason=reason,
-                table_name=(stored.table_name if stored else None) or pull.table,
-                action=(stored.action if stored else None) or pull.action,
-                embedding=vector,
-            )
-        ]
-    )
+    verdict = Classified("reject", reason)
+    row = _row(repository, pull, stored, "command", source_id, login, "", verdict, vector)
+    await deps.memory.add_feedback([row])
 
 
 async def explain(
@@ -298,9 +303,7 @@ async def explain(
     Claude's explanation is kept for a week per recommendation, so repeated requests (anyone
     with read access may ask) cost one call.
     """
-    stored = (
-        await deps.memory.recommendation(repository, pull.fingerprint) if pull.fingerprint else None
-    )
+    stored = await _stored(deps, repository, pull)
     said = await deps.memory.feedback_on(repository, pull.fingerprint) if pull.fingerprint else []
     prose = await _prose(deps, memo, repository, pull)
     return explain_reply(

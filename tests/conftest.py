@@ -48,12 +48,17 @@ REDIS_START_TIMEOUT_S = 10.0
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark tests by folder: tests/unit → ``unit``, tests/integration → ``integration``.
+    """Mark tests by folder: tests/unit → ``unit``, tests/integration → ``integration``,
+    tests/attack → ``integration`` and ``attack``.
 
     Doctests of the pure packages (collected outside tests/) count as unit tests.
     """
     for item in items:
-        if item.path.is_relative_to(TESTS_DIR / "integration"):
+        if item.path.is_relative_to(TESTS_DIR / "attack"):
+            # Attacks and faults tried for real: real processes and servers, like integration.
+            item.add_marker(pytest.mark.integration)
+            item.add_marker(pytest.mark.attack)
+        elif item.path.is_relative_to(TESTS_DIR / "integration"):
             item.add_marker(pytest.mark.integration)
         elif item.path.is_relative_to(TESTS_DIR / "unit") or not item.path.is_relative_to(
             TESTS_DIR

@@ -410,7 +410,7 @@ def _serve() -> int:
 
     from app.adapters.store import upgrade_store
     from app.settings import get_settings
-    from app.web.asgi import create_app
+    from app.web.asgi import create_app, uvicorn_options
 
     settings = get_settings()
     if settings.admin_token is None:
@@ -432,11 +432,7 @@ def _serve() -> int:
             upgrade_store(dsn)  # the embedded store is ours to migrate
         app = create_app(settings, store_dsn=dsn)
         uvicorn.run(
-            app,
-            host=settings.web_host,
-            port=settings.web_port,
-            log_config=None,  # our logging (configure_logging) already routes uvicorn's
-            access_log=False,  # one structured line per delivery instead
+            app, host=settings.web_host, port=settings.web_port, **uvicorn_options(settings)
         )
     return EXIT_OK
 

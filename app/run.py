@@ -83,18 +83,14 @@ def local_setup(settings: Settings, *, say: Callable[[str], None]) -> Iterator[L
 
 async def serve_all(local: Local, *, out: TextIO = sys.stdout, demo_audit: bool = True) -> None:
     """The web process and both workers in one event loop, until Ctrl-C."""
-    from app.web.asgi import create_app
+    from app.web.asgi import create_app, uvicorn_options
     from worker.main import run_workers
 
     settings = local.settings
     app = create_app(settings, store_dsn=local.store_dsn)
     server = uvicorn.Server(
         uvicorn.Config(
-            app,
-            host=settings.web_host,
-            port=settings.web_port,
-            log_config=None,  # app.log routes uvicorn's records
-            access_log=False,  # the receiver logs one structured line per delivery
+            app, host=settings.web_host, port=settings.web_port, **uvicorn_options(settings)
         )
     )
     workers = asyncio.create_task(run_workers(settings, store_dsn=local.store_dsn))

@@ -165,6 +165,12 @@ class Settings(BaseSettings):
     tunnel, a reverse proxy): the setup page builds the App's webhook and redirect URLs from
     it; unset means the address the setup page was opened at."""
 
+    trusted_proxies: str | None = None
+    """Comma-separated addresses or networks of the reverse proxies or tunnels in front of the
+    web process (``127.0.0.1`` for a local ngrok or cloudflared): only requests from them may
+    name the client (``X-Forwarded-For``) and the scheme (``X-Forwarded-Proto``). Unset
+    believes no such header: clients are told apart, and throttled, by their own address."""
+
     inbox_recovery_seconds: float = 5.0
     """How often deliveries accepted while Redis was down are enqueued again."""
 

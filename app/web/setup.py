@@ -24,11 +24,16 @@ from urllib.parse import urlencode, urlsplit
 
 import structlog
 from litestar import Litestar, MediaType, Request, Response, get
-from litestar.datastructures import Cookie
 
 from app.github_app_file import AppFile, AppFileError, app_file_path, read_app_file
 from app.settings import Settings
-from app.web.auth import ADMIN_COOKIE, cookie_for, token_matches, ui_authenticated
+from app.web.auth import (
+    TooManyAttempts,
+    check_token,
+    session_cookie,
+    sessions_of,
+    ui_authenticated,
+)
 from app.web.manifest import (
     CALLBACK_PATH,
     SETUP_PATH,
@@ -41,6 +46,7 @@ from app.web.manifest import (
     registration_url,
     valid_org,
 )
+from app.web.sessions import SessionsUnavailable
 from app.web.state import web_state
 
 __all__ = ["SETUP_HANDLERS", "PendingStates", "setup_callback", "setup_page"]
@@ -132,10 +138,17 @@ async def setup_page(request: Request[Any, Any, Any]) -> Response[str]:
             "serve` make one in <data dir>/admin-token when it is unset."
         )
         return _page("Setup needs an admin token", body, 403)
-    presented = request.query_params.get("token")
-    if presented is not None and token_matches(settings, presented):
-        return _logged_in(settings, request)
-    if not ui_authenticated(request):
+    try:
+        if check_token(request, request.query_params.get("token")):
+            return await _logged_in(settings, request)
+        authenticated = await ui_authenticated(request)
+    except TooManyAttempts as err:
+        return _page(
+            "Too many wrong tokens", _p(str(err)), 429, {"Retry-After": str(err.retry_after)}
+        )
+    except SessionsUnavailable as err:
+        return _page("Sessions are unavailable", _p(f"{err}. Reload once Redis is back."), 503)
+    if not authenticated:
         body = _p(
             "Registering the GitHub App needs the admin token: open this page as "
             "/setup?token=<DBARCH_ADMIN_TOKEN> (dbarchitect run and serve keep one in "
@@ -280,35 +293,32 @@ _HEADERS = {
 }
 
 
-def _logged_in(settings: Settings, request: Request[Any, Any, Any]) -> Response[str]:
-    """Remember the token for /setup (a cookie) and drop it from the address bar and logs.
-
-    SameSite=Lax, not Strict: GitHub sends the operator back here (``setup_url``) after the
-    App is installed, a cross-site navigation a strict cookie would not survive.
-    """
+async def _logged_in(settings: Settings, request: Request[Any, Any, Any]) -> Response[str]:
+    """Open a session (the cookie) and drop the token from the address bar and logs."""
     rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
     target = SETUP_PATH + (f"?{urlencode(rest)}" if rest else "")
-    cookie = Cookie(
-        key=ADMIN_COOKIE,
-        value=cookie_for(settings),
-        path=SETUP_PATH,
-        max_age=12 * 3600,
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-    )
+    assert settings.admin_token is not None  # noqa: S101 - the right token was just checked
+    try:
+        session_id = await sessions_of(request.app).open(settings.admin_token.get_secret_value())
+    except SessionsUnavailable as err:
+        return _page("Sessions are unavailable", _p(f"{err}. Reload once Redis is back."), 503)
     headers = {**_HEADERS, "Location": target}
+    cookie = session_cookie(request, session_id)
     return Response("", status_code=303, headers=headers, cookies=[cookie])
 
 
-def _page(title: str, body: str, status: int = 200) -> Response[str]:
+def _page(
+    title: str, body: str, status: int = 200, headers: dict[str, str] | None = None
+) -> Response[str]:
     text = (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>{html.escape(title)} · DB Architect</title><style>{_CSS}</style></head>"
         f"<body><h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n"
     )
-    return Response(text, status_code=status, media_type=MediaType.HTML, headers=dict(_HEADERS))
+    return Response(
+        text, status_code=status, media_type=MediaType.HTML, headers={**_HEADERS, **(headers or {})}
+    )
 
 
 def _p(text: str, *, raw: bool = False) -> str:

@@ -168,7 +168,9 @@ def test_root_and_pages_redirect_to_login_without_a_session(anonymous: httpx.Cli
         assert REPO not in response.text
 
 
-def test_login_form_sets_a_strict_httponly_cookie_and_goes_on(anonymous: httpx.Client) -> None:
+def test_login_form_sets_a_lax_httponly_session_cookie_and_goes_on(
+    anonymous: httpx.Client,
+) -> None:
     form = anonymous.get("/ui/login", params={"next": "/ui/memory"})
     assert form.status_code == 200
     assert 'name="token"' in form.text and 'value="/ui/memory"' in form.text
@@ -182,9 +184,10 @@ def test_login_form_sets_a_strict_httponly_cookie_and_goes_on(anonymous: httpx.C
     assert right.status_code == 303 and right.headers["location"] == "/ui/memory"
     cookie = right.headers["set-cookie"]
     assert cookie.startswith(f"{ADMIN_COOKIE}=")
-    assert TOKEN not in cookie  # an HMAC of the token, never the token
+    assert TOKEN not in cookie  # a random session id, never the token
     lowered = cookie.lower()
-    assert "httponly" in lowered and "samesite=strict" in lowered and "path=/ui" in lowered
+    assert "httponly" in lowered and "samesite=lax" in lowered and "path=/;" in lowered
+    assert "secure" not in lowered  # plain http, and no https public URL
     page = anonymous.get("/ui/memory")
     assert page.status_code == 200 and "What reviewer memory has learned" in page.text
 
@@ -246,6 +249,22 @@ def test_an_unreachable_store_gives_a_503_page(redis_url: str) -> None:
         response = client.get("/ui/", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=15)
     assert response.status_code == 503
     assert "The store did not answer" in response.text and "nowhere" not in response.text
+
+
+def test_without_redis_login_says_so_and_the_api_still_answers(store_dsn: str) -> None:
+    """Sessions live in Redis: while it is down, the dashboard cannot log in; /api can."""
+    settings = Settings(
+        admin_token=TOKEN,
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        github_webhook_secret="s3cret",
+    )
+    with AppServer(settings, store_dsn) as server, httpx.Client(base_url=server.url) as client:
+        login = client.post("/ui/login", data={"token": TOKEN, "next": "/ui/"}, timeout=15)
+        api = client.get("/api/audits", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert login.status_code == 503
+    assert "Redis" in login.text and "admin API" in login.text
+    assert not login.cookies.get(ADMIN_COOKIE)
+    assert api.status_code == 200
 
 
 # ---------------------------------------------------------------- the pages

@@ -261,7 +261,7 @@ def test_only_the_admin_token_holder_may_register(
     assert wrong.status_code == 401
     assert login.status_code == 303 and login.headers["location"] == "/setup?org=acme"
     cookie = login.headers["set-cookie"]
-    assert "Path=/setup" in cookie and "HttpOnly" in cookie and ADMIN_TOKEN not in cookie
+    assert "Path=/;" in cookie and "HttpOnly" in cookie and ADMIN_TOKEN not in cookie
     assert page.status_code == 200 and "acme" in page.text
     assert closed.status_code == 403 and "DBARCH_ADMIN_TOKEN" in closed.text
     assert not (tmp_path / "github-app.json").exists()

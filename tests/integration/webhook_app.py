@@ -15,7 +15,7 @@ from psycopg.rows import dict_row
 from app.adapters.pgserver import free_port
 from app.adapters.queue import EVENTS_QUEUE, delivery_job_id
 from app.settings import Settings
-from app.web.asgi import create_app
+from app.web.asgi import create_app, uvicorn_options
 
 START_TIMEOUT_S = 15.0
 JOB_KEY_PREFIX = "arq:job:"
@@ -30,9 +30,8 @@ class AppServer:
             create_app(settings, store_dsn=store_dsn),
             host="127.0.0.1",
             port=self.port,
-            log_config=None,
-            access_log=False,
             lifespan="on",
+            **uvicorn_options(settings),  # as `dbarchitect serve` runs it
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="webhook-app", daemon=True)

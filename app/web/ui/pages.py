@@ -16,7 +16,7 @@ import psycopg
 import structlog
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from litestar import Request, Response, Router, get, post
-from litestar.datastructures import Cookie, ResponseHeader
+from litestar.datastructures import ResponseHeader
 from litestar.params import FromPath, FromQuery, QueryParameter, URLEncodedBody
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
@@ -24,8 +24,17 @@ from litestar.template.config import TemplateConfig
 from markupsafe import Markup
 
 from app.adapters.history import MAX_LIMIT, History
-from app.settings import Settings
-from app.web.auth import ADMIN_COOKIE, cookie_for, settings_of, token_matches, ui_authenticated
+from app.web.auth import (
+    ADMIN_COOKIE,
+    TooManyAttempts,
+    check_token,
+    forget_cookie,
+    session_cookie,
+    sessions_of,
+    settings_of,
+    ui_authenticated,
+)
+from app.web.sessions import SessionsUnavailable
 from app.web.state import web_state
 from app.web.ui import charts, views
 
@@ -35,7 +44,6 @@ log = structlog.get_logger(__name__)
 
 UI_PREFIX = "/ui"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-SESSION_MAX_AGE_S = 30 * 24 * 3600
 #: The overview counts statuses over this many latest audits (one bounded query).
 OVERVIEW_AUDITS = MAX_LIMIT
 LATEST_AUDITS = 20
@@ -116,20 +124,61 @@ def _here(request: Request[Any, Any, Any], *, drop: str | None = None) -> str:
     return path + (f"?{urlencode(pairs)}" if pairs else "")
 
 
-def _session(settings: Settings, request: Request[Any, Any, Any]) -> Cookie:
-    return Cookie(
-        key=ADMIN_COOKIE,
-        value=cookie_for(settings),
-        path=UI_PREFIX,
-        max_age=SESSION_MAX_AGE_S,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
+async def _logged_in(request: Request[Any, Any, Any], target: str, via: str) -> Response[Any]:
+    """Open a session for the operator and go on to ``target`` (503 while Redis is down)."""
+    settings = settings_of(request)
+    assert settings.admin_token is not None  # noqa: S101 - the right token was just checked
+    try:
+        session_id = await sessions_of(request.app).open(settings.admin_token.get_secret_value())
+    except SessionsUnavailable as err:
+        log.warning("ui.login_failed", via=via, reason=str(err))
+        return _login_page(target, error=f"Cannot log in now: {err}.", status_code=503)
+    log.info("ui.login", via=via)
+    return Redirect(target, cookies=[session_cookie(request, session_id)], status_code=303)
+
+
+def _login_page(
+    next_: str,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Template:
+    return Template(
+        template_name="login.html",
+        context={"next": next_, "error": error, "nav": None},
+        status_code=status_code,
+        headers=headers,
     )
 
 
-def _login_page(next_: str, *, error: str | None = None, status_code: int = 200) -> Template:
-    return _page("login.html", status_code=status_code, next=next_, error=error, nav=None)
+def _throttled(target: str, err: TooManyAttempts) -> Template:
+    return _login_page(
+        target,
+        error=f"Too many wrong tokens from your address: wait {err.retry_after} s, then try "
+        "again with the token from DBARCH_ADMIN_TOKEN (or <data dir>/admin-token).",
+        status_code=429,
+        headers={"Retry-After": str(err.retry_after)},
+    )
+
+
+def _unavailable(heading: str, message: str) -> Template:
+    """503: Redis, where sessions live, did not answer."""
+    return _page("problem.html", status_code=503, nav=None, heading=heading, message=message)
+
+
+async def _token_login(
+    request: Request[Any, Any, Any], presented: str, target: str, via: str
+) -> Response[Any]:
+    """Check a token from the login form or ``?token=``: a session, 401, or 429."""
+    try:
+        right = check_token(request, presented)
+    except TooManyAttempts as err:
+        return _throttled(target, err)
+    if not right:
+        log.warning("ui.login_refused", via=via)
+        return _login_page(target, error="That is not the admin token.", status_code=401)
+    return await _logged_in(request, target, via)
 
 
 async def _gate(request: Request[Any, Any, Any]) -> Response[Any] | None:
@@ -139,48 +188,61 @@ async def _gate(request: Request[Any, Any, Any]) -> Response[Any] | None:
         return _page("off.html", status_code=403, nav=None)
     if request.method == "GET" and "token" in request.query_params:
         target = _safe_next(_here(request, drop="token"))
-        if token_matches(settings, request.query_params.get("token")):
-            log.info("ui.login", via="query")
-            return Redirect(target, cookies=[_session(settings, request)], status_code=303)
-        log.warning("ui.login_refused", via="query")
-        return _login_page(target, error="That is not the admin token.", status_code=401)
-    if request.route_handler.opt.get("public") or ui_authenticated(request):
+        return await _token_login(request, request.query_params.get("token", ""), target, "query")
+    if request.route_handler.opt.get("public"):
         return None
+    try:
+        if await ui_authenticated(request):
+            return None
+    except TooManyAttempts as err:
+        return _throttled(_safe_next(_here(request)), err)
+    except SessionsUnavailable as err:
+        log.warning("ui.sessions_unavailable", reason=str(err))
+        return _unavailable("Sessions are unavailable", f"{err}. Reload once Redis is back.")
     return Redirect(
         f"{UI_PREFIX}/login", query_params={"next": _safe_next(_here(request))}, status_code=303
     )
 
 
-@get("/login", opt=_PUBLIC, sync_to_thread=False)
-def login_form(
+@get("/login", opt=_PUBLIC)
+async def login_form(
     request: Request[Any, Any, Any], next: FromQuery[str | None] = None
 ) -> Response[Any]:
     """The token form (already logged in: straight on)."""
-    if ui_authenticated(request):
-        return Redirect(_safe_next(next), status_code=303)
+    try:
+        if await ui_authenticated(request):
+            return Redirect(_safe_next(next), status_code=303)
+    except (TooManyAttempts, SessionsUnavailable):
+        pass  # the form itself says nothing about either
     return _login_page(_safe_next(next))
 
 
-@post("/login", opt=_PUBLIC, status_code=303, sync_to_thread=False)
-def login(
+@post("/login", opt=_PUBLIC, status_code=303)
+async def login(
     request: Request[Any, Any, Any],
     data: URLEncodedBody[dict[str, str]],
 ) -> Response[Any]:
-    """Check the posted token: the session cookie and on, or 401 with the form again."""
-    settings = settings_of(request)
+    """Check the posted token: a new session and on, 401 with the form again, or 429."""
     target = _safe_next(data.get("next"))
-    if not token_matches(settings, data.get("token", "").strip()):
-        log.warning("ui.login_refused", via="form")
-        return _login_page(target, error="That is not the admin token.", status_code=401)
-    log.info("ui.login", via="form")
-    return Redirect(target, cookies=[_session(settings, request)], status_code=303)
+    return await _token_login(request, data.get("token", "").strip(), target, "form")
 
 
-@post("/logout", opt=_PUBLIC, status_code=303, sync_to_thread=False)
-def logout() -> Redirect:
-    """Forget the session cookie."""
-    gone = Cookie(key=ADMIN_COOKIE, value="", path=UI_PREFIX, max_age=0, httponly=True)
-    return Redirect(f"{UI_PREFIX}/login", cookies=[gone], status_code=303)
+@post("/logout", opt=_PUBLIC, status_code=303)
+async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
+    """End the session on the server (its cookie is refused from now on) and in the browser."""
+    session_id = request.cookies.get(ADMIN_COOKIE)
+    if session_id:
+        try:
+            await sessions_of(request.app).close(session_id)
+        except SessionsUnavailable as err:
+            log.warning("ui.logout_failed", reason=str(err))
+            return _unavailable(
+                "Logout did not reach the server",
+                f"{err}. The session still counts until it expires: log out again once Redis "
+                "is back, or change DBARCH_ADMIN_TOKEN to end every session.",
+            )
+        log.info("ui.logout")
+    return Redirect(f"{UI_PREFIX}/login", cookies=[forget_cookie(request)], status_code=303)
 
 
 # ---------------------------------------------------------------- pages

@@ -9,12 +9,15 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from app.engine.audit import AuditConfig, Report
 from app.engine.render import to_json, to_markdown, to_text
 from app.engine.selection import SelectionConfig
 from app.log import configure_logging
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -441,6 +444,19 @@ def _serve() -> int:
 SERVICE_COMMANDS = frozenset({"serve", "worker", "run"})
 
 
+def _private_key_problem(settings: Settings) -> str | None:
+    """What is wrong with the App's private key (checked before a service starts), or None.
+
+    A key from ``<data dir>/github-app.json`` was checked when the file was read.
+    """
+    from app.github_key import key_problem
+
+    if settings.github_private_key is None:
+        return None
+    problem = key_problem(settings.github_private_key.get_secret_value())
+    return None if problem is None else f"DBARCH_GITHUB_PRIVATE_KEY {problem}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dbarchitect`` console script."""
     parser = build_parser()
@@ -463,6 +479,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dbarchitect: {err}", file=sys.stderr)
         return EXIT_USAGE
     serving = args.command in SERVICE_COMMANDS
+    if serving or args.command == "deliver":
+        key_said = _private_key_problem(settings)
+        if key_said is not None:
+            print(f"dbarchitect: {key_said}", file=sys.stderr)
+            return EXIT_USAGE
     level = args.log_level or (settings.log_level if serving else "warning")
     try:
         configure_logging(args.log_format or settings.log_format, level)

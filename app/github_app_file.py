@@ -11,6 +11,8 @@ from pathlib import Path
 
 from pydantic_settings import SettingsError
 
+from app.github_key import key_problem
+
 __all__ = [
     "GITHUB_APP_FILE",
     "AppFile",
@@ -129,6 +131,9 @@ def parse_app(data: object, *, where: str, remedy: str) -> AppFile:
     ]
     if problems:
         raise AppFileError(f"{where} lacks or mistypes {', '.join(problems)}; {remedy}")
+    key_said = key_problem(data["pem"])
+    if key_said is not None:
+        raise AppFileError(f"the private key (pem) in {where} {key_said}; or {remedy}")
     return AppFile(
         id=data["id"],
         slug=data["slug"],

@@ -16,7 +16,7 @@ from arq import Retry
 from arq.connections import ArqRedis
 
 from app.adapters.github.client import installation_client
-from app.adapters.github.errors import GitHubTransient
+from app.adapters.github.errors import GitHubError, GitHubTransient
 from app.adapters.github.local import LocalReader
 from app.adapters.github.models import RepoRef
 from app.adapters.github.outbox import OutboxEffects
@@ -192,7 +192,11 @@ async def delivery_job(ctx: dict[str, Any], job: dict[str, Any]) -> str:
                 feedback=_feedback(ctx),
                 ask=_asker(ctx),
             )
-            outcome = await _retrying(ctx, handle(job, deps))
+            try:
+                outcome = await _retrying(ctx, handle(job, deps))
+            except GitHubError as err:  # permanent: transient ones became a Retry above
+                await _give_up(ctx, job, err)
+                raise
         store = ctx.get("store")
         if store is not None:
             await _retrying(ctx, store.finish_delivery(str(job["delivery_id"]), outcome))
@@ -200,6 +204,20 @@ async def delivery_job(ctx: dict[str, Any], job: dict[str, Any]) -> str:
         return outcome
     finally:
         structlog.contextvars.clear_contextvars()
+
+
+#: The inbox keeps this much of a permanent failure's message as the delivery's outcome.
+OUTCOME_CHARS = 500
+
+
+async def _give_up(ctx: dict[str, Any], job: dict[str, Any], err: GitHubError) -> None:
+    """A permanent GitHub refusal: the delivery is done (the inbox's recovery must not enqueue
+    it again), its outcome says what GitHub answered and what to do."""
+    outcome = f"failed: GitHub {err.status or 'error'}: {err.message}"[:OUTCOME_CHARS]
+    log.error("delivery_failed", status=err.status, error=err.message)
+    store = ctx.get("store")
+    if store is not None:
+        await _retrying(ctx, store.finish_delivery(str(job["delivery_id"]), outcome))
 
 
 #: Finished deliveries are kept past GitHub's redelivery window (3 days; 7 on GHES), so a

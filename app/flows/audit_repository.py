@@ -148,6 +148,16 @@ async def audit_repository(request: AuditRequest, deps: AuditDeps) -> AuditOutco
         return await asyncio.shield(finish)
     except (GitHubTransient, asyncio.CancelledError):
         raise  # retried by the worker: the check run stays in progress meanwhile
+    except GitHubError as err:  # permanent: trying again would be refused the same way
+        log.error("audit_refused_by_github", repository=request.full_name, status=err.status)
+        output = failure_output(
+            "Audit failed: GitHub refused a request",
+            err.message,
+            "fix what GitHub's answer names (usually the App's permissions or where it is "
+            "installed), then `/audit` again; nothing is retried until then",
+        )
+        await _finish(deps, request, info, check_id, output, "failure", "failed")
+        raise
     except Exception as err:
         log.exception("audit_failed", repository=request.full_name)
         output = failure_output(

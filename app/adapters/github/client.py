@@ -9,8 +9,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Mapping
 from contextvars import ContextVar
+from datetime import timedelta
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpx
 import redis.exceptions
@@ -34,6 +35,7 @@ from app.adapters.github.errors import GitHubError, GitHubTransient
 from app.settings import Settings
 
 if TYPE_CHECKING:
+    from githubkit.auth.app import AppAuth
     from githubkit_schemas.latest.types import AppPermissionsType
     from redis.asyncio import Redis
 
@@ -181,12 +183,40 @@ async def api(
     githubkit's typed models reject some real responses, so the adapter reads the few fields
     it needs itself. Every call pins :data:`API_VERSION`.
 
+    A 401 on a request made with a cached installation token (revoked early: the App was
+    reinstalled, or its key rotated) drops that token and tries once more with a new one.
+
     Raises:
         GitHubTransient: worth retrying later.
         GitHubError: permanent.
     """
     try:
-        response = await call(
+        response = await _request(gh, method, path, json, params)
+    except GitHubError as err:
+        if not await _forgot_stale_token(gh, err):
+            raise
+        log.info("github.token_refreshed", method=method, path=path)
+        response = await _request(gh, method, path, json, params)
+    _saw_rate_limit(gh, response.headers)
+    log.debug(
+        "github.call",
+        method=method,
+        path=path,
+        status=response.status_code,
+        rate_remaining=response.headers.get("x-ratelimit-remaining"),
+    )
+    return response
+
+
+async def _request(
+    gh: GitHub[Any],
+    method: str,
+    path: str,
+    json: Any,
+    params: Mapping[str, str | int] | None,
+) -> Response[Any]:
+    try:
+        return await call(
             gh.arequest(
                 method,
                 path,
@@ -199,15 +229,27 @@ async def api(
         if isinstance(err.__cause__, RequestFailed):  # a rate-limited call says 0 is left
             _saw_rate_limit(gh, err.__cause__.response.headers)
         raise
-    _saw_rate_limit(gh, response.headers)
-    log.debug(
-        "github.call",
-        method=method,
-        path=path,
-        status=response.status_code,
-        rate_remaining=response.headers.get("x-ratelimit-remaining"),
-    )
-    return response
+
+
+async def _forgot_stale_token(gh: GitHub[Any], err: GitHubError) -> bool:
+    """After a 401 on an installation token's request: drop the cached token (True).
+
+    False when there is nothing to refresh: not a 401, not an installation client, or the
+    401 answered the minting itself (the App's JWT: its id or key is wrong).
+    """
+    auth, cause = gh.auth, err.__cause__
+    if err.status != 401 or not isinstance(auth, AppInstallationAuthStrategy):
+        return False
+    if not isinstance(cause, RequestFailed) or cause.response.raw_request.url.path.endswith(
+        "/access_tokens"
+    ):
+        return False
+    # githubkit's caches have no delete; an empty token counts as none and is minted anew.
+    # The key is githubkit's own (a private helper of its auth flow, pinned with githubkit).
+    flow = cast("AppAuth", auth.get_auth_flow(gh))
+    storage = await gh.config.cache_strategy.get_async_cache_storage()
+    await storage.aset(flow._get_installation_cache_key(), "", timedelta(seconds=1))
+    return True
 
 
 def _saw_rate_limit(gh: GitHub[Any], headers: httpx.Headers) -> None:

@@ -46,7 +46,7 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 #: The dashboard's session cookie: a random session id.
-ADMIN_COOKIE = "dbarch_admin"
+ADMIN_COOKIE = "dbarch_session"
 _THROTTLE_KEY = "login_throttle"
 _SESSIONS_KEY = "admin_sessions"
 

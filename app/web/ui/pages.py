@@ -1,7 +1,10 @@
 """The dashboard's pages under ``/ui``: overview, audits, ledger, memory, and the token login.
 
-Every page but the login needs the admin session (the ``dbarch_admin`` cookie, or the
-bearer token); ``?token=<admin token>`` on any GET logs in once and is dropped from the URL.
+Every page but the login needs an admin session (the ``dbarch_session`` cookie, see
+:mod:`app.web.sessions`) or the bearer token; ``?token=<admin token>`` on any GET logs in once
+and is dropped from the URL. Wrong tokens are throttled (:mod:`app.web.throttle`). Login and
+logout are the only forms (POST); no page changes anything on GET, so a SameSite=Lax cookie
+needs no CSRF token.
 Pages read the store through :class:`~app.adapters.history.History`, a few bounded queries each.
 """
 

@@ -11,10 +11,11 @@ check run or a comment. What they return renders as the text it was given, never
   escapes ``|`` the way GitHub's tables need (a pipe splits a cell even inside code).
 - :func:`fence`: a fenced block whose fence is longer than any backtick run inside.
 - :func:`text`: one line of plain text with every Markdown and HTML character escaped,
-  mentions (``@name``) and issue references (``#12``) broken with a zero-width space, and a
-  leading block marker (``#``, ``>``, ``-``, ``1.``) escaped. Safe in a table cell too.
+  mentions (``@name``) broken with a zero-width space, and a leading block marker (``#``,
+  ``-``, ``+``, ``1.``) escaped. Safe in a table cell too.
 - :func:`inline`: one line of our own sentence whose backticked parts are shown as code,
   every part made inert as above (for reasons and problems that quote names in backticks).
+- :func:`mention` mentions someone on purpose, only when the name is a GitHub login.
 - :func:`quote`: a blockquote of someone's words. :func:`prose`: paragraphs of text, keeping
   only links to hosts the caller allows.
 - :func:`cut` bounds text with a visible ``… (cut)`` before it is escaped or fenced, and
@@ -32,28 +33,35 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "CUT_MARK",
+    "DOC_HOSTS",
+    "MAX_PROSE",
     "code",
     "cut",
     "fence",
     "fit",
     "inline",
+    "mention",
     "prose",
     "quote",
     "text",
 ]
 
 CUT_MARK = "… (cut)"
-#: Stops ``@name`` from being a mention and ``#12`` from being a reference.
+#: The only hosts a link in Claude's prose may point to (PostgreSQL's documentation).
+DOC_HOSTS = ("postgresql.org",)
+#: Claude's paragraphs as shown (the adapter already bounds them to about 1,200 characters).
+MAX_PROSE = 2_000
+#: Stops ``@name`` from being a mention (GitHub finds mentions in the rendered text).
 _BREAK = "\u200b"
 #: Control characters (tab and line breaks are folded by the callers), bidi overrides, BOM.
 _UNSAFE = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
 )
-#: Characters that are markup anywhere in a line (``!`` needs ``[``, ``#`` is handled apart).
-_SPECIAL = frozenset("\\`*_[]<>&|~$")
-_LEADING_MARK = re.compile(r"[#>+=-]")
-_LEADING_NUMBER = re.compile(r"(\d{1,9})([.)])")
-_REFERENCE = re.compile(r"#(?=\d)")
+#: Markup anywhere in a line (``!`` needs ``[``; ``#`` and ``@`` are handled apart), and runs
+#: of ``_``, which are markup unless they join two letters or digits (``customer_id``).
+_SPECIAL = re.compile(r"[\\`*\[\]<>&|~$]|_+")
+_LEADING_MARK = re.compile(r"[#+-]")
+_LEADING_NUMBER = re.compile(r"(\d{1,9})([.)])(?=\s|$)")
 _BACKTICKS = re.compile(r"`+")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _SPAN = re.compile(r"`([^`]+)`")
@@ -61,6 +69,8 @@ _PIPE = re.compile(r"(\\*)\|")
 _LANG = re.compile(r"[^A-Za-z0-9_+.-]")
 _LINK = re.compile(r"\[([^\[\]\n]{1,200})\]\((https://[A-Za-z0-9._~:/?#!$&'*+,;=%-]{1,500})\)")
 _FENCE_LINE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
+#: A GitHub login (an App's bot account ends in ``[bot]``).
+_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?")
 
 
 def _clean(value: str) -> str:
@@ -84,10 +94,21 @@ def cut(value: str, limit: int) -> str:
     return value[: max(limit - len(CUT_MARK), 0)] + CUT_MARK[: max(limit, 0)]
 
 
+def _special(match: re.Match[str]) -> str:
+    found, whole = match.group(), match.string
+    if found[0] == "_":
+        before = whole[match.start() - 1] if match.start() else " "
+        after = whole[match.end()] if match.end() < len(whole) else " "
+        if before.isalnum() and after.isalnum():
+            return found  # inside a word: never emphasis
+        return "\\_" * len(found)
+    return "\\" + found
+
+
 def _escape(value: str) -> str:
-    """Backslash-escape markup characters and break mentions and references (no folding)."""
-    escaped = "".join("\\" + ch if ch in _SPECIAL else ch for ch in value)
-    return _REFERENCE.sub("#" + _BREAK, escaped.replace("@", "@" + _BREAK))
+    """Backslash-escape markup characters and break mentions (no folding)."""
+    escaped = _SPECIAL.sub(_special, value)
+    return escaped.replace("@", "@" + _BREAK)
 
 
 def _lead(value: str) -> str:
@@ -102,8 +123,8 @@ def text(value: str, limit: int | None = None) -> str:
 
     >>> text("md @octocat ![t](https://e.x/p.png) <img src=x> | `x` <!--")
     'md @\u200boctocat !\\[t\\](https://e.x/p.png) \\<img src=x\\> \\| \\`x\\` \\<!--'
-    >>> text("# 1 see #12"), text("1. first")
-    ('\\# 1 see #\u200b12', '1\\. first')
+    >>> text("# 1 see #12"), text("1. first"), text("customer_id _x_")
+    ('\\# 1 see #12', '1\\. first', 'customer_id \\_x\\_')
     """
     folded = _fold(value)
     if limit is not None:
@@ -179,6 +200,17 @@ def inline(message: str, limit: int | None = None, *, cell: bool = False) -> str
         code(part, cell=cell) if i % 2 else _escape(part) for i, part in enumerate(parts)
     )
     return _lead(shown) if parts[0] else shown
+
+
+def mention(login: str) -> str:
+    r"""``@login``: the one mention we write on purpose, only for what is a GitHub login.
+
+    >>> mention("alice"), mention("dependabot[bot]"), mention("x <img>")
+    ('@alice', '@dependabot\\[bot\\]', '@\u200bx \\<img\\>')
+    """
+    if _LOGIN.fullmatch(login):
+        return "@" + login.replace("[", "\\[").replace("]", "\\]")
+    return text("@" + login, 60)
 
 
 def quote(value: str, limit: int | None = None) -> str:

@@ -10,6 +10,7 @@ import structlog
 
 from app.adapters.github.models import CheckOutput, RepoRef
 from app.adapters.github.repo import Effects, RepoReader
+from app.engine import markdown as md
 from app.engine.ask import AskCommand, AskError, parse_ask_command
 from app.engine.checkrun import (
     CHECK_NAME,
@@ -538,8 +539,8 @@ async def _ignore(
 
 def _no_store_reply(login: str) -> str:
     return (
-        f"@{login}, this DB Architect runs without its store (DBARCH_STORE_DSN), so it cannot "
-        "remember ignores or explain its history. The operator can configure one."
+        f"{md.mention(login)}, this DB Architect runs without its store (DBARCH_STORE_DSN), so "
+        "it cannot remember ignores or explain its history. The operator can configure one."
     )
 
 

@@ -253,7 +253,7 @@ def _heading(rec: Recommendation) -> str:
 def _part(key: str, part: float) -> str:
     """``measured speedup 0.350``; reviewer memory is signed, as it can lower the score."""
     shown = f"{part:+.3f}".replace("-", "−") if key == "reviewer_memory" else f"{part:.3f}"
-    return f"{key.replace('_', ' ')} {shown}"
+    return f"{md.text(key.replace('_', ' '), 40)} {shown}"
 
 
 def _details(report: Report) -> str:

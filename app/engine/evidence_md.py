@@ -168,7 +168,7 @@ def _confidence(rec: Recommendation, assessment: Assessment | None) -> str:
         score = f"{part / weight:.0%}" if weight else "—"
         shown_weight = f"{weight:.2f}" if weight is not None else "—"
         lines.append(
-            f"| {key.replace('_', ' ')} | {score} | {shown_weight} | {part:.3f} "
+            f"| {md.text(key.replace('_', ' '), 40)} | {score} | {shown_weight} | {part:.3f} "
             f"| {_COMPONENTS.get(key, '')} |"
         )
     lines += [f"| **total** | | | **{conf.score:.3f}** | |", ""]

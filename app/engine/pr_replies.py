@@ -121,7 +121,7 @@ def explain_reply(
         lines += [f"- Confidence: **{confidence:.0%}** (a pull request needs at least 80%)."]
         if breakdown:
             parts = sorted(breakdown.items(), key=lambda kv: -abs(kv[1]))
-            shown = ", ".join(f"{k.replace('_', ' ')} {v:+.3f}" for k, v in parts)
+            shown = ", ".join(f"{md.text(k.replace('_', ' '), 40)} {v:+.3f}" for k, v in parts)
             lines += [f"- Where it comes from: {shown}."]
     else:
         lines += ["- Confidence: not recorded yet; the next audit stores it."]

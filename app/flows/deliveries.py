@@ -241,9 +241,9 @@ async def _queue_audit(deps: DeliveryDeps, repo: RepoRef, request: AuditRequest)
 
 
 def _queued_summary(request: AuditRequest) -> str:
-    who = f" by @{request.requested_by}" if request.requested_by else ""
+    who = f" by {md.text('@' + request.requested_by, 60)}" if request.requested_by else ""
     return (
-        f"An audit was requested{who} ({request.trigger}) and waits for a worker. "
+        f"An audit was requested{who} ({md.text(request.trigger, 40)}) and waits for a worker. "
         "Audits of one repository run one at a time."
     )
 

@@ -25,6 +25,8 @@ _CHART_BARS = 8
 _PLAN_NODES = 40
 _CONDITION_CHARS = 120
 _NAME_CHARS = 120
+#: DDL shown in a fenced block (the migration file holds it whole).
+_SQL_CHARS = 5_000
 _MESSAGE_CHARS = 300
 #: The parameter-set labels the engine uses; anything else is shown by position only.
 _LABELS = frozenset({"common", "typical", "rare", "literal"})
@@ -463,7 +465,7 @@ def _tree(plan: Mapping[str, Any]) -> list[str]:
             pad = "  " * depth
             lines.append(pad + _node(node))
             lines += [
-                f"{pad}  {key}: {_cut(' '.join(redact(node[key]).split()), _CONDITION_CHARS)}"
+                f"{pad}  {key}: {md.cut(' '.join(redact(node[key]).split()), _CONDITION_CHARS)}"
                 for key in _CONDITIONS
                 if isinstance(node.get(key), str)
             ]
@@ -625,12 +627,8 @@ def _duration(ms: float) -> str:
     return fmt_ms(ms) if ms < 1000 else f"{ms / 1000:,.1f} s"
 
 
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _sql(statement: str) -> list[str]:
-    return [md.fence(statement.rstrip().rstrip(";") + ";", "sql")]
+    return [md.fence(statement.rstrip().rstrip(";") + ";", "sql", _SQL_CHARS)]
 
 
 def _join(lines: Sequence[str]) -> str:

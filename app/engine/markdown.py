@@ -64,7 +64,8 @@ _LEADING_MARK = re.compile(r"[#+-]")
 _LEADING_NUMBER = re.compile(r"(\d{1,9})([.)])(?=\s|$)")
 _BACKTICKS = re.compile(r"`+")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
-_SPAN = re.compile(r"`([^`]+)`")
+#: A code span as CommonMark reads one: a backtick run, text, the same run again.
+_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
 _PIPE = re.compile(r"(\\*)\|")
 _LANG = re.compile(r"[^A-Za-z0-9_+.-]")
 _LINK = re.compile(r"\[([^\[\]\n]{1,200})\]\((https://[A-Za-z0-9._~:/?#!$&'*+,;=%-]{1,500})\)")
@@ -191,15 +192,24 @@ def inline(message: str, limit: int | None = None, *, cell: bool = False) -> str
     '`<b>` is not a column of `orders`'
     >>> inline("index @x on t (a|b)", cell=True)
     'index @\u200bx on t (a\\|b)'
+    >>> inline("a fence (```` ```sql ````) or `a")
+    'a fence (```` ```sql ````) or \\`a'
     """
     folded = _fold(message)
     if limit is not None:
         folded = cut(folded, limit)
-    parts = _SPAN.split(folded)
-    shown = "".join(
-        code(part, cell=cell) if i % 2 else _escape(part) for i, part in enumerate(parts)
-    )
-    return _lead(shown) if parts[0] else shown
+    out: list[str] = []
+    at = 0
+    for match in _SPAN.finditer(folded):
+        out.append(_escape(folded[at : match.start()]))
+        content = match.group(2)
+        if content.startswith(" ") and content.endswith(" ") and content.strip(" "):
+            content = content[1:-1]  # the padding CommonMark strips
+        out.append(code(content, cell=cell))
+        at = match.end()
+    out.append(_escape(folded[at:]))
+    shown = "".join(out)
+    return shown if folded.startswith("`") else _lead(shown)
 
 
 def mention(login: str) -> str:

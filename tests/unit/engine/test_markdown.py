@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from app.engine import markdown as md
@@ -125,3 +127,23 @@ def test_fit_counts_no_details_inside_a_fence() -> None:
     body = md.fence("<details>\n" * 50) + "\n" + "tail line\n" * 100
     cut = md.fit(body, 600, "cut")
     assert "</details>" not in cut.rsplit("```", 1)[1]
+
+
+_PIECES = (
+    "@octocat", "@", "`", "``", "```", "~~~", "<", ">", "<!--", "-->", "<img src=x>", "![a](b)",
+    "[", "]", "(", ")", "|", "\\", "\\|", "&", "&#64;", "&lt;", "#", "# ", "-", "1.", "*", "_",
+    "~", "$", "\n", "\r", "\t", " ", "a", "word", "\u202e", "\x00",
+)  # fmt: skip
+
+
+def test_random_hostile_text_stays_inert_in_every_context() -> None:
+    rng = random.Random(13)
+    for _ in range(400):
+        value = "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 12)))
+        for context in CONTEXTS:
+            cell = context.startswith("|")
+            for shown in (md.code(value, cell=cell), md.text(value), md.inline(value, cell=cell)):
+                found = problems(context.format(shown))
+                assert not found, (value, context, shown, found)
+        block = md.fence(value) + "\n\n" + md.prose(value) + "\n\n" + md.quote(value)
+        assert not problems(block), (value, block)

@@ -2,9 +2,10 @@
 
 ``problems(markdown)`` parses with markdown-it-py (CommonMark plus GFM tables and
 strikethrough, as GitHub) and lists what data must never produce: HTML other than our own
-few tags, images, links outside an allow-list, a live ``@mention`` in rendered text, table
-rows whose cell count differs from their header's. ``code_texts`` gives what ended up as
-code, so a test can assert the hostile text is shown there, whole.
+few tags, images, links outside an allow-list, a live ``@mention`` or a bare URL (which
+GitHub would link) in rendered text, table rows whose cell count differs from their
+header's (cells split as cmark-gfm splits them). ``code_texts`` gives what ended up as code,
+so a test can assert the hostile text is shown there, whole.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ _OUR_BLOCK_LINES = (
 )
 _OUR_INLINE = frozenset({"<sub>", "</sub>", "<br />"})
 _MENTION = re.compile(r"@[A-Za-z0-9]")
+#: GitHub's extended autolinks (markdown-it-py has no linkify here, so the checker looks).
+_AUTOLINK = re.compile(r"(?i)\b(?:https?|ftp)://[A-Za-z0-9]|(?:^|[\s(*_~])www\.[A-Za-z0-9]")
 
 
 def _walk(tokens: Sequence[Token]) -> Iterator[Token]:
@@ -116,6 +119,8 @@ def problems(markdown: str, *, links: Iterable[str] = ()) -> list[str]:
             shown = _inline_text(token)
             if _MENTION.search(shown):
                 found.append(f"mention: {shown[:120]!r}")
+            if _AUTOLINK.search(shown):
+                found.append(f"bare link: {shown[:120]!r}")
     found += _table_problems(markdown, tokens)
     return found
 

@@ -11,8 +11,9 @@ check run or a comment. What they return renders as the text it was given, never
   escapes ``|`` the way GitHub's tables need (a pipe splits a cell even inside code).
 - :func:`fence`: a fenced block whose fence is longer than any backtick run inside.
 - :func:`text`: one line of plain text with every Markdown and HTML character escaped,
-  mentions (``@name``) broken with a zero-width space, and a leading block marker (``#``,
-  ``-``, ``+``, ``1.``) escaped. Safe in a table cell too.
+  mentions (``@name``) and bare links (``https://…``, ``www.…``) broken with a zero-width
+  space, and a leading block marker (``#``, ``-``, ``+``, ``1.``) escaped. Safe in a table
+  cell too.
 - :func:`inline`: one line of our own sentence whose backticked parts are shown as code,
   every part made inert as above (for reasons and problems that quote names in backticks).
 - :func:`mention` mentions someone on purpose, only when the name is a GitHub login.
@@ -62,6 +63,8 @@ _UNSAFE = re.compile(
 _SPECIAL = re.compile(r"[\\`*\[\]<>&|~$]|_+")
 _LEADING_MARK = re.compile(r"[#+-]")
 _LEADING_NUMBER = re.compile(r"(\d{1,9})([.)])(?=\s|$)")
+#: What GitHub turns into a link by itself (``https://…``, ``www.…``).
+_AUTOLINK = re.compile(r"(?i)(?<=:)(?=//)|(?<=www)(?=\.)")
 _BACKTICKS = re.compile(r"`+")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 #: A code span as CommonMark reads one: a backtick run, text, the same run again.
@@ -107,9 +110,9 @@ def _special(match: re.Match[str]) -> str:
 
 
 def _escape(value: str) -> str:
-    """Backslash-escape markup characters and break mentions (no folding)."""
+    """Backslash-escape markup characters, break mentions and bare links (no folding)."""
     escaped = _SPECIAL.sub(_special, value)
-    return escaped.replace("@", "@" + _BREAK)
+    return _AUTOLINK.sub(_BREAK, escaped.replace("@", "@" + _BREAK))
 
 
 def _lead(value: str) -> str:
@@ -123,7 +126,7 @@ def text(value: str, limit: int | None = None) -> str:
     r"""``value`` as one line of plain text (cut to ``limit`` first): no markup survives.
 
     >>> text("md @octocat ![t](https://e.x/p.png) <img src=x> | `x` <!--")
-    'md @\u200boctocat !\\[t\\](https://e.x/p.png) \\<img src=x\\> \\| \\`x\\` \\<!--'
+    'md @\u200boctocat !\\[t\\](https:\u200b//e.x/p.png) \\<img src=x\\> \\| \\`x\\` \\<!--'
     >>> text("# 1 see #12"), text("1. first"), text("customer_id _x_")
     ('\\# 1 see #12', '1\\. first', 'customer_id \\_x\\_')
     """

@@ -37,6 +37,7 @@ def test_the_checker_sees_what_github_would_render() -> None:
     assert any(p.startswith("table row has 3 cells, its header 2") for p in found)
     assert problems("&#64;octocat")  # an entity GitHub decodes before it looks for mentions
     assert problems("x\n<!-- hidden -->\n")
+    assert problems("see https://e.x/login") and problems("(www.e.x)")
 
 
 @pytest.mark.parametrize("value", HOSTILE_LINES)
@@ -132,13 +133,13 @@ def test_fit_counts_no_details_inside_a_fence() -> None:
 _PIECES = (
     "@octocat", "@", "`", "``", "```", "~~~", "<", ">", "<!--", "-->", "<img src=x>", "![a](b)",
     "[", "]", "(", ")", "|", "\\", "\\|", "&", "&#64;", "&lt;", "#", "# ", "-", "1.", "*", "_",
-    "~", "$", "\n", "\r", "\t", " ", "a", "word", "\u202e", "\x00",
+    "~", "$", "\n", "\r", "\t", " ", "a", "word", "\u202e", "\x00", "https://e.x", "www.e.x",
 )  # fmt: skip
 
 
 def test_random_hostile_text_stays_inert_in_every_context() -> None:
     rng = random.Random(13)
-    for _ in range(400):
+    for _ in range(500):
         value = "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 12)))
         for context in CONTEXTS:
             cell = context.startswith("|")

@@ -5,7 +5,8 @@ The table and its column are called ``md @octocat ![t](https://e.x/p.png) <img s
 would hide the rest of a body. A real ``/audit`` (signed webhook → inbox → arq workers → an
 audit of a real PostgreSQL 15 → the GitHub fake) must open its pull request, and every
 Markdown text it sends to GitHub must render that name as code: no mention, image, HTML or
-broken table, as a CommonMark/GFM parser reads it.
+broken table, as a CommonMark/GFM parser reads it. A reviewer who writes the same text gets
+quoted back by ``@db-architect explain`` as plain text.
 """
 
 from __future__ import annotations
@@ -116,3 +117,21 @@ async def test_a_hostile_table_name_reaches_github_only_as_code(
         assert len(comment) <= BODY_LIMIT
         # The requester is the one mention the App makes on purpose.
         assert_inert(comment.replace("@alice", "alice"))
+
+    # A reviewer answers with the same text; `explain` then quotes the reviewer back.
+    review = payloads.pull_request_review(
+        pulls[0], "changes_requested", f"{HOSTILE} is write-heavy, no", login="carol"
+    )
+    await send(client, SECRET, "pull_request_review", review)
+    await drain(settings, module_store)
+    number = pulls[0]["number"]
+    said = fake.add_comment(REPO, number, "@db-architect explain", user="alice")
+    asked = payloads.pull_comment(pulls[0], "@db-architect explain", login="alice", comment_id=said)
+    await send(client, SECRET, "issue_comment", asked)
+    await drain(settings, module_store)
+
+    (reply,) = [
+        c.json["body"] for c in fake.calls("POST", rf"/repos/{REPO}/issues/{number}/comments")
+    ]
+    assert "What reviewers said" in reply and "carol" in reply
+    assert_inert(reply.replace("@alice", "alice"))

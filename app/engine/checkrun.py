@@ -89,7 +89,8 @@ def _fit(text: str, limit: int = MAX_OUTPUT) -> str:
 
 
 def _output(title: str, summary: str, text: str | None = None) -> Output:
-    return Output(_cut(title, MAX_TITLE), _fit(summary), None if text is None else _fit(text))
+    shown = md.plain(_cut(title, MAX_TITLE))
+    return Output(shown, _fit(summary), None if text is None else _fit(text))
 
 
 def _plural(n: int, word: str) -> str:

@@ -117,14 +117,16 @@ def _finding(rec: Recommendation) -> str:
 
 
 def pr_title(rec: Recommendation) -> str:
-    """``perf(db): add index on orders (customer_id)`` and the like, at most 120 characters."""
+    """``perf(db): add index on orders (customer_id)`` and the like, at most 120 characters.
+
+    Names are the target's: a title never mentions anyone (``markdown.plain``).
+    """
     if rec.action == "create_index":
-        return _create_title(rec)
+        return md.plain(_create_title(rec))
     table = short_table(rec.table)
     verb = {"drop_index": "drop", "reindex": "reindex"}.get(rec.action, rec.action)
-    return _cut_words(
-        f"perf(db): {verb} {_finding(rec)}index {rec.index_name} on {table}", MAX_TITLE
-    )
+    title = f"perf(db): {verb} {_finding(rec)}index {rec.index_name} on {table}"
+    return md.plain(_cut_words(title, MAX_TITLE))
 
 
 def commit_message(rec: Recommendation, revision_file: str) -> str:

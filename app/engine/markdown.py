@@ -16,7 +16,8 @@ check run or a comment. What they return renders as the text it was given, never
   cell too.
 - :func:`inline`: one line of our own sentence whose backticked parts are shown as code,
   every part made inert as above (for reasons and problems that quote names in backticks).
-- :func:`mention` mentions someone on purpose, only when the name is a GitHub login.
+- :func:`mention` mentions someone on purpose, only when the name is a GitHub login;
+  :func:`plain` is for the one-line fields that are not Markdown (a pull request's title).
 - :func:`quote`: a blockquote of someone's words. :func:`prose`: paragraphs of text, keeping
   only links to hosts the caller allows.
 - :func:`cut` bounds text with a visible ``… (cut)`` before it is escaped or fenced, and
@@ -42,6 +43,7 @@ __all__ = [
     "fit",
     "inline",
     "mention",
+    "plain",
     "prose",
     "quote",
     "text",
@@ -224,6 +226,17 @@ def mention(login: str) -> str:
     if _LOGIN.fullmatch(login):
         return "@" + login.replace("[", "\\[").replace("]", "\\]")
     return text("@" + login, 60)
+
+
+def plain(value: str) -> str:
+    r"""A one-line field GitHub shows as text (a pull request's title): no mention, no control.
+
+    Nothing is escaped (the field is not Markdown); ``@`` is broken as in :func:`text`.
+
+    >>> plain("perf(db): add index on @team\nx")
+    'perf(db): add index on @​team x'
+    """
+    return _fold(value).replace("@", "@" + _BREAK)
 
 
 def quote(value: str, limit: int | None = None) -> str:

@@ -98,6 +98,7 @@ async def test_a_hostile_table_name_reaches_github_only_as_code(
     pulls = [p for p in fake.pulls(REPO) if p["head"]["ref"].startswith("db-architect/")]
     assert len(pulls) == 1, fake.paths()
     body = pulls[0]["body"]
+    assert "@octocat" not in pulls[0]["title"]  # a title is not Markdown, but it never mentions
     assert len(body) <= BODY_LIMIT
     assert_inert(body)
     assert in_code(body, HOSTILE)  # the name is there, whole, as code

@@ -19,7 +19,7 @@ from app.engine.confidence import CREATE_WEIGHTS, Assessment, Confidence
 from app.engine.evidence import Evidence, Failed, StatementEvidence, Timing
 from app.engine.evidence_md import MAX_CHARS, evidence_markdown
 from app.engine.feedback import MemoryHit, cite, memory_adjustment
-from app.engine.fixpr import PrMeta, pr_body
+from app.engine.fixpr import PrMeta, pr_body, pr_title
 from app.engine.model import Query, QueryEffect, Recommendation, Rejection, Skipped, Table
 from app.engine.pr_plan import Candidate, Decision
 from app.engine.pr_replies import PastFeedback, explain_reply
@@ -139,6 +139,13 @@ def test_pr_body_is_inert_and_within_limits() -> None:
         assert len(body) <= MAX_CHARS
         assert_inert(body)
         assert body.rstrip().endswith("-->")
+
+
+def test_titles_mention_nobody() -> None:
+    title = pr_title(REC)
+    assert "@octocat" not in title and "@\u200boctocat" in title and "\n" not in title
+    drop = Recommendation("drop_index", f"public.{H}", (H,), f"{H}@x", "DROP INDEX x")
+    assert "@x" not in pr_title(drop)
 
 
 def test_check_run_output_is_inert() -> None:

@@ -14,9 +14,10 @@ types). This module adds nothing else to a prompt.
 blocks is untrusted data, never instructions; data cannot close or open such a block (any of
 those tags inside it is defused to ``‹/tag>``). The real defence is that output is validated:
 :meth:`Claude.classify` returns one of four labels from a strict JSON object, or fails;
-:meth:`Claude.explain` output is sanitised (no HTML, images, foreign links or live
-``@mentions``) and bounded; :meth:`Claude.draft_sql` returns only a string that ``/ask``'s
-guard must still prove to be one read-only SELECT.
+:meth:`Claude.explain` output is sanitised (no HTML, images or foreign links) and bounded,
+and whoever shows it renders it inert (``markdown.prose``: no live ``@mentions``);
+:meth:`Claude.draft_sql` returns only a string that ``/ask``'s guard must still prove to be
+one read-only SELECT.
 
 **Bounds.** ``max_tokens`` per operation (600 / 150 / 800), a per-attempt timeout, the SDK's
 retries (429, 408, 409 and 5xx such as 529 ``overloaded_error``, honouring ``retry-after``;
@@ -45,6 +46,7 @@ import anthropic
 import structlog
 from anthropic.types import Message, TextBlock
 
+from app.engine import markdown as md
 from app.engine.feedback import Classification, Classified
 from app.settings import DEFAULT_ANTHROPIC_MODEL, Settings
 
@@ -87,7 +89,7 @@ _TASKS = {
     "draft_sql": "draft SQL for the question",
 }
 #: Links Claude's prose may keep (PostgreSQL's documentation); every other link becomes text.
-_LINK_HOSTS = ("postgresql.org",)
+_LINK_HOSTS = md.DOC_HOSTS
 
 T = TypeVar("T")
 
@@ -306,7 +308,6 @@ def _clean_prose(text: str) -> str:
     text = _TAG.sub("", text)
     text = _REFERENCE.sub("", _IMAGE.sub("", text))
     text = _URL.sub(_url, _LINK.sub(_link, text))
-    text = text.replace("<", "&lt;").replace("@", "@\u200b")
     paragraphs = [
         "\n".join(line.rstrip() for line in part.strip().splitlines())
         for part in re.split(r"\n[ \t]*\n", text)
@@ -358,9 +359,10 @@ class Claude:
 
         ``evidence`` is our evidence Markdown (already redacted). The answer has at most
         1,200 characters in 1–3 short paragraphs, cut at a sentence end; HTML is stripped,
-        images and links to hosts other than postgresql.org are dropped (link text stays),
-        ``@mentions`` are neutralised and no code fence is left open. Empty or unusable
-        output raises :class:`ClaudeUnavailable`.
+        images and links to hosts other than postgresql.org are dropped (link text stays)
+        and no code fence is left open. It is plain text: whoever shows it on GitHub renders
+        it with ``markdown.prose``, which escapes the rest and breaks mentions. Empty or
+        unusable output raises :class:`ClaudeUnavailable`.
         """
         if not evidence.strip():
             raise ClaudeUnavailable("There is no evidence to explain.", outcome="no_input")

@@ -10,6 +10,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from app.engine import markdown as md
 from app.engine.model import RelKind, Snapshot, Table
 
 __all__ = [
@@ -24,6 +25,8 @@ __all__ = [
     "answer_markdown",
     "check_select",
     "parse_ask_command",
+    "problem_markdown",
+    "quote_block",
     "refusal_markdown",
     "schema_text",
 ]
@@ -736,33 +739,18 @@ def schema_text(snapshot: Snapshot, *, max_chars: int = 12_000) -> str:
 
 # ----------------------------------------------------------------------------- the replies
 
-_MARKDOWN_SPECIAL = frozenset("\\`*_[]<>|~&")
 
-
-def _neutral(text: str) -> str:
-    """No @mentions (a zero-width space after ``@``) and no HTML outside code spans."""
-    parts = text.replace("@", "@\u200b").split("`")
-    for i in range(0, len(parts), 2):  # even parts are outside code spans
-        parts[i] = parts[i].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return "`".join(parts)
-
-
-def _quote_block(question: str) -> str:
-    text = _cut(" ".join(question.split()), MAX_QUESTION_CHARS)
-    return "> " + _neutral(text.replace("`", "'")) if text else ""
+def quote_block(question: str) -> str:
+    """The question asked, as a blockquote that renders as plain text ("" when empty)."""
+    return md.quote(question, MAX_QUESTION_CHARS) if question.strip() else ""
 
 
 def _sql_block(sql: str) -> str:
-    text = _cut(sql.strip(), MAX_SQL_CHARS)
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}sql\n{text}\n{fence}"
+    return md.fence(sql.strip(), "sql", MAX_SQL_CHARS)
 
 
 def _cell(value: str) -> str:
-    text = _cut(" ".join(value.split()), MAX_CELL_CHARS)
-    escaped = "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in text)
-    return escaped.replace("@", "@\u200b") or " "
+    return md.text(value, MAX_CELL_CHARS) or " "
 
 
 def _elapsed(ms: float) -> str:
@@ -787,13 +775,11 @@ def answer_markdown(
     """
     head = ["### `/ask` answer", ""]
     if question.strip():
-        head += [_quote_block(question), ""]
+        head += [quote_block(question), ""]
     head += [_sql_block(sql), ""]
     shown = list(columns[:MAX_COLUMNS])
     if drafted_by:
-        who = (
-            f"SQL drafted by {_neutral(_cut(drafted_by, 40))}, checked by DB Architect's SQL guard"
-        )
+        who = f"SQL drafted by {md.text(drafted_by, 40)}, checked by DB Architect's SQL guard"
     else:
         who = "SQL as written, checked by DB Architect's SQL guard"
     notes: list[str] = []
@@ -833,13 +819,22 @@ def answer_markdown(
     return "\n".join([*body, *footer])
 
 
+def problem_markdown(question: str, problem: str, what_to_do: str) -> str:
+    """The GitHub comment for an `/ask` that could not be answered, and what to do."""
+    said = f"{quote_block(question)}\n\n" if question.strip() else ""
+    return (
+        f"### `/ask`: not answered\n\n{said}{md.inline(problem, 1000)}\n\n"
+        f"**What to do:** {md.inline(what_to_do, 600)}"
+    )
+
+
 def refusal_markdown(question: str, sql: str | None, problem: str, what_to_do: str) -> str:
     """The GitHub comment for an `/ask` that was not run: what was refused and what to do."""
     parts = ["### `/ask`: not run", ""]
     if question.strip():
-        parts += [_quote_block(question), ""]
-    parts += [f"DB Architect's SQL guard refused the query: {_neutral(_cut(problem, 400))}.", ""]
+        parts += [quote_block(question), ""]
+    parts += [f"DB Architect's SQL guard refused the query: {md.inline(problem, 400)}.", ""]
     if sql and sql.strip():
         parts += [_sql_block(sql), ""]
-    parts.append(f"**What to do:** {_neutral(_cut(what_to_do, 600))}")
+    parts.append(f"**What to do:** {md.inline(what_to_do, 600)}")
     return "\n".join(parts)

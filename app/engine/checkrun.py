@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from app.engine import markdown as md
 from app.engine.audit import Report, recommendation_id
 from app.engine.commands import AUDIT_USAGE, AuditCommand, CommandError, commands_help
 from app.engine.confidence import Assessment
@@ -83,23 +84,13 @@ def _cut(text: str, limit: int) -> str:
 
 
 def _fit(text: str, limit: int = MAX_OUTPUT) -> str:
-    """``text`` cut at a line boundary to ``limit`` characters, saying how much was cut."""
-    if len(text) <= limit:
-        return text
-    lines = text.splitlines()
-    kept: list[str] = []
-    size = 120  # room for the note
-    for line in lines:
-        if size + len(line) + 1 > limit:
-            break
-        kept.append(line)
-        size += len(line) + 1
-    note = f"… {len(lines) - len(kept)} more lines cut to stay within GitHub's size limit."
-    return "\n".join([*kept, "", note])[:limit]
+    """``text`` cut at a line boundary to ``limit`` characters, saying so (never mid-code)."""
+    return md.fit(text, limit, "… more lines cut to stay within GitHub's size limit.")
 
 
 def _output(title: str, summary: str, text: str | None = None) -> Output:
-    return Output(_cut(title, MAX_TITLE), _fit(summary), None if text is None else _fit(text))
+    shown = md.plain(_cut(title, MAX_TITLE))
+    return Output(shown, _fit(summary), None if text is None else _fit(text))
 
 
 def _plural(n: int, word: str) -> str:
@@ -107,7 +98,12 @@ def _plural(n: int, word: str) -> str:
 
 
 def _cell(text: str) -> str:
-    return _cut(text, _CELL).replace("|", "\\|")
+    """Our words, with names in backticks shown as code, fit for a table cell."""
+    return md.inline(text, _CELL, cell=True)
+
+
+def _code_cell(text: str) -> str:
+    return md.code(text, _CELL, cell=True)
 
 
 def _rec_id(rec: Recommendation) -> str:
@@ -196,8 +192,8 @@ def _table(report: Report, decisions: Sequence[Decision], results: Mapping[str, 
         rec_id = _rec_id(rec)
         score = _confidence(report, rec)
         lines.append(
-            f"| {n} | {_ACTIONS.get(rec.action, rec.action)} | `{_cell(rec.table)}` "
-            f"| `{_cell(_index(rec))}` | {'—' if score is None else f'{score:.0%}'} "
+            f"| {n} | {_cell(_ACTIONS.get(rec.action, rec.action))} | {_code_cell(rec.table)} "
+            f"| {_code_cell(_index(rec))} | {'—' if score is None else f'{score:.0%}'} "
             f"| {_measured(rec, report.assessments.get(rec_id))} "
             f"| {_cell(_outcome(rec_id, by_id.get(rec_id), results))} |"
         )
@@ -217,11 +213,11 @@ def audit_output(
     """The completed audit's check-run output: what was found, opened and held back, and why."""
     snap = report.snapshot
     summary = [
-        f"**Target** `{target}` (PostgreSQL {snap.server_version}, database `{snap.database}`) "
-        f"· **Trigger** {trigger}",
+        f"**Target** {md.code(target, 100)} (PostgreSQL {md.text(snap.server_version, 40)}, "
+        f"database {md.code(snap.database, 100)}) · **Trigger** {md.inline(trigger, 200)}",
         "",
         f"**Workload** {_plural(report.statements, 'statement')}: {len(report.analyzed)} "
-        f"analysed, {len(report.skipped)} skipped · what-if: {report.whatif} "
+        f"analysed, {len(report.skipped)} skipped · what-if: {md.text(report.whatif, 40)} "
         f"({report.whatif_calls:,} calls)",
         "",
     ]
@@ -249,16 +245,16 @@ def audit_output(
 
 
 def _heading(rec: Recommendation) -> str:
-    action = _ACTIONS.get(rec.action, rec.action)
+    action = md.text(_ACTIONS.get(rec.action, rec.action), 40)
     if rec.action == "create_index":
-        return f"{action} on `{_cut(rec.table + ' ' + _index(rec), 200)}`"
-    return f"{action} `{rec.index_name}` on `{rec.table}`"
+        return f"{action} on {md.code(rec.table + ' ' + _index(rec), 200)}"
+    return f"{action} {md.code(rec.index_name, 100)} on {md.code(rec.table, 100)}"
 
 
 def _part(key: str, part: float) -> str:
     """``measured speedup 0.350``; reviewer memory is signed, as it can lower the score."""
     shown = f"{part:+.3f}".replace("-", "−") if key == "reviewer_memory" else f"{part:.3f}"
-    return f"{key.replace('_', ' ')} {shown}"
+    return f"{md.text(key.replace('_', ' '), 40)} {shown}"
 
 
 def _details(report: Report) -> str:
@@ -267,10 +263,16 @@ def _details(report: Report) -> str:
     for n, rec in enumerate(_ordered(report), 1):
         assessment = report.assessments.get(_rec_id(rec))
         lines += [f"### {n}. {_heading(rec)}", ""]
-        lines += [f"`{_rec_id(rec)}` · rule `{rec.rule}` · index `{rec.index_name}`", ""]
+        lines += [
+            f"{md.code(_rec_id(rec))} · rule {md.code(rec.rule, 60)} · index "
+            f"{md.code(rec.index_name, 100)}",
+            "",
+        ]
         line = confidence_line(assessment)
         line = line.replace(_CLI_HINT, _APP_HINT) if line else None
-        lines.append(f"- {line}" if line else "- confidence not assessed: no pull request")
+        lines.append(
+            f"- {md.inline(line, 600)}" if line else "- confidence not assessed: no pull request"
+        )
         if assessment and assessment.confidence.breakdown:
             parts = " · ".join(
                 _part(key, part) for key, part in assessment.confidence.breakdown.items()
@@ -279,16 +281,18 @@ def _details(report: Report) -> str:
         if assessment and assessment.memory:
             header, *cited = assessment.memory
             lines += [f"- {header}", *(f"  {line}" for line in cited)]
-        lines += [f"- {_cut(reason, 400)}" for reason in rec.reasons]
+        lines += [f"- {md.text(reason, 400)}" for reason in rec.reasons]
         lines.append("")
     if report.rejected:
         lines += ["### Not recommended", ""]
-        lines += [f"- `{_cut(r.candidate, 200)}`: {_cut(r.reason, 300)}" for r in report.rejected]
+        lines += [
+            f"- {md.code(r.candidate, 200)}: {md.text(r.reason, 300)}" for r in report.rejected
+        ]
         lines.append("")
     if report.skipped:
         lines += ["### Skipped statements", ""]
         lines += [
-            f"- `{_cut(redact(s.query.text), _LIST).replace('`', 'ˋ')}`: {_cut(s.reason, 300)}"
+            f"- {md.code(' '.join(redact(s.query.text).split()), _LIST)}: {md.text(s.reason, 300)}"
             for s in report.skipped
         ]
         lines.append("")
@@ -304,7 +308,7 @@ def conclusion(report: Report, decisions: Sequence[Decision]) -> str:
 
 def config_error_output(err: ConfigError) -> Output:
     """The failed check when the repository config is invalid: every problem, and a fix."""
-    rows = [f"| `{_cell(key)}` | {_cell_long(problem)} |" for key, problem in err.problems]
+    rows = [f"| {_code_cell(key)} | {_cell_long(problem)} |" for key, problem in err.problems]
     summary = [
         f"DB Architect could not use `{CONFIG_PATH}` from the default branch, so it did not "
         "audit. Nothing was changed.",
@@ -324,12 +328,15 @@ def config_error_output(err: ConfigError) -> Output:
 
 
 def _cell_long(text: str) -> str:
-    return _cut(text, 400).replace("|", "\\|")
+    return md.inline(text, 400, cell=True)
 
 
 def failure_output(title: str, problem: str, what_to_do: str) -> Output:
     """A check that could not audit: what went wrong and what to do about it."""
-    summary = f"**Problem**: {problem}\n\n**What to do**: {what_to_do}\n\nNothing was changed.\n"
+    summary = (
+        f"**Problem**: {md.inline(problem, 2000)}\n\n**What to do**: {md.inline(what_to_do, 2000)}"
+        "\n\nNothing was changed.\n"
+    )
     return _output(title, summary)
 
 
@@ -340,9 +347,10 @@ def _comment(marker: str, text: str) -> str:
 
 def comment_body(output: Output, *, check_url: str | None, requested_by: str | None) -> str:
     """The `/audit` result comment (edited in place): the check's title and summary."""
-    lead = f"@{requested_by}: " if requested_by else ""
+    lead = f"{md.mention(requested_by)}: " if requested_by else ""
     link = f"\n[Details in the check run]({check_url})\n" if check_url else ""
-    return _comment(AUDIT_COMMENT_MARKER, f"{lead}**{output.title}**\n\n{output.summary}{link}")
+    title = md.text(output.title, MAX_TITLE)
+    return _comment(AUDIT_COMMENT_MARKER, f"{lead}**{title}**\n\n{output.summary}{link}")
 
 
 def _options(options: AuditCommand) -> str:
@@ -350,7 +358,7 @@ def _options(options: AuditCommand) -> str:
     if options.dry_run:
         parts.append("dry run")
     if options.tables:
-        parts.append("tables " + ", ".join(f"`{t}`" for t in options.tables))
+        parts.append("tables " + ", ".join(md.code(t, 100) for t in options.tables))
     if options.min_confidence is not None:
         parts.append(f"min confidence {options.min_confidence:.2f}")
     return f" ({'; '.join(parts)})" if parts else ""
@@ -360,17 +368,17 @@ def queued_comment(requested_by: str, options: AuditCommand) -> str:
     """The first answer to `/audit`: accepted and queued; the result replaces it."""
     return _comment(
         AUDIT_COMMENT_MARKER,
-        f"@{requested_by} asked for an audit{_options(options)}: queued. "
+        f"{md.mention(requested_by)} asked for an audit{_options(options)}: queued. "
         "This comment shows the result when it is done.\n",
     )
 
 
 def refusal_comment(user: str, permission: str) -> str:
     """A polite no for someone without write access."""
-    held = "no access" if permission in ("", "none") else f"`{permission}` access"
+    held = "no access" if permission in ("", "none") else f"{md.code(permission, 40)} access"
     return _comment(
         REFUSAL_MARKER,
-        f"@{user}, only people with write access to this repository can run `/audit`; "
+        f"{md.mention(user)}, only people with write access to this repository can run `/audit`; "
         f"you have {held}. A maintainer can run it for you.\n",
     )
 
@@ -379,6 +387,6 @@ def command_error_comment(user: str, err: CommandError, *, slug: str = "db-archi
     """The answer to a malformed `/audit`: what was wrong, the usage, and the commands."""
     return _comment(
         REFUSAL_MARKER,
-        f"@{user}, {err.problem}\n\nUsage: {AUDIT_USAGE}\n\n"
+        f"{md.mention(user)}, {md.inline(err.problem, 400)}\n\nUsage: {AUDIT_USAGE}\n\n"
         f"<details><summary>Commands</summary>\n\n{commands_help(slug)}\n\n</details>\n",
     )

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from app.engine import markdown as md
 from app.engine.audit import Report, recommendation_id
 from app.engine.confidence import CREATE_WEIGHTS, DROP_WEIGHTS, Assessment
 from app.engine.ddl import drop_index_sql
@@ -23,6 +24,9 @@ _QUERY_CHARS = 100
 _CHART_BARS = 8
 _PLAN_NODES = 40
 _CONDITION_CHARS = 120
+_NAME_CHARS = 120
+#: DDL shown in a fenced block (the migration file holds it whole).
+_SQL_CHARS = 5_000
 _MESSAGE_CHARS = 300
 #: The parameter-set labels the engine uses; anything else is shown by position only.
 _LABELS = frozenset({"common", "typical", "rare", "literal"})
@@ -98,8 +102,7 @@ def evidence_markdown(
             text, low = attempt, middle + 1
     if text is not None:
         return text
-    marker = "\n\n… cut to stay within the size limit.\n"
-    return (top + deploying + tail)[: MAX_CHARS - len(marker)] + marker
+    return md.fit(top + deploying + tail, MAX_CHARS, "… cut to stay within the size limit.")
 
 
 def _line(n: int, stmt: StatementEvidence) -> _Line:
@@ -115,26 +118,26 @@ def _title(rec: Recommendation) -> str:
         key + (" DESC" if i < len(rec.descending) and rec.descending[i] else "")
         for i, key in enumerate(rec.columns)
     )
+    table, index = md.code(rec.table, _NAME_CHARS), md.code(rec.index_name, _NAME_CHARS)
     if rec.action == "create_index":
-        title = f"Add index on {rec.table} ({keys})"
+        title = f"Add index on {table} ({md.code(keys, _NAME_CHARS)})"
     elif rec.action == "drop_index":
-        title = f"Drop index {rec.index_name} on {rec.table}"
+        title = f"Drop index {index} on {table}"
     elif rec.action == "reindex":
-        title = f"Rebuild index {rec.index_name} on {rec.table}"
+        title = f"Rebuild index {index} on {table}"
     else:
-        title = f"{rec.action} {rec.index_name} on {rec.table}"
+        title = f"{md.text(rec.action, 40)} {index} on {table}"
     lines = [
-        f"### {_cut(title, 200)}",
+        f"### {title}",
         "",
-        f"`{recommendation_id(rec)}` · rule `{rec.rule}` · index `{rec.index_name}`",
+        f"{md.code(recommendation_id(rec))} · rule {md.code(rec.rule)} · index "
+        f"{md.code(rec.index_name)}",
         "",
-        "```sql",
-        rec.ddl.rstrip().rstrip(";") + ";",
-        "```",
+        *_sql(rec.ddl),
         "",
         "#### Why",
         "",
-        *(f"- {reason}" for reason in rec.reasons or ("(no reason recorded)",)),
+        *(f"- {md.text(reason, _MESSAGE_CHARS)}" for reason in rec.reasons or ("(none recorded)",)),
         "",
     ]
     return _join(lines)
@@ -167,7 +170,7 @@ def _confidence(rec: Recommendation, assessment: Assessment | None) -> str:
         score = f"{part / weight:.0%}" if weight else "—"
         shown_weight = f"{weight:.2f}" if weight is not None else "—"
         lines.append(
-            f"| {key.replace('_', ' ')} | {score} | {shown_weight} | {part:.3f} "
+            f"| {md.text(key.replace('_', ' '), 40)} | {score} | {shown_weight} | {part:.3f} "
             f"| {_COMPONENTS.get(key, '')} |"
         )
     lines += [f"| **total** | | | **{conf.score:.3f}** | |", ""]
@@ -221,17 +224,17 @@ def _where(rec: Recommendation, evidence: Evidence | None) -> str:
             "are the planner's estimates."
         )
     if evidence.skipped is not None:
-        reason = re.sub(r"^not measured:\s*", "", _scrub(evidence.skipped), flags=re.IGNORECASE)
+        reason = re.sub(r"^not measured:\s*", "", evidence.skipped, flags=re.IGNORECASE)
         partly = any(s.measured for s in evidence.statements)
         return (
-            f"**{'Only partly measured' if partly else 'Not measured'}**: {reason}. "
+            f"**{'Only partly measured' if partly else 'Not measured'}**: {_scrub(reason)}. "
             "Nothing was changed on the database."
         )
     change = "index existed" if rec.action == "create_index" else "change was in place"
     place = {
         "sandbox": "on the sandbox database (`--validate-dsn`)",
         "target": "on the target database",
-    }.get(evidence.where, f"on the {evidence.where} database")
+    }.get(evidence.where, f"on the {md.text(evidence.where, 40)} database")
     text = (
         f"Measured {place}, inside a transaction that was rolled back: the {change} only "
         "while the statements below ran."
@@ -260,7 +263,7 @@ def _row(n: int, stmt: StatementEvidence, m: Means | None) -> str:
         ]
     kind = "write" if stmt.write else "read"
     text = _query_cell(stmt.query.text)
-    return f"| Q{n} | `{text}` | {kind} | {stmt.query.calls:,} | {cost} | {' | '.join(cells)} |"
+    return f"| Q{n} | {text} | {kind} | {stmt.query.calls:,} | {cost} | {' | '.join(cells)} |"
 
 
 def _problems(n: int, stmt: StatementEvidence) -> list[str]:
@@ -329,7 +332,7 @@ def _writes(report: Report, rec: Recommendation, evidence: Evidence | None) -> s
     bal = balance(evidence) if evidence is not None else None
     if bal is not None and bal.writes_measured:
         text = (
-            f"the workload's writes to {rec.table} took {fmt_ms(bal.write_before)} → "
+            f"the workload's writes to {md.code(rec.table)} took {fmt_ms(bal.write_before)} → "
             f"{fmt_ms(bal.write_after)} per workload cycle (Σ calls × p50, "
             f"{'+' if bal.write_added >= 0 else '−'}{fmt_ms(abs(bal.write_added))})"
         )
@@ -345,16 +348,17 @@ def _writes(report: Report, rec: Recommendation, evidence: Evidence | None) -> s
         and any(s.write and s.table == rec.table for s in a.scans)
     ]
     if not writers:
-        return f"the workload does not write {rec.table}."
+        return f"the workload does not write {md.code(rec.table)}."
     return (
         f"{len(writers)} workload statement{'s' if len(writers) != 1 else ''} "
-        f"write{'' if len(writers) != 1 else 's'} {rec.table}, but no write was measured."
+        f"write{'' if len(writers) != 1 else 's'} {md.code(rec.table)}, but no write was measured."
     )
 
 
 def _locks(report: Report, rec: Recommendation) -> list[str]:
     concurrent = _concurrent(rec.ddl)
     partitioned = _partitioned(report, rec)
+    table = md.code(rec.table)
     timeouts = (
         f"**Timeouts**: the migration runs outside a transaction (`autocommit_block`) with "
         f"`lock_timeout = '{LOCK_TIMEOUT}'`, so it gives up instead of queueing other sessions "
@@ -362,7 +366,7 @@ def _locks(report: Report, rec: Recommendation) -> list[str]:
     )
     if rec.action == "create_index" and partitioned:
         return [
-            f"**Locks**: {rec.table} is partitioned. The migration creates the parent index "
+            f"**Locks**: {table} is partitioned. The migration creates the parent index "
             "with `ON ONLY` (a catalog change), builds each partition's index with "
             "`CREATE INDEX CONCURRENTLY` and attaches it; the parent index becomes valid once "
             "every partition's index is attached. Reads and writes continue throughout.",
@@ -371,7 +375,7 @@ def _locks(report: Report, rec: Recommendation) -> list[str]:
     if rec.action == "create_index":
         return [
             f"**Locks**: `CREATE INDEX CONCURRENTLY` does not block reads or writes on "
-            f"{rec.table}. It takes a SHARE UPDATE EXCLUSIVE lock (which conflicts with VACUUM, "
+            f"{table}. It takes a SHARE UPDATE EXCLUSIVE lock (which conflicts with VACUUM, "
             "ANALYZE, schema changes and other concurrent index builds on the table), scans "
             "the table twice and waits for transactions already running, so a long-running "
             "transaction delays it. A failed build leaves an INVALID index, which the "
@@ -381,13 +385,13 @@ def _locks(report: Report, rec: Recommendation) -> list[str]:
     if rec.action == "drop_index" and concurrent:
         return [
             f"**Locks**: `DROP INDEX CONCURRENTLY` does not block reads or writes on "
-            f"{rec.table}: it takes a SHARE UPDATE EXCLUSIVE lock and waits until no running "
+            f"{table}: it takes a SHARE UPDATE EXCLUSIVE lock and waits until no running "
             "transaction uses the index before removing it.",
             timeouts,
         ]
     if rec.action == "drop_index":
         return [
-            f"**Locks**: {rec.table} is partitioned, so the index cannot be dropped "
+            f"**Locks**: {table} is partitioned, so the index cannot be dropped "
             "CONCURRENTLY: `DROP INDEX` takes an ACCESS EXCLUSIVE lock on the table and its "
             "partitions, blocking reads and writes until it commits. No migration is drafted "
             "for it: drop it by hand at a quiet time."
@@ -430,16 +434,12 @@ def _plan_blocks(n: int, stmt: StatementEvidence) -> list[str]:
     blocks = []
     for i, pair in enumerate(stmt.pairs(), 1):
         label = _label(pair.label, i)
+        trees = ["before:", *_tree(pair.before.plan), "after:", *_tree(pair.after.plan)]
         lines = [
             f"**Q{n} · {label} values**: before {_timing(pair.before)}; "
             f"after {_timing(pair.after)}",
             "",
-            "```text",
-            "before:",
-            *_tree(pair.before.plan),
-            "after:",
-            *_tree(pair.after.plan),
-            "```",
+            md.fence("\n".join(trees)),
             "",
         ]
         blocks.append(_join(lines))
@@ -465,7 +465,7 @@ def _tree(plan: Mapping[str, Any]) -> list[str]:
             pad = "  " * depth
             lines.append(pad + _node(node))
             lines += [
-                f"{pad}  {key}: {_cut(' '.join(redact(node[key]).split()), _CONDITION_CHARS)}"
+                f"{pad}  {key}: {md.cut(' '.join(redact(node[key]).split()), _CONDITION_CHARS)}"
                 for key in _CONDITIONS
                 if isinstance(node.get(key), str)
             ]
@@ -506,7 +506,7 @@ def _node(node: Mapping[str, Any]) -> str:
 
 
 def _rollback(report: Report, rec: Recommendation, revision_file: str | None) -> str:
-    revision = f" (reverts `{revision_file}`)" if revision_file else ""
+    revision = f" (reverts {md.code(revision_file)})" if revision_file else ""
     lines = ["#### Rolling back", ""]
     if rec.action == "create_index":
         qualified = f"{rec.table.partition('.')[0]}.{rec.index_name}"
@@ -577,14 +577,13 @@ def _label(label: str, position: int) -> str:
 
 
 def _query_cell(text: str) -> str:
-    """Normalised, redacted statement text for a table cell inside backticks."""
-    clean = _cut(" ".join(redact(text).split()), _QUERY_CHARS)
-    return clean.replace("`", "ˋ").replace("|", "\\|")
+    """Normalised, redacted statement text as code in a table cell."""
+    return md.code(" ".join(redact(text).split()), _QUERY_CHARS, cell=True)
 
 
 def _scrub(message: str) -> str:
-    """A message with quoted values blanked, cut to a readable length."""
-    return _cut(scrub_message(message), _MESSAGE_CHARS).rstrip(".")
+    """A message with quoted values blanked, cut to a readable length, as inert text."""
+    return md.text(scrub_message(message).rstrip("."), _MESSAGE_CHARS)
 
 
 def _change(before: float, after: float) -> str:
@@ -628,12 +627,8 @@ def _duration(ms: float) -> str:
     return fmt_ms(ms) if ms < 1000 else f"{ms / 1000:,.1f} s"
 
 
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _sql(statement: str) -> list[str]:
-    return ["```sql", statement.rstrip().rstrip(";") + ";", "```"]
+    return [md.fence(statement.rstrip().rstrip(";") + ";", "sql", _SQL_CHARS)]
 
 
 def _join(lines: Sequence[str]) -> str:

@@ -45,6 +45,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from app.engine import markdown as md
 from app.engine.commands import _command_lines
 from app.engine.confidence import Confidence
 
@@ -250,8 +251,8 @@ def classify(
 def quote(text: str, limit: int = MAX_QUOTE) -> str:
     """A short, single-line excerpt of the reviewer's own words, for citing in evidence.
 
-    The first sentence that raises a theme if any, else the first sentence; mentions and
-    Markdown that could ping people or break the evidence are neutralised.
+    The first sentence that raises a theme if any, else the first sentence, as plain text:
+    whoever shows it renders it inert (``markdown.text``).
 
     >>> quote("Thanks for this.\\n\\nBut the table is write-heavy, we insert 5k rows/s.")
     'But the table is write-heavy, we insert 5k rows/s.'
@@ -263,20 +264,7 @@ def quote(text: str, limit: int = MAX_QUOTE) -> str:
         if s.strip()
     ]
     chosen = next((s for s in sentences if themes(s)), sentences[0] if sentences else "")
-    return _short(_safe(chosen), limit)
-
-
-def _safe(text: str) -> str:
-    """One line that cannot mention anyone, open code or inject HTML."""
-    return (
-        " ".join(text.split())
-        .replace("`", "'")
-        .replace("@", "@\u200b")
-        .replace("<", "‹")
-        .replace(">", "›")
-        .replace("[", "\\[")
-        .replace("]", "\\]")
-    )
+    return _short(" ".join(chosen.split()), limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,12 +362,12 @@ def cite(adjustment: Adjustment) -> list[str]:
     for cited in adjustment.cited:
         hit = cited.hit
         reason = hit.reason or _labels(hit.themes & THEME_LABELS.keys())
-        why = f" ({_short(_safe(reason), 60)})" if reason else ""
+        why = f" ({md.text(_short(reason, 60))})" if reason else ""
         noun = _NOUNS.get(hit.action, "change")
         if hit.same_repository:
-            table = _safe(hit.table.removeprefix("public."))
-            said = f': "{_short(_safe(hit.quote))}"' if hit.quote.strip() else ""
-            what = f"a similar {noun} on `{table}` in this repository"
+            table = md.code(hit.table.removeprefix("public."), 100)
+            said = f': "{md.text(_short(hit.quote))}"' if hit.quote.strip() else ""
+            what = f"a similar {noun} on {table} in this repository"
         else:
             # Another repository's tables and words may be private: only the verdict travels.
             said, what = "", f"a similar {noun} in another repository"

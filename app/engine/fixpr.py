@@ -12,6 +12,7 @@ import json
 import re
 from dataclasses import asdict, dataclass
 
+from app.engine import markdown as md
 from app.engine.audit import recommendation_id
 from app.engine.commands import commands_help
 from app.engine.evidence_md import MAX_CHARS
@@ -24,6 +25,7 @@ __all__ = [
     "branch_name",
     "commit_message",
     "fingerprint",
+    "in_plain_words",
     "pr_body",
     "pr_title",
     "read_meta",
@@ -40,7 +42,6 @@ TRIMMED_NOTE = (
 )
 _KINDS = {"create_index": "add-index", "drop_index": "drop-index", "reindex": "reindex"}
 _META = re.compile(r"<!-- db-architect:meta ([A-Za-z0-9+/=]{1,4000}) -->")
-_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})", re.MULTILINE)
 
 
 def fingerprint(rec: Recommendation) -> str:
@@ -116,14 +117,16 @@ def _finding(rec: Recommendation) -> str:
 
 
 def pr_title(rec: Recommendation) -> str:
-    """``perf(db): add index on orders (customer_id)`` and the like, at most 120 characters."""
+    """``perf(db): add index on orders (customer_id)`` and the like, at most 120 characters.
+
+    Names are the target's: a title never mentions anyone (``markdown.plain``).
+    """
     if rec.action == "create_index":
-        return _create_title(rec)
+        return md.plain(_create_title(rec))
     table = short_table(rec.table)
     verb = {"drop_index": "drop", "reindex": "reindex"}.get(rec.action, rec.action)
-    return _cut_words(
-        f"perf(db): {verb} {_finding(rec)}index {rec.index_name} on {table}", MAX_TITLE
-    )
+    title = f"perf(db): {verb} {_finding(rec)}index {rec.index_name} on {table}"
+    return md.plain(_cut_words(title, MAX_TITLE))
 
 
 def commit_message(rec: Recommendation, revision_file: str) -> str:
@@ -220,15 +223,18 @@ def _configuration(slug: str) -> str:
 
 def _trim(text: str, budget: int) -> str:
     """``text`` cut at a line boundary to fit ``budget``, open fences and details closed."""
-    cut = budget - len(TRIMMED_NOTE)
-    trimmed = text
-    while len(trimmed) > budget and cut > 0:
-        kept = text[:cut].rpartition("\n")[0]
-        closers = "```\n" if len(_FENCE.findall(kept)) % 2 else ""
-        closers += "</details>\n" * max(kept.count("<details") - kept.count("</details>"), 0)
-        trimmed = f"{kept}\n{closers}\n{TRIMMED_NOTE}\n\n"
-        cut -= 200
-    return trimmed
+    trimmed = md.fit(text, budget - 1, TRIMMED_NOTE)
+    return trimmed if trimmed == text else trimmed + "\n"
+
+
+def in_plain_words(prose: str) -> str:
+    """Claude's explanation as the PR body's first section, inert (links only to the docs)."""
+    return (
+        "#### In plain words\n\n"
+        f"{md.prose(prose, md.MAX_PROSE, links=md.DOC_HOSTS)}\n\n"
+        "<sub>Written by Claude from the evidence below. The SQL, the measurements and the "
+        "confidence are DB Architect's own.</sub>\n\n"
+    )
 
 
 def pr_body(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.engine import markdown as md
 from app.engine.audit import Report, recommendation_id
 from app.engine.confidence import Assessment
 from app.engine.evidence import Means, balance, fmt_ms
@@ -232,11 +233,11 @@ def to_markdown(report: Report) -> str:
     """A Markdown report (for issues, check runs and PR bodies)."""
     snap = report.snapshot
     out = [
-        f"## DB Architect audit of `{snap.database}`",
+        f"## DB Architect audit of {md.code(snap.database, 100)}",
         "",
-        f"PostgreSQL {snap.server_version} · {report.statements} statements "
+        f"PostgreSQL {md.text(snap.server_version, 40)} · {report.statements} statements "
         f"({len(report.analyzed)} analysed, {len(report.skipped)} skipped) · "
-        f"what-if: {report.whatif}, {report.whatif_calls} calls · "
+        f"what-if: {md.text(report.whatif, 40)}, {report.whatif_calls} calls · "
         f"estimated workload cost {_saving(report)}",
         "",
         "### Recommendations",
@@ -245,24 +246,28 @@ def to_markdown(report: Report) -> str:
     if not report.recommendations:
         out.append("None: the workload is served by the existing indexes.")
     for rec in report.recommendations:
-        out += [f"#### `{rec.action}` on `{rec.table}`", "", "```sql", rec.ddl + ";", "```", ""]
+        heading = f"#### {md.code(rec.action, 40)} on {md.code(rec.table, 200)}"
+        out += [heading, "", md.fence(rec.ddl + ";", "sql"), ""]
         conf_line = confidence_line(report.assessments.get(recommendation_id(rec)))
-        out += [f"- **{conf_line}**"] if conf_line else []
-        out += [f"- {r}" for r in rec.reasons]
+        out += [f"- **{md.text(conf_line, 600)}**"] if conf_line else []
+        out += [f"- {md.text(r, 400)}" for r in rec.reasons]
         if rec.effects:
             out += ["", "| statement | calls | cost before | cost after |", "|---|---:|---:|---:|"]
             for e in rec.effects[:10]:
-                text = _query_text(e.query.text)[:120].replace("|", "\\|")
+                text = md.code(_query_text(e.query.text), 120, cell=True)
                 out.append(
-                    f"| `{text}` | {e.query.calls} | {e.cost_before:,.1f} | {e.cost_after:,.1f} |"
+                    f"| {text} | {e.query.calls} | {e.cost_before:,.1f} | {e.cost_after:,.1f} |"
                 )
         out.append("")
     if report.rejected:
         out += ["<details><summary>Not recommended</summary>", ""]
-        out += [f"- `{r.candidate}`: {r.reason}" for r in report.rejected]
+        out += [f"- {md.code(r.candidate, 200)}: {md.text(r.reason, 300)}" for r in report.rejected]
         out += ["", "</details>", ""]
     if report.skipped:
         out += ["<details><summary>Skipped statements</summary>", ""]
-        out += [f"- `{_query_text(s.query.text)[:120]}`: {s.reason}" for s in report.skipped]
+        out += [
+            f"- {md.code(_query_text(s.query.text), 120)}: {md.text(s.reason, 300)}"
+            for s in report.skipped
+        ]
         out += ["", "</details>", ""]
     return "\n".join(out)

@@ -20,10 +20,10 @@ from app.engine.ask import (
     allowed_from,
     answer_markdown,
     check_select,
+    problem_markdown,
     refusal_markdown,
     schema_text,
 )
-from app.engine.feedback import quote
 from app.engine.model import Snapshot
 from app.engine.repo_config import CONFIG_PATH, ConfigError
 from app.flows.targets import TargetProblem, resolve_target
@@ -59,9 +59,7 @@ class AskDeps:
     drafter: SqlDrafter | None = None
 
 
-def _problem(question: str, problem: str, what_to_do: str) -> str:
-    said = f"> {quote(question, 300)}\n\n" if question.strip() else ""
-    return f"### `/ask`: not answered\n\n{said}{problem}\n\n**What to do:** {what_to_do}"
+_problem = problem_markdown
 
 
 async def answer(deps: AskDeps, reader: RepoReader, command: AskCommand) -> str:

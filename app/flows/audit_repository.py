@@ -48,6 +48,7 @@ from app.engine.fixpr import (
     branch_name,
     commit_message,
     fingerprint,
+    in_plain_words,
     pr_body,
     pr_title,
     read_meta,
@@ -512,7 +513,7 @@ def _change(
     )
     evidence = evidence_markdown(report, rec, revision_file=path)
     if prose:
-        evidence = _in_plain_words(prose) + evidence
+        evidence = in_plain_words(prose) + evidence
     body = pr_body(evidence, meta)
     return FixChange(
         branch=branch_name(rec),
@@ -523,15 +524,6 @@ def _change(
         files=(FileChange(path, draft.source),),
         labels=tuple(config.labels),
         existing=existing,
-    )
-
-
-def _in_plain_words(prose: str) -> str:
-    return (
-        "#### In plain words\n\n"
-        f"{prose.strip()}\n\n"
-        "<sub>Written by Claude from the evidence below. The SQL, the measurements and the "
-        "confidence are DB Architect's own.</sub>\n\n"
     )
 
 

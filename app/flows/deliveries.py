@@ -10,6 +10,7 @@ import structlog
 
 from app.adapters.github.models import CheckOutput, RepoRef
 from app.adapters.github.repo import Effects, RepoReader
+from app.engine import markdown as md
 from app.engine.ask import AskCommand, AskError, parse_ask_command
 from app.engine.checkrun import (
     CHECK_NAME,
@@ -240,9 +241,9 @@ async def _queue_audit(deps: DeliveryDeps, repo: RepoRef, request: AuditRequest)
 
 
 def _queued_summary(request: AuditRequest) -> str:
-    who = f" by @{request.requested_by}" if request.requested_by else ""
+    who = f" by {md.text('@' + request.requested_by, 60)}" if request.requested_by else ""
     return (
-        f"An audit was requested{who} ({request.trigger}) and waits for a worker. "
+        f"An audit was requested{who} ({md.text(request.trigger, 40)}) and waits for a worker. "
         "Audits of one repository run one at a time."
     )
 
@@ -538,8 +539,8 @@ async def _ignore(
 
 def _no_store_reply(login: str) -> str:
     return (
-        f"@{login}, this DB Architect runs without its store (DBARCH_STORE_DSN), so it cannot "
-        "remember ignores or explain its history. The operator can configure one."
+        f"{md.mention(login)}, this DB Architect runs without its store (DBARCH_STORE_DSN), so "
+        "it cannot remember ignores or explain its history. The operator can configure one."
     )
 
 

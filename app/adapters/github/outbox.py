@@ -28,6 +28,7 @@ from app.adapters.github.models import (
     PullInfo,
     RepoRef,
 )
+from app.engine import markdown as md
 
 __all__ = ["OutboxEffects", "branch_dir_name"]
 
@@ -188,7 +189,7 @@ class OutboxEffects:
             "existing_pr": change.existing.number if change.existing else None,
             "files": sorted(files),
         }
-        pr_text = f"# {change.title}\n\n{change.body}\n"
+        pr_text = f"# {md.text(change.title)}\n\n{change.body}\n"
         action = self._compare(directory, meta, pr_text, files)
         old = self._meta(directory)
         number = int(old["number"]) if old else self.pseudo_id("pr", change.branch)

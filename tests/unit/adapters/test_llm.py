@@ -21,6 +21,7 @@ from app.adapters.llm import (
     ClaudeUnavailable,
     claude_from,
 )
+from app.engine import markdown as md
 from app.engine.feedback import Classified
 from app.settings import Settings
 from tests.anthropic_mock import (
@@ -30,6 +31,7 @@ from tests.anthropic_mock import (
     message_response,
     request_json,
 )
+from tests.markdown_check import assert_inert
 
 KEY = "sk-ant-api03-test-Zm9vYmFyYmF6"
 EVIDENCE = (
@@ -406,10 +408,12 @@ async def test_explain_output_is_sanitised(api: respx.MockRouter, claude: Claude
 
     text = await claude.explain(EVIDENCE)
 
-    assert "<" not in text.replace("&lt;", "")
+    assert "<" not in text
     assert "script" not in text and "alert" not in text and "onerror" not in text
-    assert "@\u200boctocat" in text and "@\u200borg/team" in text and "@\u200badmin" in text
-    assert text.count("@") == text.count("@\u200b") == 3
+    shown = md.prose(text, links=("postgresql.org",))  # how every renderer shows it
+    assert_inert(shown, links=("https://www.postgresql.org/",))
+    assert "@\u200boctocat" in shown and "@\u200borg/team" in shown and "@\u200badmin" in shown
+    assert shown.count("@") == shown.count("@\u200b") == 3
     assert "evil.example" not in text
     assert "chart" not in text
     assert "[the docs](https://www.postgresql.org/docs/current/indexes.html)" in text

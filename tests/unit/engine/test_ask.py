@@ -530,7 +530,7 @@ def test_answer_markdown_escapes_cells() -> None:
     )
     rows = text.split("|---|\n")[1].split("\n\n")[0].splitlines()
     assert rows[0] == "| x\\|y z \\`code\\` \\<img src=x\\> @\u200boctocat |"
-    assert rows[1] == "| " + "w" * 79 + "… |"
+    assert rows[1] == "| " + "w" * 73 + "… (cut) |"
     assert "| a\\|b |" in text
     assert "first 2 rows" in text
     assert "as written" in text and "1.5 s" in text
@@ -548,7 +548,7 @@ def test_answer_markdown_sanitises_the_question_and_fences_the_sql() -> None:
         elapsed_ms=3,
         drafted_by="Claude",
     )
-    assert "> ping @\u200badmin &lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "> ping @\u200badmin \\<script\\>alert(1)\\</script\\>" in text
     assert "````sql\nSELECT '```' AS fence\n````" in text
     assert "<script>" not in text
 
@@ -585,7 +585,7 @@ def test_refusal_markdown() -> None:
     assert "> delete everything @\u200bteam" in text
     assert "only a single SELECT can be run, not `DELETE`" in text
     assert "````sql\nDELETE FROM orders -- ```\n````" in text
-    assert "**What to do:** Ask a question that reads data &lt;b&gt;only&lt;/b&gt;." in text
+    assert "**What to do:** Ask a question that reads data \\<b\\>only\\</b\\>." in text
 
 
 def test_refusal_markdown_without_sql_or_question() -> None:

@@ -132,7 +132,7 @@ def test_summary_of_a_mixed_audit() -> None:
     out = output_for(report, decisions, results)
     assert out.title == "2 pull requests opened · 1 held back"
     assert "**Target** `shop` (PostgreSQL 18.6, database `app`)" in out.summary
-    assert "`/audit` by @alice" in out.summary
+    assert "`/audit` by @\u200balice" in out.summary  # named, not pinged again
     assert "**Workload** 120 statements: 0 analysed, 1 skipped · what-if: hypopg (1,234 calls)" in (
         out.summary
     )

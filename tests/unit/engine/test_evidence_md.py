@@ -144,7 +144,7 @@ def create_evidence() -> Evidence:
 
 def test_content_of_a_create() -> None:
     md = evidence_markdown(report_for(CREATE, create_evidence()), CREATE, revision_file="ab_x.py")
-    assert md.startswith("### Add index on public.orders (customer_id)\n")
+    assert md.startswith("### Add index on `public.orders` (`customer_id`)\n")
     assert "```sql\n" + CREATE.ddl + ";\n```" in md
     assert "- serves 2 statements of the workload" in md
     assert "**86%**" in md and "eligible for a pull request" in md
@@ -257,7 +257,7 @@ def test_skipped_evidence_shows_the_reason() -> None:
 def test_drop_shows_the_recreate_sql() -> None:
     evidence = Evidence("sandbox", (statement("SELECT * FROM orders WHERE id = $1", 1, 1),))
     md = evidence_markdown(report_for(DROP, evidence), DROP, revision_file="cd_drop.py")
-    assert md.startswith("### Drop index orders_email_idx on public.orders\n")
+    assert md.startswith("### Drop index `orders_email_idx` on `public.orders`\n")
     assert "DROP INDEX CONCURRENTLY" in md and "(its current size), freed" in md
     assert (
         "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS orders_email_idx "
@@ -294,5 +294,5 @@ def test_partitioned_table_and_reindex() -> None:
         DROP, action="reindex", rule="invalid_index", ddl="REINDEX INDEX CONCURRENTLY x"
     )
     md = evidence_markdown(report_for(reindex, None), reindex)
-    assert md.startswith("### Rebuild index orders_email_idx on public.orders\n")
+    assert md.startswith("### Rebuild index `orders_email_idx` on `public.orders`\n")
     assert "REINDEX INDEX CONCURRENTLY" in md and "Nothing to undo" in md

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.engine import markdown as md
 from app.engine.confidence import Confidence
 from app.engine.feedback import (
     MAX_DELTA,
@@ -21,6 +22,7 @@ from app.engine.feedback import (
     quote,
     themes,
 )
+from tests.markdown_check import assert_inert
 
 
 def hit(
@@ -195,8 +197,9 @@ def test_quote_is_short_single_line_and_harmless() -> None:
     text = "@alice <b>this</b> `table` is write-heavy " + "very " * 40
     said = quote(text)
     assert len(said) <= 80 and said.endswith("…")
-    assert "\n" not in said and "`" not in said and "<" not in said
-    assert "@alice" not in said and "@\u200balice" in said
+    assert "\n" not in said and "`" not in said  # inline code is left out, as it is not prose
+    assert_inert(md.text(said))  # shown inert wherever it is rendered
+    assert "@\u200balice" in md.text(said)
 
 
 # ---------------------------------------------------------------- memory adjustment
@@ -280,13 +283,15 @@ def test_cite_lines() -> None:
         "Reviewer memory moved the confidence by −0.17 (bounded to −0.25 … +0.10):",
         "- a similar index on `events` in this repository was rejected (closed without merging):"
         ' "write-heavy table" (similarity 0.90)',
-        "- a similar index on `t'x` in this repository drew a concern: "
-        "\"@\u200bbob says 'no'\" (similarity 0.75)",
+        "- a similar index on ``t`x`` in this repository drew a concern: "
+        '"@\u200bbob says \\`no\\`" (similarity 0.75)',
         "- a similar index drop in another repository was accepted (index size) (similarity 0.80)",
     ]
 
 
 def test_quotes_cannot_carry_links_or_images() -> None:
     said = quote("See [the runbook](https://evil.example/x) and ![logo](https://evil.example/i)")
-    assert "](" not in said.replace("\\](", "")
-    assert "\\[the runbook\\]" in said
+    hit_ = MemoryHit(0.9, "reject", True, "public.events", "create_index", said)
+    cited = "\n".join(cite(memory_adjustment([hit_])))
+    assert_inert(cited)
+    assert "\\[the runbook\\]" in cited

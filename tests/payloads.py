@@ -8,6 +8,8 @@ import json
 import uuid
 from typing import Any
 
+from tests.contract.session import CONTRACT
+
 INSTALLATION_ID = 42
 REPO_ID = 118
 OWNER, NAME = "acme", "shop"
@@ -154,7 +156,9 @@ def sign(body: bytes, secret: str) -> str:
 def delivery(
     event: str, payload: dict[str, Any], secret: str, *, delivery_id: str | None = None
 ) -> tuple[bytes, dict[str, str]]:
-    """The body and headers GitHub sends for one delivery."""
+    """The body and headers GitHub sends for one delivery (``payload`` checked against the
+    event's published schema: a violation fails the test)."""
+    CONTRACT.webhook(event, payload)
     body = json.dumps(payload).encode()
     headers = {
         "Content-Type": "application/json",

@@ -33,6 +33,7 @@ __all__ = [
     "Match",
     "Violation",
     "pointer_of",
+    "shown",
 ]
 
 _METHODS = ("get", "put", "post", "patch", "delete", "head", "options")
@@ -53,7 +54,7 @@ def pointer_of(path: Sequence[str | int]) -> str:
     return "".join(f"/{_escape(str(part))}" for part in path)
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
     """``value`` as compact JSON, cut to a readable length."""
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
@@ -242,7 +243,7 @@ class Description:
                 part,
                 pointer_of(list(error.absolute_path)),
                 _best(error).message,
-                _shown(error.instance),
+                shown(error.instance),
             )
             for error in errors
         ]
@@ -317,7 +318,7 @@ class Description:
                         f"{where} parameter",
                         f"/{name}",
                         "not a documented parameter",
-                        _shown(given),
+                        shown(given),
                     )
                 )
                 continue
@@ -343,7 +344,7 @@ class Description:
                     "request body",
                     "",
                     "the operation takes no body",
-                    _shown(body),
+                    shown(body),
                 )
             ]
         request_body, pointer = self._resolve(request_body, f"{op_pointer}/requestBody")
@@ -369,7 +370,7 @@ class Description:
                     "request body",
                     "",
                     f"takes {sorted(content)}, not JSON",
-                    _shown(body),
+                    shown(body),
                 )
             ]
         return self._check(
@@ -400,7 +401,7 @@ class Description:
                         part,
                         "",
                         f"status {status} is not documented (documented: {documented})",
-                        _shown(body),
+                        shown(body),
                     )
                 ]
             if body is NO_BODY:
@@ -421,10 +422,12 @@ class Description:
                     )
                 ]
             return []
+        if not content and status >= 400:  # GitHub explains every error in JSON
+            return self._check("/components/schemas/basic-error", body, label, f"{part} body")
         if not content:
             return [
                 Violation(
-                    self.name, label, part, "", "documents no body but one was sent", _shown(body)
+                    self.name, label, part, "", "documents no body but one was sent", shown(body)
                 )
             ]
         media = "application/json" if "application/json" in content else next(iter(content))

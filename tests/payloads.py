@@ -8,6 +8,7 @@ import json
 import uuid
 from typing import Any
 
+from tests import github_shapes
 from tests.contract.session import CONTRACT
 
 INSTALLATION_ID = 42
@@ -18,36 +19,22 @@ NOW = "2026-11-28T09:00:00Z"
 
 
 def user(login: str, *, kind: str = "User", uid: int = 1001) -> dict[str, Any]:
-    return {
-        "login": login,
-        "id": uid,
-        "node_id": f"MDQ6VXNlcj{uid}",
-        "avatar_url": f"https://avatars.githubusercontent.com/u/{uid}?v=4",
-        "html_url": f"https://github.com/{login}",
-        "type": kind,
-        "site_admin": False,
-    }
+    return github_shapes.user(login, uid, kind)
 
 
 def repository() -> dict[str, Any]:
-    return {
-        "id": REPO_ID,
-        "node_id": "R_kgDOAAAAdg",
-        "name": NAME,
-        "full_name": FULL_NAME,
-        "private": True,
-        "owner": user(OWNER, kind="Organization", uid=900),
-        "html_url": f"https://github.com/{FULL_NAME}",
-        "default_branch": "main",
-        "fork": False,
-        "created_at": "2024-01-05T10:00:00Z",
-        "updated_at": NOW,
-        "pushed_at": NOW,
-    }
+    owner = user(OWNER, kind="Organization", uid=900)
+    return github_shapes.repository(owner, NAME, REPO_ID, updated_at=NOW)
 
 
 def installation() -> dict[str, Any]:
     return {"id": INSTALLATION_ID, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI="}
+
+
+def reactions(url: str) -> dict[str, Any]:
+    """The reaction counts (all zero) every comment carries."""
+    kinds = ("+1", "-1", "laugh", "confused", "heart", "hooray", "eyes", "rocket")
+    return {"url": f"{url}/reactions", "total_count": 0} | dict.fromkeys(kinds, 0)
 
 
 def issue_comment(
@@ -60,38 +47,59 @@ def issue_comment(
     comment_id: int = 5550001,
 ) -> dict[str, Any]:
     """``issue_comment`` / ``created`` in issue #7 (or in PR #7 with ``on_pull``)."""
+    api = f"https://api.github.com/repos/{FULL_NAME}"
+    issue_api = f"{api}/issues/{number}"
     issue: dict[str, Any] = {
+        "url": issue_api,
+        "repository_url": api,
+        "labels_url": f"{issue_api}/labels{{/name}}",
+        "comments_url": f"{issue_api}/comments",
+        "events_url": f"{issue_api}/events",
+        "html_url": f"https://github.com/{FULL_NAME}/{'pull' if on_pull else 'issues'}/{number}",
         "id": 2001,
         "node_id": "I_kwDOAAAAds4AAAfR",
         "number": number,
         "title": "Checkout is slow",
         "user": user("bob", uid=1002),
+        "labels": [],
         "state": "open",
         "locked": False,
+        "assignee": None,
+        "assignees": [],
+        "milestone": None,
         "comments": 1,
         "created_at": "2026-11-27T15:00:00Z",
         "updated_at": NOW,
+        "closed_at": None,
         "author_association": "MEMBER",
+        "active_lock_reason": None,
         "body": "p95 of the order page doubled this week.",
-        "html_url": f"https://github.com/{FULL_NAME}/issues/{number}",
+        "reactions": reactions(issue_api),
     }
     if on_pull:
         issue["pull_request"] = {
-            "url": f"https://api.github.com/repos/{FULL_NAME}/pulls/{number}",
+            "url": f"{api}/pulls/{number}",
             "html_url": f"https://github.com/{FULL_NAME}/pull/{number}",
+            "diff_url": f"https://github.com/{FULL_NAME}/pull/{number}.diff",
+            "patch_url": f"https://github.com/{FULL_NAME}/pull/{number}.patch",
         }
+    comment_api = f"{api}/issues/comments/{comment_id}"
     return {
         "action": "created",
         "issue": issue,
         "comment": {
+            "url": comment_api,
+            "html_url": f"{issue['html_url']}#issuecomment-{comment_id}",
+            "issue_url": issue_api,
             "id": comment_id,
             "node_id": "IC_kwDOAAAAds5AAAAB",
-            "html_url": f"https://github.com/{FULL_NAME}/issues/{number}#issuecomment-{comment_id}",
             "user": user(login, kind=kind),
             "created_at": NOW,
             "updated_at": NOW,
             "author_association": "MEMBER",
+            "performed_via_github_app": None,
             "body": body,
+            "reactions": reactions(comment_api),
         },
         "repository": repository(),
         "sender": user(login, kind=kind),
@@ -111,15 +119,51 @@ def repository_dispatch(client_payload: dict[str, Any] | None = None) -> dict[st
 
 
 def check_run(action: str, identifier: str | None = None) -> dict[str, Any]:
+    sha = "a" * 40
+    api = f"https://api.github.com/repos/{FULL_NAME}"
+    app = github_shapes.app(
+        1, "db-architect", user(OWNER, kind="Organization", uid=900), {"checks": "write"}
+    )
+    del app["permissions"], app["events"]  # not in the webhooks' ``app``
     payload: dict[str, Any] = {
         "action": action,
         "check_run": {
             "id": 4001,
+            "node_id": "CR_kwDOAAAAds8AAAAPoQ",
             "name": "DB Architect / audit",
-            "head_sha": "a" * 40,
+            "head_sha": sha,
+            "external_id": "",
+            "url": f"{api}/check-runs/4001",
+            "html_url": f"https://github.com/{FULL_NAME}/runs/4001",
+            "details_url": "https://github.com/apps/db-architect",
             "status": "completed",
             "conclusion": "neutral",
-            "app": {"id": 1, "slug": "db-architect", "name": "DB Architect"},
+            "started_at": NOW,
+            "completed_at": NOW,
+            "output": {
+                "title": "DB Architect",
+                "summary": "2 findings",
+                "text": None,
+                "annotations_count": 0,
+                "annotations_url": f"{api}/check-runs/4001/annotations",
+            },
+            "check_suite": {
+                "id": 3001,
+                "node_id": "CS_kwDOAAAAds8AAAALuQ",
+                "head_branch": "main",
+                "head_sha": sha,
+                "status": "completed",
+                "conclusion": "neutral",
+                "url": f"{api}/check-suites/3001",
+                "before": "b" * 40,
+                "after": sha,
+                "pull_requests": [],
+                "app": app,
+                "created_at": NOW,
+                "updated_at": NOW,
+            },
+            "app": app,
+            "pull_requests": [],
         },
         "repository": repository(),
         "sender": user("alice"),
@@ -134,10 +178,24 @@ def installation_event(action: str) -> dict[str, Any]:
     inst = installation() | {
         "account": user(OWNER, kind="Organization", uid=900),
         "repository_selection": "selected",
+        "access_tokens_url": (
+            f"https://api.github.com/app/installations/{INSTALLATION_ID}/access_tokens"
+        ),
+        "repositories_url": "https://api.github.com/installation/repositories",
+        "html_url": f"https://github.com/organizations/{OWNER}/settings/installations/42",
         "app_id": 1,
         "app_slug": "db-architect",
+        "target_id": 900,
         "target_type": "Organization",
+        "permissions": {"checks": "write", "contents": "write", "metadata": "read"},
+        "events": ["check_run", "issue_comment", "pull_request"],
+        "created_at": "2026-11-01T08:00:00Z",
+        "updated_at": NOW,
+        "single_file_name": None,
+        "suspended_at": None,
+        "suspended_by": None,
     }
+    del inst["node_id"]  # the full installation object has none
     return {
         "action": action,
         "installation": inst,
@@ -145,6 +203,43 @@ def installation_event(action: str) -> dict[str, Any]:
             {"id": REPO_ID, "node_id": "R_1", "name": NAME, "full_name": FULL_NAME, "private": True}
         ],
         "sender": user("alice"),
+    }
+
+
+def star() -> dict[str, Any]:
+    """``star`` / ``created``: an event the App subscribes to nowhere (it must be ignored)."""
+    return {
+        "action": "created",
+        "starred_at": NOW,
+        "repository": repository(),
+        "sender": user("alice"),
+        "installation": installation(),
+    }
+
+
+def ping(zen: str = "Avoid administrative distraction.") -> dict[str, Any]:
+    """``ping``: what GitHub sends once when the App's webhook is set up."""
+    return {
+        "zen": zen,
+        "hook_id": 480001,
+        "hook": {
+            "type": "App",
+            "id": 480001,
+            "name": "web",
+            "active": True,
+            "app_id": 1,
+            "events": ["check_run", "issue_comment", "pull_request"],
+            "config": {
+                "content_type": "json",
+                "url": "https://dbarch.example/webhooks/github",
+                "insecure_ssl": "0",
+            },
+            "updated_at": NOW,
+            "created_at": NOW,
+            "url": "https://api.github.com/app/hook/config",
+            "ping_url": "https://api.github.com/app/hook/pings",
+            "deliveries_url": "https://api.github.com/app/hook/deliveries",
+        },
     }
 
 

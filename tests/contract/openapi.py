@@ -241,11 +241,11 @@ class Description:
                 self.name,
                 label,
                 part,
-                pointer_of(list(error.absolute_path)),
-                _best(error).message,
-                shown(error.instance),
+                pointer_of(list(best.absolute_path)),
+                best.message,
+                shown(best.instance),
             )
-            for error in errors
+            for best in map(_best, errors)
         ]
 
     def _op_pointer(self, match: Match) -> str:
@@ -440,9 +440,9 @@ class Description:
 
 
 def _best(error: ValidationError) -> ValidationError:
-    """The most telling error of a ``oneOf``/``anyOf`` failure (jsonschema's own choice)."""
+    """For a ``oneOf``/``anyOf`` failure, the most telling error among its branches."""
     if error.context:
-        return jsonschema.exceptions.best_match([error]) or error
+        return jsonschema.exceptions.best_match(error.context) or error
     return error
 
 

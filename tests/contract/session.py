@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from tests.contract.openapi import NO_BODY, Description, Violation, pointer_of
 from tests.contract.spec_files import GHES_VERSION, HINT, check_spec_dir, spec_dir
@@ -157,6 +159,28 @@ class Contract:
                 self._tolerating.remove(swallowed)
 
 
+def answering(
+    response: httpx.Response, *, enterprise: bool = False, root: str = ""
+) -> Callable[[httpx.Request], httpx.Response]:
+    """A respx side effect answering ``response`` after checking the exchange (for tests
+    that mock one GitHub endpoint with respx instead of the fake; ``root``: the API path
+    prefix, ``/api/v3`` on GHES)."""
+
+    def side_effect(request: httpx.Request) -> httpx.Response:
+        CONTRACT.exchange(
+            enterprise=enterprise,
+            method=request.method,
+            path=request.url.path.removeprefix(root) or "/",
+            query=list(request.url.params.multi_items()),
+            body=body_of(request.content),
+            status=response.status_code,
+            answer=body_of(response.content),
+        )
+        return response
+
+    return side_effect
+
+
 def body_of(content: bytes) -> Any:
     """A message body as JSON, :data:`NO_BODY` when empty, the text when not JSON."""
     if not content:
@@ -169,4 +193,4 @@ def body_of(content: bytes) -> Any:
 
 CONTRACT = Contract(spec_dir())
 
-__all__ += ["body_of", "pointer_of"]
+__all__ += ["answering", "body_of", "pointer_of"]

@@ -268,6 +268,28 @@ def delivery(
     return body, headers
 
 
+#: What a full pull request has over the simple one that reviews and review comments carry.
+_FULL_ONLY = (
+    "merged",
+    "mergeable",
+    "rebaseable",
+    "mergeable_state",
+    "merged_by",
+    "comments",
+    "review_comments",
+    "maintainer_can_modify",
+    "commits",
+    "additions",
+    "deletions",
+    "changed_files",
+)
+
+
+def simple_pull(pull: dict[str, Any]) -> dict[str, Any]:
+    """``pull`` (a full PR object, e.g. the fake's) as review events carry it."""
+    return {key: value for key, value in pull.items() if key not in _FULL_ONLY}
+
+
 def _on_pull(action: str, pull: dict[str, Any], login: str, kind: str) -> dict[str, Any]:
     return {
         "action": action,
@@ -292,7 +314,8 @@ def pull_request_review(
     ``state`` is the webhook's lower-case review state: ``approved``, ``changes_requested``
     or ``commented``.
     """
-    payload = _on_pull("submitted", pull, login, kind)
+    payload = _on_pull("submitted", simple_pull(pull), login, kind)
+    html = f"{pull['html_url']}#pullrequestreview-{review_id}"
     payload["review"] = {
         "id": review_id,
         "node_id": f"PRR_kwDO{review_id}",
@@ -301,9 +324,10 @@ def pull_request_review(
         "commit_id": pull["head"]["sha"],
         "submitted_at": NOW,
         "state": state,
-        "html_url": f"{pull['html_url']}#pullrequestreview-{review_id}",
+        "html_url": html,
         "pull_request_url": pull["url"],
         "author_association": "MEMBER",
+        "_links": {"html": {"href": html}, "pull_request": {"href": pull["url"]}},
     }
     return payload
 
@@ -318,23 +342,40 @@ def pull_request_review_comment(
     comment_id: int = 90001,
 ) -> dict[str, Any]:
     """``pull_request_review_comment`` / ``created``: a comment on a line of the diff."""
-    payload = _on_pull("created", pull, login, kind)
+    payload = _on_pull("created", simple_pull(pull), login, kind)
+    url = f"{pull['base']['repo']['url']}/pulls/comments/{comment_id}"
+    html = f"{pull['html_url']}#discussion_r{comment_id}"
     payload["comment"] = {
+        "url": url,
         "id": comment_id,
         "node_id": f"PRRC_kwDO{comment_id}",
         "pull_request_review_id": comment_id + 1,
         "diff_hunk": "@@ -0,0 +1,20 @@",
         "path": path,
+        "position": 12,
+        "original_position": 12,
+        "start_line": None,
+        "original_start_line": None,
         "line": 12,
+        "original_line": 12,
+        "start_side": None,
         "side": "RIGHT",
+        "subject_type": "line",
         "commit_id": pull["head"]["sha"],
+        "original_commit_id": pull["head"]["sha"],
         "user": user(login, kind=kind),
         "body": body,
         "created_at": NOW,
         "updated_at": NOW,
-        "html_url": f"{pull['html_url']}#discussion_r{comment_id}",
+        "html_url": html,
         "pull_request_url": pull["url"],
         "author_association": "MEMBER",
+        "_links": {
+            "self": {"href": url},
+            "html": {"href": html},
+            "pull_request": {"href": pull["url"]},
+        },
+        "reactions": reactions(url),
     }
     return payload
 
@@ -364,4 +405,4 @@ def pull_request_closed(
     pull: dict[str, Any], *, login: str = "carol", kind: str = "User"
 ) -> dict[str, Any]:
     """``pull_request`` / ``closed`` (``pull["merged"]`` tells a merge from a close)."""
-    return _on_pull("closed", pull, login, kind)
+    return _on_pull("closed", pull, login, kind) | {"number": pull["number"]}

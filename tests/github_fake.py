@@ -414,10 +414,12 @@ class FakeGitHub:
         user: str | None = None,
         files: dict[str, str] | None = None,
         base: str | None = None,
+        number: int | None = None,
     ) -> int:
         """An open PR from ``branch`` (pushed with ``files`` first if missing) by ``user``.
 
         ``user`` defaults to the App's bot; the branch's commit is the bot's then too.
+        ``number`` defaults to the repository's next issue number.
         """
         login = user or self.bot_login
         with self._lock:
@@ -425,7 +427,7 @@ class FakeGitHub:
             if branch not in repo.refs:
                 author = self._bot() if login == self.bot_login else HUMAN
                 self.push(full_name, branch, files or {"CHANGE.md": branch}, author=author)
-            number = self._next_number(repo)
+            number = number or self._next_number(repo)
             stamp = _stamp(self.now())
             repo.pulls[number] = {
                 "number": number,

@@ -10,6 +10,7 @@ from typing import Any
 
 from tests import github_shapes
 from tests.contract.session import CONTRACT
+from tests.github_fake import FakeGitHub
 
 INSTALLATION_ID = 42
 REPO_ID = 118
@@ -118,13 +119,37 @@ def repository_dispatch(client_payload: dict[str, Any] | None = None) -> dict[st
     }
 
 
-def check_run(action: str, identifier: str | None = None) -> dict[str, Any]:
-    sha = "a" * 40
-    api = f"https://api.github.com/repos/{FULL_NAME}"
+def _webhook_app() -> dict[str, Any]:
+    """The App as webhooks carry it (no permissions or events there)."""
     app = github_shapes.app(
         1, "db-architect", user(OWNER, kind="Organization", uid=900), {"checks": "write"}
     )
-    del app["permissions"], app["events"]  # not in the webhooks' ``app``
+    del app["permissions"], app["events"]
+    return app
+
+
+def _suite(sid: int, sha: str, status: str, conclusion: str | None) -> dict[str, Any]:
+    """A check suite on ``main`` at ``sha`` (what check_run and check_suite events carry)."""
+    return {
+        "id": sid,
+        "node_id": f"CS_kwDO{sid}",
+        "head_branch": "main",
+        "head_sha": sha,
+        "status": status,
+        "conclusion": conclusion,
+        "url": f"https://api.github.com/repos/{FULL_NAME}/check-suites/{sid}",
+        "before": "b" * 40,
+        "after": sha,
+        "pull_requests": [],
+        "app": _webhook_app(),
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+
+
+def check_run(action: str, identifier: str | None = None) -> dict[str, Any]:
+    sha = "a" * 40
+    api = f"https://api.github.com/repos/{FULL_NAME}"
     payload: dict[str, Any] = {
         "action": action,
         "check_run": {
@@ -147,22 +172,8 @@ def check_run(action: str, identifier: str | None = None) -> dict[str, Any]:
                 "annotations_count": 0,
                 "annotations_url": f"{api}/check-runs/4001/annotations",
             },
-            "check_suite": {
-                "id": 3001,
-                "node_id": "CS_kwDOAAAAds8AAAALuQ",
-                "head_branch": "main",
-                "head_sha": sha,
-                "status": "completed",
-                "conclusion": "neutral",
-                "url": f"{api}/check-suites/3001",
-                "before": "b" * 40,
-                "after": sha,
-                "pull_requests": [],
-                "app": app,
-                "created_at": NOW,
-                "updated_at": NOW,
-            },
-            "app": app,
+            "check_suite": _suite(3001, sha, "completed", "neutral"),
+            "app": _webhook_app(),
             "pull_requests": [],
         },
         "repository": repository(),
@@ -192,8 +203,8 @@ def installation_event(action: str) -> dict[str, Any]:
         "created_at": "2026-11-01T08:00:00Z",
         "updated_at": NOW,
         "single_file_name": None,
-        "suspended_at": None,
-        "suspended_by": None,
+        "suspended_at": NOW if action == "suspend" else None,
+        "suspended_by": user("alice") if action == "suspend" else None,
     }
     del inst["node_id"]  # the full installation object has none
     return {
@@ -203,6 +214,32 @@ def installation_event(action: str) -> dict[str, Any]:
             {"id": REPO_ID, "node_id": "R_1", "name": NAME, "full_name": FULL_NAME, "private": True}
         ],
         "sender": user("alice"),
+    }
+
+
+def check_suite(action: str = "requested") -> dict[str, Any]:
+    """``check_suite``: GitHub sends it to every App with the checks permission on a push."""
+    sha = "c" * 40
+    suite_url = f"https://api.github.com/repos/{FULL_NAME}/check-suites/3002"
+    committer = {"name": "Octo Cat", "email": "octocat@example.com"}
+    return {
+        "action": action,
+        "check_suite": _suite(3002, sha, "queued", None)
+        | {
+            "latest_check_runs_count": 0,
+            "check_runs_url": f"{suite_url}/check-runs",
+            "head_commit": {
+                "id": sha,
+                "tree_id": "d" * 40,
+                "message": "Add orders",
+                "timestamp": NOW,
+                "author": committer,
+                "committer": committer,
+            },
+        },
+        "repository": repository(),
+        "sender": user("alice"),
+        "installation": installation(),
     }
 
 
@@ -243,17 +280,61 @@ def ping(zen: str = "Avoid administrative distraction.") -> dict[str, Any]:
     }
 
 
+def queued(
+    event: str, payload: dict[str, Any], delivery_id: str = "d-1", *, checked: bool = True
+) -> dict[str, Any]:
+    """The job the receiver queues for a delivery (``payload`` checked as in :func:`delivery`)."""
+    if checked:
+        CONTRACT.webhook(event, payload)
+    return {
+        "delivery_id": delivery_id,
+        "event": event,
+        "action": payload.get("action"),
+        "installation_id": INSTALLATION_ID,
+        "repository": FULL_NAME,
+        "payload": json.loads(json.dumps(payload)),
+    }
+
+
+def pull(
+    *,
+    number: int = 12,
+    user: str = "db-architect[bot]",
+    branch: str = "db-architect/add-index/orders-3f9a1c2b",
+    state: str = "open",
+    title: str = "perf(db): add index on orders (customer_id)",
+    body: str = "",
+) -> dict[str, Any]:
+    """Pull request ``number`` of acme/shop as GitHub sends it (``state``: open, closed or
+    merged), made by the fake GitHub so REST answers and webhooks carry the same object."""
+    fake = FakeGitHub()
+    fake.add_repo(FULL_NAME)
+    fake.open_pull(FULL_NAME, branch, title=title, body=body, user=user, number=number)
+    if state != "open":
+        fake.close_pull(FULL_NAME, number, merged=state == "merged")
+    return fake.pulls(FULL_NAME)[0]
+
+
 def sign(body: bytes, secret: str) -> str:
     """``X-Hub-Signature-256`` for ``body``."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def delivery(
-    event: str, payload: dict[str, Any], secret: str, *, delivery_id: str | None = None
+    event: str,
+    payload: dict[str, Any],
+    secret: str,
+    *,
+    delivery_id: str | None = None,
+    checked: bool = True,
 ) -> tuple[bytes, dict[str, str]]:
-    """The body and headers GitHub sends for one delivery (``payload`` checked against the
-    event's published schema: a violation fails the test)."""
-    CONTRACT.webhook(event, payload)
+    """The body and headers GitHub sends for one delivery.
+
+    ``payload`` is checked against the event's published schema (a violation fails the
+    test); ``checked=False`` is for bodies that are not GitHub's on purpose (hostile input).
+    """
+    if checked:
+        CONTRACT.webhook(event, payload)
     body = json.dumps(payload).encode()
     headers = {
         "Content-Type": "application/json",
@@ -343,7 +424,7 @@ def pull_request_review_comment(
 ) -> dict[str, Any]:
     """``pull_request_review_comment`` / ``created``: a comment on a line of the diff."""
     payload = _on_pull("created", simple_pull(pull), login, kind)
-    url = f"{pull['base']['repo']['url']}/pulls/comments/{comment_id}"
+    url = f"{pull['url'].rpartition('/pulls/')[0]}/pulls/comments/{comment_id}"
     html = f"{pull['html_url']}#discussion_r{comment_id}"
     payload["comment"] = {
         "url": url,

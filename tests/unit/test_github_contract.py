@@ -260,6 +260,7 @@ WEBHOOKS: list[tuple[str, Callable[[], dict[str, Any]]]] = [
     ("pull_request_review_comment", lambda: payloads.pull_request_review_comment(_pull(), "no")),
     ("star", payloads.star),
     ("ping", payloads.ping),
+    ("check_suite", payloads.check_suite),
 ]
 
 

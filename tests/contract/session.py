@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +46,9 @@ class Contract:
         self._tolerating: list[list[str]] = []
         self.requests = 0
         self.payloads = 0
+        #: Time spent checking, and the part of it spent reading descriptions and schemas.
+        self.seconds = 0.0
+        self.loading_seconds = 0.0
         #: operationIds seen in validated requests, by description name.
         self.exercised: dict[str, set[str]] = {}
 
@@ -73,7 +77,9 @@ class Contract:
         """``api.github.com`` or ``ghes-3.x``, read on first use (~0.3 s each)."""
         with self._lock:
             if name not in self._descriptions:
+                started = time.perf_counter()
                 self._descriptions[name] = Description.load(self.directory / f"{name}.json")
+                self.loading_seconds += time.perf_counter() - started
             return self._descriptions[name]
 
     def loaded(self, name: str) -> Description | None:
@@ -84,7 +90,9 @@ class Contract:
         """The webhook payload schemas, read on first use."""
         with self._lock:
             if self._webhooks is None:
+                started = time.perf_counter()
                 self._webhooks = WebhookSchemas.load(self.directory / "webhooks-schema.json")
+                self.loading_seconds += time.perf_counter() - started
             return self._webhooks
 
     # ---------------------------------------------------------------- checking
@@ -117,11 +125,13 @@ class Contract:
         failed in transport). ``body``/``answer`` are :data:`NO_BODY` when there was none."""
         if self._unchecked():
             return []
+        started = time.perf_counter()
         description = self.description(GHES if enterprise else DOTCOM)
         found, problems = description.check_request(method, path, query, body)
         if found is not None and status is not None:
             problems += description.check_response(found.operation_id, status, answer)
         with self._lock:
+            self.seconds += time.perf_counter() - started
             self.requests += 1
             if found is not None:
                 self.exercised.setdefault(description.name, set()).add(found.operation_id)
@@ -132,8 +142,10 @@ class Contract:
         """Check one webhook payload a test delivers against the ``event`` schema."""
         if self._unchecked():
             return []
+        started = time.perf_counter()
         problems = self.webhook_schemas().check(event, payload)
         with self._lock:
+            self.seconds += time.perf_counter() - started
             self.payloads += 1
         self._report(problems)
         return problems

@@ -81,7 +81,7 @@ def coverage_line() -> str:
     line = (
         f"GitHub contract: {len(used)} operations used by the App, {len(used & seen)} "
         f"exercised by tests ({CONTRACT.requests} requests validated, "
-        f"{CONTRACT.payloads} webhook payloads, {CONTRACT.seconds:.2f} s of which "
+        f"{CONTRACT.payloads} webhook payloads; {CONTRACT.seconds:.2f} s validating, "
         f"{CONTRACT.loading_seconds:.2f} s reading descriptions)"
     )
     if not CONTRACT.available:

@@ -46,7 +46,7 @@ class Contract:
         self._tolerating: list[list[str]] = []
         self.requests = 0
         self.payloads = 0
-        #: Time spent checking, and the part of it spent reading descriptions and schemas.
+        #: Time spent checking, and (apart from it) reading descriptions and schemas.
         self.seconds = 0.0
         self.loading_seconds = 0.0
         #: operationIds seen in validated requests, by description name.
@@ -125,8 +125,8 @@ class Contract:
         failed in transport). ``body``/``answer`` are :data:`NO_BODY` when there was none."""
         if self._unchecked():
             return []
-        started = time.perf_counter()
         description = self.description(GHES if enterprise else DOTCOM)
+        started = time.perf_counter()
         found, problems = description.check_request(method, path, query, body)
         if found is not None and status is not None:
             problems += description.check_response(found.operation_id, status, answer)
@@ -142,8 +142,9 @@ class Contract:
         """Check one webhook payload a test delivers against the ``event`` schema."""
         if self._unchecked():
             return []
+        schemas = self.webhook_schemas()
         started = time.perf_counter()
-        problems = self.webhook_schemas().check(event, payload)
+        problems = schemas.check(event, payload)
         with self._lock:
             self.seconds += time.perf_counter() - started
             self.payloads += 1

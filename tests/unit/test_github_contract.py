@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,8 @@ from app.adapters.github.operations import OPERATIONS, Operation
 from tests import payloads
 from tests.contract.openapi import NO_BODY, Description
 from tests.contract.plugin import GitHubContractViolation, _guarded, coverage_line
-from tests.contract.session import CONTRACT, DOTCOM, GHES
+from tests.contract.session import CONTRACT, DOTCOM, GHES, Contract
+from tests.contract.spec_files import FILES, PACKAGES, check_spec_dir
 from tests.github_fake import FakeGitHub
 
 REPO = "acme/shop"
@@ -270,3 +272,42 @@ def test_every_webhook_fixture_fits_its_published_schema(
 ) -> None:
     _require_descriptions()
     assert CONTRACT.webhook_schemas().check(event, build()) == []
+
+
+# ---------------------------------------------------------------------- provisioning
+
+
+def test_missing_descriptions_fail_every_exchange_in_ci_and_check_nothing_locally(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contract = Contract(tmp_path)
+    exchange: dict[str, Any] = {
+        "enterprise": False,
+        "method": "GET",
+        "path": "/repos/o/r",
+        "query": [],
+        "body": NO_BODY,
+        "status": 200,
+        "answer": {},
+    }
+    monkeypatch.delenv("CI", raising=False)
+    assert contract.exchange(**exchange) == [] and contract.take() == []
+    monkeypatch.setenv("CI", "true")
+    contract.exchange(**exchange)
+    [problem] = contract.take()
+    assert f"GitHub's description files are missing in {tmp_path}" in problem
+    assert "api.github.com.json: missing" in problem and "make github-spec" in problem
+
+
+def test_the_spec_dir_check_names_each_wrong_file(tmp_path: Path) -> None:
+    first, second, *_ = FILES
+    (tmp_path / first.name).write_bytes(b"{}")
+    (tmp_path / second.name).write_bytes(b"x" * second.size)
+    problems = check_spec_dir(tmp_path)
+    assert problems[0] == f"{first.name}: 2 bytes, expected {first.size}"
+    assert problems[1].startswith(f"{second.name}: sha256 ")
+    assert problems[2:] == [f"{spec.name}: missing" for spec in FILES[2:]]
+    assert [p.tarball for p in PACKAGES] == [
+        "octokit-openapi-23.0.2.tgz",
+        "octokit-webhooks-schemas-7.6.1.tgz",
+    ]

@@ -6,22 +6,27 @@ skip on a developer's machine and fail in CI.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import respx
 from githubkit.cache import MemCacheStrategy
 
 from app.adapters.github import FileChange, FixChange
 from app.adapters.github.operations import OPERATIONS, Operation
+from app.web.manifest import convert_code
 from tests import payloads
 from tests.contract.openapi import NO_BODY, Description
 from tests.contract.plugin import GitHubContractViolation, _guarded, coverage_line
-from tests.contract.session import CONTRACT, DOTCOM, GHES, Contract
+from tests.contract.session import CONTRACT, DOTCOM, GHES, Contract, answering
 from tests.contract.spec_files import FILES, PACKAGES, check_spec_dir
 from tests.github_fake import FakeGitHub
+from tests.manifest_payloads import conversion
 
 REPO = "acme/shop"
 
@@ -218,7 +223,8 @@ def test_tolerating_collects_instead_of_failing() -> None:
 async def test_publishing_a_fix_keeps_to_the_contract(base_url: str, name: str) -> None:
     _require_descriptions()
     fake = FakeGitHub(base_url=base_url)
-    fake.add_repo(REPO, files={"migrations/versions/0001.py": "x = 1\n"})
+    big = "y" * (1024 * 1024 + 1)  # past what the contents API inlines: read as a blob
+    fake.add_repo(REPO, files={"migrations/versions/0001.py": "x = 1\n", "big.txt": big})
     change = FixChange(
         "db-architect/idx/1",
         "main",
@@ -228,15 +234,36 @@ async def test_publishing_a_fix_keeps_to_the_contract(base_url: str, name: str) 
         (FileChange("migrations/versions/0002.py", "y = 2\n"),),
         ("db-architect",),
     )
+    issue = fake.open_issue(REPO)
+    human = fake.add_comment(REPO, issue, "/audit")
     before = CONTRACT.requests
     with fake.mock():
         repo = fake.github_repo(REPO, cache=MemCacheStrategy())
+        assert (await repo.repo_info()).default_branch == "main"
+        assert await repo.file_text("big.txt", "main") == big
         published = await repo.publish(change)
-        await repo.check_run(fake.repo(REPO).refs["main"], name="audit", status="in_progress")
+        head = fake.repo(REPO).refs["main"]
+        run = await repo.check_run(head, name="audit", status="in_progress")
+        await repo.check_run(
+            head, name="audit", status="completed", conclusion="neutral", check_run_id=run
+        )
         assert await repo.python_files("migrations/versions", "main")
+        await repo.react(human, "eyes")
+        said = await repo.comment(issue, "Auditing…")
+        await repo.comment(issue, "Done.", comment_id=said)
+        assert await repo.permission("octocat") == "none"
+        [ours] = await repo.bot_pulls("db-architect/")
+        files = (FileChange("migrations/versions/0002.py", "y = 3\n"),)
+        renamed = dataclasses.replace(change, title="Add the index", files=files, existing=ours)
+        assert (await repo.publish(renamed)).action == "updated"
+        assert await repo.pull(ours.number) is not None
+        await repo.close_pull(ours.number)
+        await repo.delete_branch(change.branch)
     assert published.action == "created"
     assert CONTRACT.requests - before == len(fake.requests)
-    assert {"pulls/create", "git/create-tree", "checks/create"} <= CONTRACT.exercised[name]
+    used = {op.operation_id for op in OPERATIONS}
+    exercised = used & CONTRACT.exercised[name]
+    assert used - exercised == {"apps/create-from-manifest"}  # tests/unit/web/test_manifest.py
     assert f"({CONTRACT.requests} requests validated" in coverage_line()
 
 
@@ -311,3 +338,13 @@ def test_the_spec_dir_check_names_each_wrong_file(tmp_path: Path) -> None:
         "octokit-openapi-23.0.2.tgz",
         "octokit-webhooks-schemas-7.6.1.tgz",
     ]
+
+
+async def test_the_manifest_conversion_keeps_to_the_enterprise_contract() -> None:
+    _require_descriptions()
+    url = "https://ghe.example/api/v3/app-manifests/abc/conversions"
+    answer = answering(httpx.Response(201, json=conversion()), enterprise=True, root="/api/v3")
+    with respx.mock(assert_all_mocked=True) as router:
+        router.post(url).mock(side_effect=answer)
+        await convert_code("https://ghe.example/api/v3", "abc")
+    assert "apps/create-from-manifest" in CONTRACT.exercised[GHES]

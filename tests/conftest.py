@@ -40,6 +40,12 @@ from app.adapters.pgserver import (
     database_name,
 )
 from app.adapters.redis_server import RedisMissing, RedisServer
+from tests.contract.plugin import (  # noqa: F401 (hooks: GitHub's contract on every fake call)
+    pytest_runtest_call,
+    pytest_runtest_setup,
+    pytest_runtest_teardown,
+    pytest_terminal_summary,
+)
 
 __all__ = ["PgServer"]
 

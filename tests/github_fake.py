@@ -45,6 +45,8 @@ from githubkit.cache import BaseCacheStrategy
 
 from app.adapters.github import GitHubRepo, RepoRef, installation_client
 from app.settings import Settings
+from tests import github_shapes
+from tests.contract.session import CONTRACT, body_of
 
 __all__ = [
     "BOT_LOGIN",
@@ -115,16 +117,7 @@ def _b64_lines(data: bytes) -> str:
 
 
 def _user(login: str, uid: int, kind: str = "User") -> dict[str, Any]:
-    return {
-        "login": login,
-        "id": uid,
-        "node_id": f"MDQ6VXNlcj{uid}",
-        "avatar_url": f"https://avatars.githubusercontent.com/u/{uid}?v=4",
-        "url": f"https://api.github.com/users/{login}",
-        "html_url": f"https://github.com/{login}",
-        "type": kind,
-        "site_admin": False,
-    }
+    return github_shapes.user(login, uid, kind)
 
 
 def _uid(login: str) -> int:
@@ -265,23 +258,14 @@ class FakeRepo:
         return _user(self.owner, _uid(self.owner), "Organization")
 
     def json(self) -> dict[str, Any]:
-        """A repository object as ``GET /repos/{owner}/{repo}`` returns it."""
-        return {
-            "id": self.id,
-            "node_id": f"R_kgDO{self.id}",
-            "name": self.name,
-            "full_name": self.full_name,
-            "private": self.private,
-            "owner": self.owner_json(),
-            "html_url": self.html,
-            "description": None,
-            "fork": False,
-            "url": self.api,
-            "default_branch": self.default_branch,
-            "visibility": "private" if self.private else "public",
-            "archived": False,
-            "disabled": False,
-        }
+        """A repository object as pull requests and webhooks carry it."""
+        return github_shapes.repository(
+            self.owner_json(),
+            self.name,
+            self.id,
+            private=self.private,
+            default_branch=self.default_branch,
+        )
 
 
 class FakeGitHub:
@@ -430,10 +414,12 @@ class FakeGitHub:
         user: str | None = None,
         files: dict[str, str] | None = None,
         base: str | None = None,
+        number: int | None = None,
     ) -> int:
         """An open PR from ``branch`` (pushed with ``files`` first if missing) by ``user``.
 
         ``user`` defaults to the App's bot; the branch's commit is the bot's then too.
+        ``number`` defaults to the repository's next issue number.
         """
         login = user or self.bot_login
         with self._lock:
@@ -441,7 +427,7 @@ class FakeGitHub:
             if branch not in repo.refs:
                 author = self._bot() if login == self.bot_login else HUMAN
                 self.push(full_name, branch, files or {"CHANGE.md": branch}, author=author)
-            number = self._next_number(repo)
+            number = number or self._next_number(repo)
             stamp = _stamp(self.now())
             repo.pulls[number] = {
                 "number": number,
@@ -605,8 +591,27 @@ class FakeGitHub:
                 status, payload, headers = self._answer(request, path, record)
             except _Reply as reply:
                 status, payload, headers = reply.status, reply.body, reply.headers
+            except Exception:  # a transport failure injected by raise_next
+                self._check_contract(request, path, None, None)
+                raise
             record.status = status
-            return self._response(status, payload, headers, request)
+            response = self._response(status, payload, headers, request)
+            self._check_contract(request, path, status, body_of(response.content))
+            return response
+
+    def _check_contract(
+        self, request: httpx.Request, path: str, status: int | None, answer: Any
+    ) -> None:
+        """Validate the exchange against GitHub's description (GHES's for a GHES base URL)."""
+        CONTRACT.exchange(
+            enterprise=self.url.host != "api.github.com",
+            method=request.method,
+            path=path,
+            query=list(request.url.params.multi_items()),
+            body=body_of(request.content),
+            status=status,
+            answer=answer,
+        )
 
     # ---------------------------------------------------------------- internals: plumbing
 
@@ -871,7 +876,10 @@ class FakeGitHub:
     # ---------------------------------------------------------------- handlers: repo and git
 
     def _get_repo(self, record: Recorded, repo: FakeRepo) -> Answer:
-        return 200, repo.json(), {}
+        # ``full-repository``: two counts more, and what the installation may do.
+        counts = {"network_count": 0, "subscribers_count": 0}
+        rights = {"admin": False, "maintain": False, "push": True, "triage": True, "pull": True}
+        return 200, repo.json() | counts | {"permissions": rights}, {}
 
     def _get_ref(self, record: Recorded, repo: FakeRepo, branch: str) -> Answer:
         if branch not in repo.refs:
@@ -1060,37 +1068,65 @@ class FakeGitHub:
 
     # ---------------------------------------------------------------- handlers: pulls
 
-    def _pull_json(self, repo: FakeRepo, pull: dict[str, Any]) -> dict[str, Any]:
+    def _pull_json(
+        self, repo: FakeRepo, pull: dict[str, Any], *, full: bool = True
+    ) -> dict[str, Any]:
+        """``pull-request`` (one PR; webhooks carry the same), or ``pull-request-simple`` as
+        the list endpoint returns it (no counts, no ``merged``) when ``full`` is off."""
         number = pull["number"]
         base_ref = pull["base"]["ref"]
         repo_json = repo.json()
-        return {
-            "url": f"{repo.api}/pulls/{number}",
+        api, html = f"{repo.api}/pulls/{number}", f"{repo.html}/pull/{number}"
+        head_sha = pull["head"]["sha"]
+        login = pull["user"]
+        links = {
+            "self": api,
+            "html": html,
+            "issue": f"{repo.api}/issues/{number}",
+            "comments": f"{repo.api}/issues/{number}/comments",
+            "review_comments": f"{api}/comments",
+            "review_comment": f"{repo.api}/pulls/comments{{/number}}",
+            "commits": f"{api}/commits",
+            "statuses": f"{repo.api}/statuses/{head_sha}",
+        }
+        answer: dict[str, Any] = {
+            "url": api,
             "id": pull["id"],
             "node_id": f"PR_kwDO{pull['id']}",
-            "html_url": f"{repo.html}/pull/{number}",
-            "diff_url": f"{repo.html}/pull/{number}.diff",
-            "patch_url": f"{repo.html}/pull/{number}.patch",
-            "issue_url": f"{repo.api}/issues/{number}",
+            "html_url": html,
+            "diff_url": f"{html}.diff",
+            "patch_url": f"{html}.patch",
+            "issue_url": links["issue"],
             "number": number,
             "state": pull["state"],
             "locked": False,
             "title": pull["title"],
-            "user": _user(
-                pull["user"], _uid(pull["user"]), "Bot" if "[bot]" in pull["user"] else "User"
-            ),
+            "user": _user(login, _uid(login), "Bot" if "[bot]" in login else "User"),
             "body": pull["body"],
-            "labels": [{"name": name} for name in repo.labels.get(number, [])],
             "created_at": pull["created_at"],
             "updated_at": pull["updated_at"],
             "closed_at": pull.get("closed_at"),
             "merged_at": pull.get("merged_at"),
             "merge_commit_sha": pull.get("merge_commit_sha"),
+            "assignee": None,
+            "assignees": [],
+            "requested_reviewers": [],
+            "requested_teams": [],
+            "labels": [
+                github_shapes.label(name, _uid(name), repo.api)
+                for name in repo.labels.get(number, [])
+            ],
+            "milestone": None,
             "draft": False,
+            "commits_url": links["commits"],
+            "review_comments_url": links["review_comments"],
+            "review_comment_url": links["review_comment"],
+            "comments_url": links["comments"],
+            "statuses_url": links["statuses"],
             "head": {
                 "label": f"{repo.owner}:{pull['head']['ref']}",
                 "ref": pull["head"]["ref"],
-                "sha": pull["head"]["sha"],
+                "sha": head_sha,
                 "user": repo.owner_json(),
                 "repo": repo_json,
             },
@@ -1101,10 +1137,27 @@ class FakeGitHub:
                 "user": repo.owner_json(),
                 "repo": repo_json,
             },
+            "_links": {key: {"href": href} for key, href in links.items()},
             "author_association": "NONE",
             "auto_merge": None,
+            "active_lock_reason": None,
+        }
+        if not full:
+            return answer
+        merged = pull.get("merged_at") is not None
+        return answer | {
+            "merged": merged,
+            "mergeable": None if pull["state"] == "closed" else True,
+            "rebaseable": None if pull["state"] == "closed" else True,
+            "mergeable_state": "unknown" if pull["state"] == "closed" else "clean",
+            "merged_by": _user(self.bot_login, BOT_ID, "Bot") if merged else None,
+            "comments": len([c for c in repo.comments.values() if c["issue"] == number]),
+            "review_comments": 0,
             "maintainer_can_modify": pull["maintainer_can_modify"],
-            "merged": pull.get("merged_at") is not None,
+            "commits": 1,
+            "additions": 1,
+            "deletions": 0,
+            "changed_files": 1,
         }
 
     def _list_pulls(self, record: Recorded, repo: FakeRepo) -> Answer:
@@ -1125,7 +1178,7 @@ class FakeGitHub:
         per_page = min(int(q.get("per_page", 30)), 100)
         page = int(q.get("page", 1))
         chosen = pulls[(page - 1) * per_page : page * per_page]
-        return 200, [self._pull_json(repo, p) for p in chosen], {}
+        return 200, [self._pull_json(repo, p, full=False) for p in chosen], {}
 
     def _create_pull(self, record: Recorded, repo: FakeRepo) -> Answer:
         body = record.json or {}
@@ -1214,18 +1267,7 @@ class FakeGitHub:
         for name in (record.json or {}).get("labels") or []:
             if name not in labels:
                 labels.append(str(name))
-        answer = [
-            {
-                "id": _uid(name),
-                "node_id": f"LA_kwDO{_uid(name)}",
-                "url": f"{repo.api}/labels/{name}",
-                "name": name,
-                "color": "ededed",
-                "default": False,
-                "description": None,
-            }
-            for name in labels
-        ]
+        answer = [github_shapes.label(name, _uid(name), repo.api) for name in labels]
         return 200, answer, {}
 
     def _comment_json(self, repo: FakeRepo, comment: dict[str, Any]) -> dict[str, Any]:
@@ -1349,20 +1391,9 @@ class FakeGitHub:
             },
             "name": run["name"],
             "check_suite": {"id": run["suite"]},
-            "app": {
-                "id": self.app_id,
-                "slug": self.app_slug,
-                "node_id": f"A_kwDO{self.app_id}",
-                "owner": repo.owner_json(),
-                "name": "DB Architect",
-                "description": "",
-                "external_url": "https://example.invalid",
-                "html_url": f"https://github.com/apps/{self.app_slug}",
-                "created_at": "2026-01-01T00:00:00Z",
-                "updated_at": "2026-01-01T00:00:00Z",
-                "permissions": dict(ALL_PERMISSIONS),
-                "events": ["check_run", "issue_comment", "pull_request"],
-            },
+            "app": github_shapes.app(
+                self.app_id, self.app_slug, repo.owner_json(), ALL_PERMISSIONS
+            ),
             "pull_requests": [],
             "actions": run.get("actions", []),
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from tests import github_shapes
 from tests.github_fake import private_key_pem
 
 APP_ID = 1
@@ -24,19 +25,7 @@ def conversion(**overrides: Any) -> dict[str, Any]:
         "id": APP_ID,
         "slug": SLUG,
         "node_id": "MDxOkludGVncmF0aW9uMQ==",
-        "owner": {
-            "login": "github",
-            "id": 1,
-            "node_id": "MDEyOk9yZ2FuaXphdGlvbjE=",
-            "url": "https://api.github.com/orgs/github",
-            "repos_url": "https://api.github.com/orgs/github/repos",
-            "events_url": "https://api.github.com/orgs/github/events",
-            "avatar_url": "https://github.com/images/error/octocat_happy.gif",
-            "gravatar_id": "",
-            "html_url": "https://github.com/octocat",
-            "type": "Organization",
-            "site_admin": False,
-        },
+        "owner": github_shapes.user("github", 1, "Organization"),
         "name": "Octocat App",
         "description": "",
         "external_url": "https://example.com",

@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import yaml  # type: ignore[import-untyped,unused-ignore]
 
+from app.adapters.github.operations import APPS_CREATE_FROM_MANIFEST
 from app.github_app_file import AppFile, AppFileError, parse_app
 from app.web.webhooks import WEBHOOK_PATH
 
@@ -158,7 +159,7 @@ async def convert_code(
         ConversionError: GitHub refused the code (used, expired after an hour, or unknown),
             answered something else, or could not be reached; the message says what to do.
     """
-    url = f"{api_url.rstrip('/')}/app-manifests/{quote(code, safe='')}/conversions"
+    url = api_url.rstrip("/") + APPS_CREATE_FROM_MANIFEST.path(code=code)
     headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
     try:
         if client is None:

@@ -20,6 +20,7 @@ import yaml
 from app.github_app_file import app_file_path
 from app.settings import Settings
 from app.web.manifest import APP_YML
+from tests.contract.session import answering
 from tests.integration.webhook_app import AppServer
 from tests.manifest_payloads import CLIENT_SECRET, WEBHOOK_SECRET, conversion
 
@@ -82,7 +83,8 @@ def client(app: AppServer) -> Iterator[httpx.Client]:
 def github() -> Iterator[respx.Route]:
     """GitHub's conversion endpoint; everything to the app on loopback goes through."""
     with respx.mock(assert_all_called=False) as router:
-        route = router.post(CONVERSIONS).mock(return_value=httpx.Response(201, json=conversion()))
+        answer = answering(httpx.Response(201, json=conversion()))
+        route = router.post(CONVERSIONS).mock(side_effect=answer)
         router.route(host="127.0.0.1").pass_through()
         yield route
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 import structlog
 from githubkit import GitHub
 
+from app.adapters.github import operations as ops
 from app.adapters.github.client import api
 from app.adapters.github.errors import GitHubError
 from app.adapters.github.models import (
@@ -115,17 +116,25 @@ class GitHubRepo:
         self.gh = gh
         self.repo = repo
         self.bot_login = bot_login
-        self._root = f"/repos/{quote(repo.owner, safe='')}/{quote(repo.name, safe='')}"
 
-    async def _json(self, method: str, path: str, **kw: Any) -> Any:
-        response = await api(self.gh, method, self._root + path, **kw)
+    async def _json(
+        self,
+        op: ops.Operation,
+        *,
+        json: Any = None,
+        params: Mapping[str, str | int] | None = None,
+        **path: str | int,
+    ) -> Any:
+        """Call ``op`` on this repository (``path``: the template's other parameters)."""
+        where = op.path(owner=self.repo.owner, repo=self.repo.name, **path)
+        response = await api(self.gh, op.method, where, json=json, params=params)
         return response.json() if response.content else None
 
     # ---------------------------------------------------------------- reading
 
     async def repo_info(self) -> RepoInfo:
         """The default branch (``GET /repos/{o}/{r}``) and its head commit."""
-        data = await self._json("GET", "")
+        data = await self._json(ops.REPOS_GET)
         branch = str(data["default_branch"])
         return RepoInfo(default_branch=branch, head_sha=await self._ref_sha(branch))
 
@@ -137,7 +146,7 @@ class GitHubRepo:
         if data.get("encoding") == "base64" and data.get("content") is not None:
             raw = base64.b64decode(str(data["content"]))
         else:  # 1-100 MB files come without inline content: read the blob instead
-            blob = await self._json("GET", f"/git/blobs/{data['sha']}")
+            blob = await self._json(ops.GIT_GET_BLOB, file_sha=str(data["sha"]))
             raw = base64.b64decode(str(blob["content"]))
         return raw.decode("utf-8", errors="replace")
 
@@ -173,14 +182,14 @@ class GitHubRepo:
         """
         found: list[PullInfo] = []
         for page in range(1, PULL_PAGES + 1):
-            params = {
+            params: dict[str, str | int] = {
                 "state": "all",
                 "sort": "created",
                 "direction": "desc",
                 "per_page": PER_PAGE,
                 "page": page,
             }
-            pulls = await self._json("GET", "/pulls", params=params)
+            pulls = await self._json(ops.PULLS_LIST, params=params)
             found += [
                 pull_from_json(p)
                 for p in pulls
@@ -194,7 +203,7 @@ class GitHubRepo:
     async def permission(self, login: str) -> str:
         """``login``'s role: admin, maintain, write, triage, read or none (404 → none)."""
         try:
-            data = await self._json("GET", f"/collaborators/{quote(login, safe='')}/permission")
+            data = await self._json(ops.REPOS_GET_PERMISSION, username=login)
         except GitHubError as exc:
             if exc.status == 404:
                 return "none"
@@ -206,7 +215,7 @@ class GitHubRepo:
     async def pull(self, number: int) -> PullInfo | None:
         """Pull request ``number``, or ``None`` when GitHub has none (404)."""
         try:
-            return pull_from_json(await self._json("GET", f"/pulls/{number}"))
+            return pull_from_json(await self._json(ops.PULLS_GET, pull_number=number))
         except GitHubError as exc:
             if exc.status == 404:
                 return None
@@ -215,7 +224,7 @@ class GitHubRepo:
     async def _contents(self, path: str, ref: str) -> Any:
         try:
             return await self._json(
-                "GET", f"/contents/{quote(path.strip('/'))}", params={"ref": ref}
+                ops.REPOS_GET_CONTENT, params={"ref": ref}, path=path.strip("/")
             )
         except GitHubError as exc:
             if exc.status == 404:
@@ -223,12 +232,12 @@ class GitHubRepo:
             raise
 
     async def _ref_sha(self, branch: str) -> str:
-        data = await self._json("GET", f"/git/ref/heads/{quote(branch)}")
+        data = await self._json(ops.GIT_GET_REF, ref=f"heads/{branch}")
         return str(data["object"]["sha"])
 
     async def _is_ours(self, sha: str) -> bool:
         """Whether commit ``sha`` was made by our bot (GitHub may commit as ``GitHub``)."""
-        commit = await self._json("GET", f"/git/commits/{sha}")
+        commit = await self._json(ops.GIT_GET_COMMIT, commit_sha=sha)
         author, committer = commit.get("author") or {}, commit.get("committer") or {}
         return bool(
             author.get("name") == self.bot_login
@@ -240,16 +249,20 @@ class GitHubRepo:
     async def react(self, comment_id: int, content: str) -> None:
         """React on an issue comment (GitHub answers 200 if the reaction already exists)."""
         await self._json(
-            "POST", f"/issues/comments/{comment_id}/reactions", json={"content": content}
+            ops.REACTIONS_CREATE_FOR_ISSUE_COMMENT, json={"content": content}, comment_id=comment_id
         )
 
     async def comment(self, issue_number: int, body: str, comment_id: int | None = None) -> int:
         """Create a comment, or edit ``comment_id`` in place; the body is cut to fit."""
         text = trim(body)
         if comment_id is not None:
-            data = await self._json("PATCH", f"/issues/comments/{comment_id}", json={"body": text})
+            data = await self._json(
+                ops.ISSUES_UPDATE_COMMENT, json={"body": text}, comment_id=comment_id
+            )
         else:
-            data = await self._json("POST", f"/issues/{issue_number}/comments", json={"body": text})
+            data = await self._json(
+                ops.ISSUES_CREATE_COMMENT, json={"body": text}, issue_number=issue_number
+            )
         return int(data["id"])
 
     async def check_run(
@@ -266,22 +279,22 @@ class GitHubRepo:
         """Create a check run on ``head_sha``, or update ``check_run_id``; returns its id."""
         body = _check_body(name, status, output, conclusion, external_id)
         if check_run_id is not None:
-            data = await self._json("PATCH", f"/check-runs/{check_run_id}", json=body)
+            data = await self._json(ops.CHECKS_UPDATE, json=body, check_run_id=check_run_id)
         else:
-            data = await self._json("POST", "/check-runs", json={"head_sha": head_sha, **body})
+            data = await self._json(ops.CHECKS_CREATE, json={"head_sha": head_sha, **body})
         return int(data["id"])
 
     async def delete_branch(self, branch: str) -> None:
         """Delete ``branch``; already gone (404 or 422) is fine."""
         try:
-            await self._json("DELETE", f"/git/refs/heads/{quote(branch)}")
+            await self._json(ops.GIT_DELETE_REF, ref=f"heads/{branch}")
         except GitHubError as exc:
             if exc.status not in (404, 422):
                 raise
 
     async def close_pull(self, number: int) -> None:
         """Close pull request ``number`` without merging (closing a closed one changes nothing)."""
-        await self._json("PATCH", f"/pulls/{number}", json={"state": "closed"})
+        await self._json(ops.PULLS_UPDATE, json={"state": "closed"}, pull_number=number)
 
     async def publish(self, change: FixChange) -> Published:
         """Open or refresh the PR for ``change``; never overwrite a branch a human pushed to.
@@ -321,17 +334,16 @@ class GitHubRepo:
     async def _commit(self, change: FixChange) -> str:
         """A new commit with ``change.files`` on top of the base branch's current head."""
         base_sha = await self._ref_sha(change.base_branch)
-        base = await self._json("GET", f"/git/commits/{base_sha}")
+        base = await self._json(ops.GIT_GET_COMMIT, commit_sha=base_sha)
         entries = [
             {"path": f.path, "mode": "100644", "type": "blob", "content": f.content}
             for f in change.files
         ]
         tree = await self._json(
-            "POST", "/git/trees", json={"base_tree": base["tree"]["sha"], "tree": entries}
+            ops.GIT_CREATE_TREE, json={"base_tree": base["tree"]["sha"], "tree": entries}
         )
         commit = await self._json(
-            "POST",
-            "/git/commits",
+            ops.GIT_CREATE_COMMIT,
             json={"message": change.commit_message, "tree": tree["sha"], "parents": [base_sha]},
         )
         return str(commit["sha"])
@@ -343,7 +355,7 @@ class GitHubRepo:
         ``force`` is off).
         """
         try:
-            await self._json("POST", "/git/refs", json={"ref": f"refs/heads/{branch}", "sha": sha})
+            await self._json(ops.GIT_CREATE_REF, json={"ref": f"refs/heads/{branch}", "sha": sha})
             return True
         except GitHubError as exc:
             if exc.status != 422 or "already exists" not in exc.message.lower():
@@ -356,7 +368,7 @@ class GitHubRepo:
     async def _move_branch(self, branch: str, sha: str) -> None:
         """Force ``branch`` to ``sha`` (the new commit sits on the base head, not on the branch)."""
         await self._json(
-            "PATCH", f"/git/refs/heads/{quote(branch)}", json={"sha": sha, "force": True}
+            ops.GIT_UPDATE_REF, json={"sha": sha, "force": True}, ref=f"heads/{branch}"
         )
 
     async def _open_pull(self, change: FixChange) -> Published:
@@ -368,7 +380,7 @@ class GitHubRepo:
             "maintainer_can_modify": True,
         }
         try:
-            data = await self._json("POST", "/pulls", json=body)
+            data = await self._json(ops.PULLS_CREATE, json=body)
             action: PublishAction = "created"
         except GitHubError as exc:
             if exc.status != 422 or "pull request already exists" not in exc.message.lower():
@@ -381,13 +393,13 @@ class GitHubRepo:
         number = int(data["number"])
         if change.labels:
             await self._json(
-                "POST", f"/issues/{number}/labels", json={"labels": list(change.labels)}
+                ops.ISSUES_ADD_LABELS, json={"labels": list(change.labels)}, issue_number=number
             )
         return Published(number, str(data["html_url"]), action)
 
     async def _open_pull_on(self, branch: str) -> PullInfo | None:
         params = {"head": f"{self.repo.owner}:{branch}", "state": "open"}
-        pulls = await self._json("GET", "/pulls", params=params)
+        pulls = await self._json(ops.PULLS_LIST, params=params)
         return pull_from_json(pulls[0]) if pulls else None
 
     async def _edit_pull(self, number: int, current: PullInfo, change: FixChange) -> bool:
@@ -395,5 +407,7 @@ class GitHubRepo:
         body = trim(change.body)
         if current.title == change.title and _same_text(current.body, body):
             return False
-        await self._json("PATCH", f"/pulls/{number}", json={"title": change.title, "body": body})
+        await self._json(
+            ops.PULLS_UPDATE, json={"title": change.title, "body": body}, pull_number=number
+        )
         return True

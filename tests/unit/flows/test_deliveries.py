@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -116,15 +115,10 @@ def setup(permission: str = "write") -> tuple[DeliveryDeps, Recorder, list[Audit
     return deps, repo, queued
 
 
-def job(event: str, payload: dict[str, Any], delivery_id: str = "d-1") -> dict[str, Any]:
-    return {
-        "delivery_id": delivery_id,
-        "event": event,
-        "action": payload.get("action"),
-        "installation_id": payloads.INSTALLATION_ID,
-        "repository": payloads.FULL_NAME,
-        "payload": json.loads(json.dumps(payload)),
-    }
+def job(
+    event: str, payload: dict[str, Any], delivery_id: str = "d-1", *, checked: bool = True
+) -> dict[str, Any]:
+    return payloads.queued(event, payload, delivery_id, checked=checked)
 
 
 async def test_audit_comment_reacts_checks_permission_replies_and_queues() -> None:
@@ -276,13 +270,7 @@ async def test_installation_lifecycle_onboards_pauses_and_purges() -> None:
 
 async def test_our_closed_pull_request_loses_its_branch_and_says_what_closing_means() -> None:
     deps, repo, _ = setup()
-    pull = {
-        "number": 12,
-        "merged": False,
-        "head": {"ref": "db-architect/add-index/orders-3f9a1c2b"},
-        "user": payloads.user("db-architect[bot]", kind="Bot"),
-    }
-    payload = {"action": "closed", "pull_request": pull, "sender": payloads.user("alice")}
+    payload = payloads.pull_request_closed(payloads.pull(state="closed"), login="alice")
 
     outcome = await handle(job("pull_request", payload), deps)
 
@@ -293,9 +281,9 @@ async def test_our_closed_pull_request_loses_its_branch_and_says_what_closing_me
 
 async def test_someone_elses_pull_request_is_left_alone() -> None:
     deps, repo, _ = setup()
-    pull = {"number": 3, "merged": True, "head": {"ref": "feature"}, "user": payloads.user("bob")}
+    pull = payloads.pull(number=3, user="bob", branch="feature", state="merged")
 
-    outcome = await handle(job("pull_request", {"action": "closed", "pull_request": pull}), deps)
+    outcome = await handle(job("pull_request", payloads.pull_request_closed(pull)), deps)
 
     assert outcome.startswith("ignored") and not repo.calls
 
@@ -311,7 +299,9 @@ async def test_a_malformed_dispatch_payload_is_refused_without_an_audit(
     deps, _, queued = setup()
     payload = payloads.repository_dispatch() | {"client_payload": client_payload}
 
-    outcome = await handle(job("repository_dispatch", payload), deps)
+    # GitHub itself refuses a client_payload that is no object: that one is hostile input
+    delivery = job("repository_dispatch", payload, checked=isinstance(client_payload, dict))
+    outcome = await handle(delivery, deps)
 
     assert outcome.startswith("refused: client_payload") and not queued
 
@@ -327,13 +317,8 @@ async def test_dispatch_may_raise_the_bar() -> None:
 
 async def test_the_ignore_notice_is_posted_once_even_if_the_job_runs_twice() -> None:
     deps, repo, _ = setup()
-    pull = {
-        "number": 12,
-        "merged": False,
-        "head": {"ref": "db-architect/add-index/orders-3f9a1c2b"},
-        "user": payloads.user("db-architect[bot]", kind="Bot"),
-    }
-    delivery = job("pull_request", {"action": "closed", "pull_request": pull})
+    closed = payloads.pull_request_closed(payloads.pull(state="closed"))
+    delivery = job("pull_request", closed)
 
     await handle(delivery, deps)
     await handle(delivery, deps)

@@ -30,20 +30,17 @@ META = PrMeta(
 )
 
 
-def pull(*, author: str = BOT, branch: str = f"db-architect/index/events-{FP}") -> dict[str, Any]:
-    number = 12
-    return {
-        "url": f"https://api.github.com/repos/{payloads.FULL_NAME}/pulls/{number}",
-        "html_url": f"https://github.com/{payloads.FULL_NAME}/pull/{number}",
-        "number": number,
-        "state": "open",
-        "title": "perf(db): add index on events (user_id)",
-        "user": payloads.user(author, kind="Bot" if "[bot]" in author else "User", uid=77),
-        "body": pr_body("### Add index on public.events (user_id)\n\nevidence", META),
-        "head": {"ref": branch, "sha": "b" * 40},
-        "base": {"ref": "main", "sha": "a" * 40},
-        "merged": False,
-    }
+def pull(
+    *, author: str = BOT, branch: str = f"db-architect/index/events-{FP}", state: str = "open"
+) -> dict[str, Any]:
+    """PR #12 as GitHub sends it (``state``: open, closed or merged)."""
+    return payloads.pull(
+        user=author,
+        branch=branch,
+        state=state,
+        title="perf(db): add index on events (user_id)",
+        body=pr_body("### Add index on public.events (user_id)\n\nevidence", META),
+    )
 
 
 class FakeMemory:
@@ -217,7 +214,7 @@ async def test_claude_classifies_when_configured_and_the_rules_take_over_when_it
 
 async def test_merge_and_close_move_the_ledger_and_are_remembered() -> None:
     deps, repo, _, memory = with_memory()
-    merged = pull() | {"state": "closed", "merged": True}
+    merged = pull(state="merged")
 
     outcome = await handle(job("pull_request", payloads.pull_request_closed(merged)), deps)
 
@@ -226,7 +223,7 @@ async def test_merge_and_close_move_the_ledger_and_are_remembered() -> None:
     assert ("delete_branch", f"db-architect/index/events-{FP}") in repo.calls
 
     deps, _, _, memory = with_memory()
-    closed = pull() | {"state": "closed"}
+    closed = pull(state="closed")
     outcome = await handle(job("pull_request", payloads.pull_request_closed(closed)), deps)
     assert "feedback: reject (closed without merging)" in outcome
     assert memory.states[FP] == ("ignored", 12)

@@ -20,6 +20,7 @@ from app.web.manifest import (
     registration_url,
     valid_org,
 )
+from tests.contract.session import answering
 from tests.manifest_payloads import WEBHOOK_SECRET, conversion
 
 BASE = "https://dbarch.example.com"
@@ -102,7 +103,8 @@ def test_good_organisation_names_pass(org: str) -> None:
 
 @respx.mock(assert_all_mocked=True)
 async def test_the_code_is_exchanged_without_authentication(respx_mock: respx.MockRouter) -> None:
-    route = respx_mock.post(CONVERSIONS).mock(return_value=httpx.Response(201, json=conversion()))
+    answer = answering(httpx.Response(201, json=conversion()))
+    route = respx_mock.post(CONVERSIONS).mock(side_effect=answer)
 
     app = await convert_code("https://api.github.com/", "abc123")
 

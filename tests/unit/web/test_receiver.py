@@ -15,7 +15,7 @@ from app.settings import Settings
 from app.web.health import healthz
 from app.web.state import WebState
 from app.web.webhooks import WEBHOOK_PATH, github_webhook
-from tests.payloads import delivery, issue_comment
+from tests.payloads import delivery, issue_comment, ping, star
 from tests.unit.web.fakes import FakeQueue, FakeStore
 
 SECRET = "s3cret"
@@ -130,8 +130,8 @@ def test_refused_and_ignored_deliveries_touch_neither_store_nor_queue(
 ) -> None:
     body, headers = delivery("issue_comment", issue_comment("/audit"), "wrong")
     answers = [client.post(WEBHOOK_PATH, content=body, headers=headers).status_code]
-    answers.append(_send(client, "star", action="created")[0].status_code)
-    answers.append(_send(client, "ping", zen="Avoid administrative distraction.")[0].status_code)
+    answers.append(_send(client, "star", **star())[0].status_code)
+    answers.append(_send(client, "ping", **ping())[0].status_code)
     bot = issue_comment("done", login="db-architect[bot]", kind="Bot")
     answers.append(_send(client, **bot)[0].status_code)
 

@@ -1,0 +1,1 @@
+"""GitHub's published contract (REST OpenAPI descriptions, webhook schemas) checked in tests."""

@@ -14,8 +14,10 @@ from alembic import command
 from alembic.config import Config
 
 from app.adapters.alembic_dir import chain_head, write_drafts
+from app.engine.ddl import create_index_sql
 from app.engine.draft import FixDraft, draft_revisions
-from app.engine.model import Recommendation
+from app.engine.model import Candidate, IndexKey, Recommendation
+from tests.recs import AUDITLOG, create_rec
 
 SEED = """
 CREATE TABLE "AuditLog" (
@@ -83,15 +85,9 @@ ORDER BY 1
 """
 
 CREATED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-CREATE_REC = Recommendation(
-    action="create_index",
-    table="public.AuditLog",
-    columns=("userId", "lower(email)", "createdAt"),
-    index_name="AuditLog_userId_lower_email_createdAt_idx",
-    ddl="(see revision)",
-    include=("payload",),
-    where="deleted_at IS NULL",
-    descending=(False, False, True),
+CREATE_REC = create_rec(
+    AUDITLOG,
+    "AuditLog_userId_lower_email_createdAt_idx",
     reasons=('SELECT … WHERE "userId" = $1 AND lower(email) = $2 ORDER BY … 40× faster',),
 )
 PARTITIONED_REC = Recommendation(
@@ -99,7 +95,11 @@ PARTITIONED_REC = Recommendation(
     table="public.events",
     columns=("tenant_id", "at"),
     index_name="events_tenant_id_at_idx",
-    ddl="(see revision)",
+    ddl=create_index_sql(
+        Candidate("public.events", (IndexKey("tenant_id"), IndexKey("at"))),
+        "events_tenant_id_at_idx",
+        concurrently=False,
+    ),
     descending=(False, False),
 )
 PARTITIONS = {"public.events": ("public.events_2025", "public.Events_2026")}

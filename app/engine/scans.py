@@ -21,7 +21,7 @@ from app.engine.model import (
     SortKey,
     StatementKind,
 )
-from app.engine.sql import DIALECT, SqlError, canonical, is_own, param_count, parse, repair
+from app.engine.sql import DIALECT, SqlError, expression_key, is_own, param_count, parse, repair
 
 #: Functions of one column that make a usable expression-index key (immutable in PostgreSQL).
 EXPRESSION_FUNCTIONS: tuple[type[exp.Expr], ...] = (exp.Lower, exp.Upper)
@@ -281,8 +281,8 @@ def _resolve(scope: Scope, node: exp.Expr, depth: int = 0) -> _Ref | None:
             return None
         text = node.copy()
         for col in text.find_all(exp.Column):
-            col.replace(exp.column(inner.key, quoted=inner.key != inner.key.lower()))
-        return _Ref(inner.scan, inner.table, canonical(text.sql(dialect=DIALECT)), expression=True)
+            col.replace(exp.column(inner.key))
+        return _Ref(inner.scan, inner.table, expression_key(text), expression=True)
     if not isinstance(node, exp.Column) or depth > _MAX_VIEW_DEPTH:
         return None
     source = scope.sources.get(node.table)

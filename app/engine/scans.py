@@ -148,7 +148,7 @@ def _extract(
     if target is not None:
         written = catalog.resolve_table(target, cte_names=set())
         if written is None:
-            raise _Skip(f"relation {target.sql(dialect=DIALECT)} is not in the target's catalog")
+            raise _Skip(_not_found(target))
         set_columns: tuple[str, ...] = ()
         if isinstance(tree, exp.Update):
             set_columns = tuple(
@@ -178,6 +178,14 @@ def _extract(
             target = None  # only the first occurrence is the written one
         scans.append(acc.freeze())
     return tuple(scans)
+
+
+def _not_found(table: exp.Table) -> str:
+    text = f"relation {table.sql(dialect=DIALECT)} is not in the target's catalog"
+    if "." in table.db:
+        # The snapshot leaves such schemas out (see app.adapters.target_pg.catalog_sql).
+        text += "; schemas whose name contains a dot are not supported: rename the schema"
+    return text
 
 
 def prepare(tree: exp.Expr, catalog: Catalog) -> exp.Expr:
@@ -210,7 +218,7 @@ def _prepare(select: exp.Expr, catalog: Catalog) -> exp.Expr:
                 continue
             qualified = catalog.resolve_table(table, cte_names=cte_names)
             if qualified is None:
-                raise _Skip(f"relation {table.sql(dialect=DIALECT)} is not in the target's catalog")
+                raise _Skip(_not_found(table))
             user_tables += 1
             view_sql = catalog.view_sql(qualified)
             schema, _, name = qualified.partition(".")

@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -20,10 +21,19 @@ import pytest
 from alembic import command
 from psycopg import sql
 
+from app.adapters.alembic_dir import write_drafts
 from app.adapters.pgserver import DebianPostgres
+from app.adapters.target_pg import Session
+from app.adapters.target_pg.snapshot import read_snapshot
+from app.adapters.whatif import leaf_partitions
+from app.engine.draft import draft_revisions
+from app.engine.rules.common import drop_recommendation
+from app.engine.rules.config import RuleConfig
+from app.engine.rules.fk_without_index import fk_without_index
 from tests.alembic_env import BASELINE_REVISION, offline_sql, scratch_alembic, squawk
 
 ROWS = 20_000
+CREATED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 INJECTION = "id)); DROP TABLE public.x; --"
 #: 71 bytes; PostgreSQL keeps the first 63 (the 32nd "é" would straddle byte 63).
 LONG_COLUMN = "a" + "é" * 35
@@ -120,6 +130,23 @@ def _measured(dsn: str, rec: dict[str, object]) -> tuple[str, str]:
     return schema, row[0]
 
 
+def _leave_invalid_leftovers(dsn: str, recs: list[dict[str, object]]) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for rec in recs:
+            schema, _, table = str(rec["table"]).partition(".")
+            index = sql.Identifier(schema, str(rec["index_name"]))
+            conn.execute(
+                sql.SQL("CREATE INDEX {} ON {} (pad)").format(
+                    sql.Identifier(str(rec["index_name"])), sql.Identifier(schema, table)
+                )
+            )
+            conn.execute(
+                sql.SQL(
+                    "UPDATE pg_index SET indisvalid = false WHERE indexrelid = {}::regclass"
+                ).format(sql.Literal(index.as_string(conn)))
+            )
+
+
 @pytest.fixture
 def target(fresh_db15: str) -> str:
     with psycopg.connect(fresh_db15, autocommit=True) as conn:
@@ -189,6 +216,10 @@ def test_hostile_names_draft_revisions_that_build_exactly_the_measured_indexes(
     for revision in revisions:
         compile(revision.read_text(), str(revision), "exec")
 
+    # What a cancelled concurrent build leaves: an INVALID index of the same name, which
+    # _drop_if_invalid (to_regclass of the quoted name, a bound parameter) must find.
+    _leave_invalid_leftovers(target, recs)
+
     # (a) online, (c) exactly the measured indexes, (d) down and up again, (f) canary.
     command.upgrade(config, "head")
     assert _indexes(target) == {**before, **expected}
@@ -231,3 +262,88 @@ def test_the_injection_name_alone_reproduces_issue_13(target: str, tmp_path: Pat
             )
         ).fetchone()
     assert row == (1,)
+
+
+HOSTILE_INDEX = 'drop :y \\: %s "q" ;--'
+ENGINE_SEED = f"""
+CREATE TABLE public.x (keep int);
+CREATE SCHEMA "my schema";
+CREATE TABLE public."order" ("user" int PRIMARY KEY, pad text NOT NULL);
+INSERT INTO public."order" SELECT g, md5(g::text) FROM generate_series(1, 3000) AS g;
+CREATE UNIQUE INDEX {q(HOSTILE_INDEX)} ON public."order" (("user" + 1)) INCLUDE (pad)
+    WHERE pad <> 'a :b \\: %s';
+CREATE TABLE "my schema"."Part;$$" (
+    "tenant id" int NOT NULL REFERENCES public."order" ("user"), at int NOT NULL
+) PARTITION BY RANGE (at);
+CREATE TABLE "my schema"."p1 -- x" PARTITION OF "my schema"."Part;$$"
+    FOR VALUES FROM (0) TO (1500);
+CREATE TABLE "my schema"."p:2 \\:y" PARTITION OF "my schema"."Part;$$"
+    FOR VALUES FROM (1500) TO (3001);
+INSERT INTO "my schema"."Part;$$" SELECT g, g FROM generate_series(1, 3000) AS g;
+ANALYZE;
+"""
+
+
+def test_engine_drops_and_partitioned_builds_of_hostile_names_round_trip(
+    fresh_db18: str, tmp_path: Path
+) -> None:
+    with psycopg.connect(fresh_db18, autocommit=True) as conn:
+        conn.execute(ENGINE_SEED.encode())
+    session = Session.open(fresh_db18)
+    try:
+        snapshot = read_snapshot(session)
+    finally:
+        session.close()
+    (index,) = [i for i in snapshot.indexes if i.name == HOSTILE_INDEX]
+    drop = drop_recommendation(snapshot, index, rule="unused_index", reasons=("unused",))
+    (fk,) = fk_without_index(snapshot, now=CREATED, config=RuleConfig())
+    assert fk.table == "my schema.Part;$$"
+    config, versions = scratch_alembic(tmp_path, fresh_db18)
+    command.stamp(config, BASELINE_REVISION)
+    drafts = draft_revisions(
+        [drop, fk],
+        down_revision=BASELINE_REVISION,
+        created=CREATED,
+        partitions=leaf_partitions(snapshot),
+    )
+    write_drafts(drafts, versions)
+    before = _indexes(fresh_db18)
+
+    command.upgrade(config, "head")
+    after = _indexes(fresh_db18)
+    assert ("public", HOSTILE_INDEX) not in after
+    built = {key: value for key, value in after.items() if key[0] == "my schema"}
+    assert len(built) == 3 and all(valid for _, valid in built.values())  # parent + 2 leaves
+    assert built[("my schema", fk.index_name)][0] == (
+        f'CREATE INDEX {fk.index_name} ON ONLY "my schema"."Part;$$" USING btree ("tenant id")'
+    )
+    command.downgrade(config, BASELINE_REVISION)
+    assert _indexes(fresh_db18) == before  # the drop's downgrade recreated it exactly
+    command.upgrade(config, "head")
+    assert _indexes(fresh_db18) == after
+    command.downgrade(config, BASELINE_REVISION)
+
+    script = offline_sql(config)
+    linted = squawk(script, tmp_path)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    ran = _psql(fresh_db18, script)
+    assert ran.returncode == 0, ran.stderr
+    assert _indexes(fresh_db18) == after
+    assert _canary(fresh_db18)
+
+
+def test_a_schema_whose_name_holds_a_dot_is_left_out_of_the_snapshot(fresh_db18: str) -> None:
+    with psycopg.connect(fresh_db18, autocommit=True) as conn:
+        conn.execute(
+            'CREATE SCHEMA "my.app"; CREATE TABLE "my.app".t (a int);'
+            'CREATE SCHEMA my; CREATE TABLE my."app.t" (b int);'
+        )
+    session = Session.open(fresh_db18)
+    try:
+        snapshot = read_snapshot(session)
+    finally:
+        session.close()
+    # Both would be keyed "my.app.t"; only the one the key's first dot splits right is kept.
+    assert [(t.schema, t.name) for t in snapshot.tables if t.qualified == "my.app.t"] == [
+        ("my", "app.t")
+    ]

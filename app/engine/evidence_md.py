@@ -561,13 +561,17 @@ def _recreate(rec: Recommendation) -> str | None:
         return None
 
 
+_CONCURRENT = re.compile(r"\s*(CREATE|DROP|REINDEX)\s+INDEX\s+CONCURRENTLY\s", re.IGNORECASE)
+
+
 def _partitioned(report: Report, rec: Recommendation) -> bool:
     table = report.snapshot.table(rec.table)
     return table is not None and table.kind is RelKind.partitioned
 
 
 def _concurrent(ddl: str) -> bool:
-    return "CONCURRENTLY" in ddl.upper()
+    """The statement's own CONCURRENTLY keyword (a name may hold the word too)."""
+    return bool(_CONCURRENT.match(ddl))
 
 
 def _label(label: str, position: int) -> str:

@@ -30,6 +30,7 @@ from app.engine.draft import draft_revisions
 from app.engine.rules.common import drop_recommendation
 from app.engine.rules.config import RuleConfig
 from app.engine.rules.fk_without_index import fk_without_index
+from app.engine.rules.invalid_index import invalid_index
 from tests.alembic_env import BASELINE_REVISION, offline_sql, scratch_alembic, squawk
 
 ROWS = 20_000
@@ -43,6 +44,10 @@ LONG_TABLE = "T" + "ü" * 40
 
 def q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)
@@ -265,6 +270,7 @@ def test_the_injection_name_alone_reproduces_issue_13(target: str, tmp_path: Pat
 
 
 HOSTILE_INDEX = 'drop :y \\: %s "q" ;--'
+INVALID_INDEX = 'reindex "me" :z $$'
 ENGINE_SEED = f"""
 CREATE TABLE public.x (keep int);
 CREATE SCHEMA "my schema";
@@ -272,6 +278,8 @@ CREATE TABLE public."order" ("user" int PRIMARY KEY, pad text NOT NULL);
 INSERT INTO public."order" SELECT g, md5(g::text) FROM generate_series(1, 3000) AS g;
 CREATE UNIQUE INDEX {q(HOSTILE_INDEX)} ON public."order" (("user" + 1)) INCLUDE (pad)
     WHERE pad <> 'a :b \\: %s';
+CREATE INDEX {q(INVALID_INDEX)} ON public."order" (pad);
+UPDATE pg_index SET indisvalid = false WHERE indexrelid = {sql_literal(q(INVALID_INDEX))}::regclass;
 CREATE TABLE "my schema"."Part;$$" (
     "tenant id" int NOT NULL REFERENCES public."order" ("user"), at int NOT NULL
 ) PARTITION BY RANGE (at);
@@ -298,10 +306,12 @@ def test_engine_drops_and_partitioned_builds_of_hostile_names_round_trip(
     drop = drop_recommendation(snapshot, index, rule="unused_index", reasons=("unused",))
     (fk,) = fk_without_index(snapshot, now=CREATED, config=RuleConfig())
     assert fk.table == "my schema.Part;$$"
+    (reindex,) = invalid_index(snapshot, now=CREATED, config=RuleConfig())
+    assert reindex.action == "reindex" and reindex.index_name == INVALID_INDEX
     config, versions = scratch_alembic(tmp_path, fresh_db18)
     command.stamp(config, BASELINE_REVISION)
     drafts = draft_revisions(
-        [drop, fk],
+        [drop, fk, reindex],
         down_revision=BASELINE_REVISION,
         created=CREATED,
         partitions=leaf_partitions(snapshot),
@@ -309,8 +319,13 @@ def test_engine_drops_and_partitioned_builds_of_hostile_names_round_trip(
     write_drafts(drafts, versions)
     before = _indexes(fresh_db18)
 
+    rebuilt = ("public", INVALID_INDEX)
+    assert before[rebuilt][1] is False
+
     command.upgrade(config, "head")
     after = _indexes(fresh_db18)
+    assert after[rebuilt] == (before[rebuilt][0], True)
+    before[rebuilt] = after[rebuilt]  # REINDEX has nothing to undo
     assert ("public", HOSTILE_INDEX) not in after
     built = {key: value for key, value in after.items() if key[0] == "my schema"}
     assert len(built) == 3 and all(valid for _, valid in built.values())  # parent + 2 leaves

@@ -102,10 +102,26 @@ def parse(text: str) -> exp.Expr:
     if len(found) != 1:
         raise SqlError(f"expected one statement, found {len(found)}")
     for ident in found[0].find_all(exp.Identifier):
-        # The server truncates every name longer than 63 bytes as it reads the statement.
         if isinstance(ident.this, str):
-            ident.set("this", truncate_identifier(ident.this))
+            ident.set("this", as_postgresql_reads(ident.this, quoted=bool(ident.quoted)))
+            ident.set("quoted", True)  # folded already: sqlglot must not fold it again
     return found[0]
+
+
+_ASCII_UPPER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def as_postgresql_reads(name: str, *, quoted: bool) -> str:
+    """The name the server makes of an identifier in a statement (scan.l, downcase_identifier).
+
+    Unquoted, only ASCII letters fold to lower case (``Ünï`` stays ``Ünï`` in a UTF-8
+    database, where Python's ``lower()`` would make it ``ünï``); quoted or not, a name longer
+    than 63 bytes is cut at a character boundary.
+
+    >>> as_postgresql_reads("Tëst_Ü", quoted=False), as_postgresql_reads("Tëst_Ü", quoted=True)
+    ('tëst_Ü', 'Tëst_Ü')
+    """
+    return truncate_identifier(name if quoted else name.translate(_ASCII_UPPER))
 
 
 def _normalized(node: exp.Expr) -> exp.Expr:

@@ -175,6 +175,8 @@ HOSTILE = Catalog(
     snapshot(
         table(LONG_TABLE.encode()[:63].decode(errors="ignore"), 1e5, column("a" + "é" * 31)),
         table("emails", 1e5, column("Em ail", "text"), column("order", "text"), column("e")),
+        table("Ünï", 1e5, column("Äpfel"), column("id")),
+        table("ünï", 1e5, column("äpfel"), column("id")),
     )
 )
 
@@ -204,3 +206,11 @@ def test_expression_keys_quote_the_names_that_need_it() -> None:
 def test_a_schema_name_with_a_dot_is_refused_with_the_reason() -> None:
     reason = skipped('SELECT * FROM "my.schema".t WHERE a = 1')
     assert "schemas whose name contains a dot are not supported" in reason
+
+
+def test_unquoted_names_fold_only_ascii_letters_as_postgresql_does() -> None:
+    result = analyze(Query("SELECT * FROM Ünï WHERE Äpfel = $1 AND ID = $2"), HOSTILE)
+    assert isinstance(result, Analyzed), getattr(result, "reason", result)
+    (scan,) = result.scans
+    assert scan.table == "public.Ünï"  # not public.ünï, which Python's lower() would pick
+    assert preds(scan) == {("Äpfel", Op.eq), ("id", Op.eq)}

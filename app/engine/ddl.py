@@ -66,16 +66,24 @@ def _slug(text: str) -> str:
 def index_name(candidate: Candidate) -> str:
     """A readable, deterministic index name within PostgreSQL's 63-byte limit.
 
+    A digest of the whole definition is added when the readable part could be shared by
+    another index: INCLUDE, WHERE, more than 63 bytes, or a table or column name the slug
+    changes beyond lower case (``"a b"`` and ``"a-b"`` both read ``a_b``).
+
     >>> from app.engine.model import IndexKey
     >>> index_name(Candidate("public.posts", (IndexKey("user_id"), IndexKey("blog_id"))))
     'posts_user_id_blog_id_idx'
+    >>> index_name(Candidate("public.posts", (IndexKey("a b"),)))
+    'posts_a_b_6bd7956e_idx'
     """
-    table = _slug(candidate.table.partition(".")[2])
-    parts = [table, *(_slug(k.key) for k in candidate.keys)]
+    table_name = candidate.table.partition(".")[2]
+    parts = [_slug(table_name), *(_slug(k.key) for k in candidate.keys)]
     if candidate.where:
         parts.append("partial")
     name = "_".join(parts) + "_idx"
-    if candidate.include or candidate.where or len(name.encode()) > MAX_IDENTIFIER_BYTES:
+    names = [table_name, *(k.key for k in candidate.keys if not k.expression)]
+    lossy = any(_slug(n) != n.lower() for n in names)
+    if lossy or candidate.include or candidate.where or len(name.encode()) > MAX_IDENTIFIER_BYTES:
         digest = hashlib.sha256(candidate.label().encode()).hexdigest()[:8]
         stem = "_".join(parts)
         room = MAX_IDENTIFIER_BYTES - len(digest) - len("__idx")

@@ -106,3 +106,15 @@ def test_a_statement_for_another_index_is_refused(name: str, table: str) -> None
 def test_a_statement_that_is_not_a_create_index_is_refused() -> None:
     with pytest.raises(ValueError, match="not the CREATE INDEX statement"):
         index_tail("DROP TABLE public.x", name="x", table="public.x")
+
+
+def test_names_the_slug_would_merge_get_distinct_index_names() -> None:
+    names = {
+        index_name(Candidate("public.t", (IndexKey(column),)))
+        for column in ("a b", "a-b", "a_b", "a;b", "ä b")
+    }
+    assert len(names) == 5
+    # Plain and mixed-case names keep their readable name (PostgreSQL folds them the same).
+    assert index_name(Candidate("public.AuditLog", (IndexKey("userId"),))) == (
+        "auditlog_userid_idx"
+    )

@@ -139,7 +139,8 @@ def _run(statement: str) -> None:
     if context.as_sql:
         context.impl.static_output(statement + context.impl.command_terminator)
     else:
-        op.get_bind().execution_options(no_parameters=True).exec_driver_sql(statement)
+        # Per call: Connection.execution_options() would change the shared connection.
+        op.get_bind().exec_driver_sql(statement, execution_options={"no_parameters": True})
 '''
 
 _HELPER = '''

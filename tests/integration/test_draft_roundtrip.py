@@ -172,3 +172,37 @@ def test_upgrade_replaces_an_invalid_leftover_of_a_failed_build(
     definition, valid = names["AuditLog_userId_lower_email_createdAt_idx"]
     assert valid
     assert '("userId", lower(email), "createdAt" DESC)' in definition
+
+
+#: A project's own revision after ours, in the same `alembic upgrade` run.
+PERCENT_REVISION = '''"""The project's next revision: text with a percent sign."""
+
+from alembic import op
+
+revision = "ffffpercent"
+down_revision = {parent!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("CREATE TABLE public.notes (v text)")
+    op.execute("INSERT INTO public.notes VALUES ('50% off')")
+
+
+def downgrade() -> None:
+    op.execute("DROP TABLE public.notes")
+'''
+
+
+def test_later_revisions_in_the_same_run_are_unaffected(seeded: str, tmp_path: Path) -> None:
+    # Our _run() executes without parameter processing; that must not stick to the shared
+    # connection, or the next revision's '50%' would reach the server as '50%%'.
+    config, versions = scratch_alembic(tmp_path, seeded)
+    drafts = _drafts(seeded, versions)
+    (versions / "ffffpercent_notes.py").write_text(
+        PERCENT_REVISION.format(parent=drafts[-1].revision)
+    )
+    command.upgrade(config, "head")
+    with psycopg.connect(seeded) as conn:
+        assert conn.execute("SELECT v FROM public.notes").fetchall() == [("50% off",)]

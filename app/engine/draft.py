@@ -325,14 +325,15 @@ def _slug(rec: Recommendation) -> str:
 def _docstring_body(text: str) -> str:
     """Text that reads back as itself inside a triple-quoted docstring, whatever it holds.
 
-    Backslashes and double quotes are escaped, so no escape sequence and no closing quotes
-    can form; so is every character that is invisible or could be taken for a line break.
+    Backslashes are escaped, so no escape sequence can form; so are double quotes next to
+    another one, so no closing quotes can form; so is every character that is invisible or
+    could be taken for a line break.
     """
     out = []
-    for char in text:
+    for i, char in enumerate(text):
         if char == "\\":
             out.append("\\\\")
-        elif char == '"':
+        elif char == '"' and '"' in text[max(i - 1, 0) : i] + text[i + 1 : i + 2]:
             out.append('\\"')
         elif char != "\n" and (not char.isprintable() or char in "\u2028\u2029"):
             out.append(repr(char)[1:-1] if ord(char) > 0xFF else f"\\x{ord(char):02x}")

@@ -262,29 +262,56 @@ def _drop_partitioned(rec: Recommendation) -> list[str]:
     ]
 
 
-def concurrent_definition(definition: str) -> str:
+_NAME = re.compile(r'"(?:[^"]|"")*"|[^\s"]+')
+
+
+def _definition_parts(definition: str) -> tuple[str, str, str, str]:
+    """``pg_get_indexdef`` text as (``"UNIQUE "`` or ``""``, index name, the text from the
+    name on, the text after the name).
+
+    The name is read as a token (quoted with ``""`` escapes, or bare), so nothing a quoted
+    name holds — ``ON ONLY``, ``;``, ``--`` — is mistaken for part of the statement.
+    """
+    match = _CREATE_INDEX.match(definition)
+    name = _NAME.match(definition, match.end()) if match else None
+    if match is None or name is None:
+        raise DraftRefused(f"not a CREATE INDEX statement: {definition[:80]!r}")
+    token = name.group()
+    unquoted = token[1:-1].replace('""', '"') if token.startswith('"') else token
+    unique = "UNIQUE " if match.group(1) else ""
+    return unique, unquoted, definition[name.start() :], definition[name.end() :]
+
+
+def partitioned_definition(definition: str) -> bool:
+    """The definition is a partitioned table's index (``… ON ONLY …``, after the name)."""
+    after_name = _definition_parts(definition)[3]
+    return bool(re.match(r"\s+ON\s+ONLY\s", after_name, re.IGNORECASE))
+
+
+def concurrent_definition(definition: str, *, index_name: str | None = None) -> str:
     """``pg_get_indexdef`` text rewritten as ``CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS``.
+
+    Only the leading keywords change; the name and all after it are kept verbatim.
+    ``index_name``, when given, must be the name the definition creates.
 
     >>> concurrent_definition("CREATE UNIQUE INDEX a_idx ON public.a USING btree (x)")
     'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS a_idx ON public.a USING btree (x)'
     """
-    match = _CREATE_INDEX.match(definition)
-    if match is None:
-        raise DraftRefused(f"not a CREATE INDEX statement: {definition[:80]!r}")
-    unique = "UNIQUE " if match.group(1) else ""
-    rest = definition[match.end() :]
+    unique, name, rest, _ = _definition_parts(definition)
+    if index_name is not None and name != index_name:
+        raise DraftRefused(f"{index_name}: its recorded definition creates {name!r} instead")
     return f"CREATE {unique}INDEX CONCURRENTLY IF NOT EXISTS {rest}"
 
 
 def _recreate(rec: Recommendation) -> list[str]:
     if not rec.definition:
         raise DraftRefused(f"{rec.index_name}: no definition, so a downgrade could not recreate it")
-    if re.search(r"\bON\s+ONLY\b", rec.definition, re.IGNORECASE):
+    if partitioned_definition(rec.definition):
         raise DraftRefused(f"{rec.index_name}: an index of a partitioned table; drop it by hand")
     return [
         "# Recreates the index exactly as pg_get_indexdef described it.",
         _drop_if_invalid(_qualified_index(rec)),
-        _execute(concurrent_definition(rec.definition)),
+        _execute(concurrent_definition(rec.definition, index_name=rec.index_name)),
     ]
 
 

@@ -15,6 +15,7 @@ from app.engine.draft import (
     draft_revision,
     draft_revisions,
     partition_index_name,
+    partitioned_definition,
 )
 from app.engine.model import Candidate, IndexKey, Recommendation
 from tests.recs import AUDITLOG, create_rec
@@ -214,6 +215,23 @@ def test_concurrent_definition() -> None:
     )
     with pytest.raises(DraftRefused):
         concurrent_definition("ALTER TABLE a ADD PRIMARY KEY (x)")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["x ON ONLY y", 'a"; DROP TABLE public.x; --', "CONCURRENTLY", 'UNIQUE INDEX " ON', "ünï"],
+)
+def test_concurrent_definition_keeps_a_hostile_name_and_all_after_it(name: str) -> None:
+    quoted = '"' + name.replace('"', '""') + '"'
+    tail = f"{quoted} ON public.\"t ON ONLY\" USING btree ((a || 'x ON ONLY y'))"
+    definition = f"CREATE UNIQUE INDEX {tail}"
+    assert concurrent_definition(definition, index_name=name) == (
+        f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {tail}"
+    )
+    assert not partitioned_definition(definition)
+    assert partitioned_definition(f"CREATE INDEX {quoted} ON ONLY public.t USING btree (a)")
+    with pytest.raises(DraftRefused, match="creates"):
+        concurrent_definition(definition, index_name=name + "2")
 
 
 def test_reindex_upgrades_concurrently_and_downgrade_is_a_no_op() -> None:

@@ -21,7 +21,7 @@ from app.adapters.whatif import (
     Q_ROLLBACK_TO,
     Q_SAVEPOINT,
 )
-from app.engine.ddl import drop_index_sql, quote_ident
+from app.engine.ddl import drop_index_sql, quote_ident, restate_create_index
 from app.engine.evidence import Evidence, Run, StatementEvidence, Timing, plan_index_names
 from app.engine.model import Recommendation
 from app.engine.params import ParamSet
@@ -69,7 +69,14 @@ def change_sql(rec: Recommendation) -> str:
         ValueError: an action validation cannot perform.
     """
     if rec.action == "create_index" and rec.ddl.startswith(CONCURRENTLY):
-        return "CREATE INDEX " + rec.ddl[len(CONCURRENTLY) :]
+        # The same derivation the drafted revision uses, so what ships is what was measured.
+        return restate_create_index(
+            rec.ddl,
+            name=rec.index_name,
+            table=rec.table,
+            concurrently=False,
+            if_not_exists=False,
+        )
     if rec.action == "drop_index":
         schema = rec.table.partition(".")[0]
         return drop_index_sql(f"{schema}.{rec.index_name}", concurrently=False)

@@ -8,7 +8,7 @@ from sqlglot import exp
 from sqlglot.schema import MappingSchema
 
 from app.engine.model import RelKind, Snapshot, Table
-from app.engine.sql import DIALECT
+from app.engine.sql import DIALECT, as_postgresql_reads
 
 SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast"})
 
@@ -20,8 +20,7 @@ def _ident(node: exp.Expr | str | None) -> str:
     if isinstance(node, str):
         return node
     if isinstance(node, exp.Identifier):
-        text = str(node.this)
-        return text if node.quoted else text.lower()
+        return as_postgresql_reads(str(node.this), quoted=bool(node.quoted))
     return str(node.name)
 
 

@@ -10,7 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.engine.audit import recommendation_id
-from app.engine.ddl import MAX_IDENTIFIER_BYTES, quote_ident, quote_qualified
+from app.engine.ddl import (
+    MAX_IDENTIFIER_BYTES,
+    drop_index_sql,
+    quote_qualified,
+    restate_create_index,
+)
 from app.engine.model import Recommendation
 
 #: Give up on a lock after this long instead of queueing every other query behind us.
@@ -18,7 +23,6 @@ LOCK_TIMEOUT = "5s"
 #: Concurrent builds of big indexes legitimately take a while; still bounded, never infinite.
 STATEMENT_TIMEOUT = "2h"
 
-_COLUMN = re.compile(r"^\w[\w$]*$")
 _CREATE_INDEX = re.compile(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+", re.IGNORECASE)
 _SLUG_MAX = 60
 #: Generated lines stay within the usual 100 columns where the SQL allows it.
@@ -114,15 +118,30 @@ _BREAKS = re.compile(r"(?=\n| ON | USING | INCLUDE | WHERE | ATTACH PARTITION )"
 
 
 def _execute(sql: str) -> str:
-    """``op.execute("...")``, wrapped as ruff format would when the line gets long."""
-    line = f"op.execute({_lit(sql)})"
+    """``_run("...")``, wrapped as ruff format would when the line gets long."""
+    line = f"_run({_lit(sql)})"
     if len(_BODY_INDENT + line) <= _LINE_MAX:
         return line
     pieces = [_lit(sql)]
     if len(_BODY_INDENT + "    " + pieces[0]) > _LINE_MAX:
         pieces = [_lit(p) for p in _BREAKS.split(sql) if p]
-    return "\n".join(["op.execute(", *(f"    {p}" for p in pieces), ")"])
+    return "\n".join(["_run(", *(f"    {p}" for p in pieces), ")"])
 
+
+# op.execute() would read the text as sqlalchemy.text(): ":word" (in a quoted name, or in a
+# string constant such as '12:30') would become a bind parameter and "\\:" would lose its
+# backslash. _run() hands the statement over untouched, online and in --sql output alike.
+_RUN = '''
+
+def _run(statement: str) -> None:
+    """Run one SQL statement exactly as written (no bind-parameter or percent processing)."""
+    context = op.get_context()
+    if context.as_sql:
+        context.impl.static_output(statement + context.impl.command_terminator)
+    else:
+        # Per call: Connection.execution_options() would change the shared connection.
+        op.get_bind().exec_driver_sql(statement, execution_options={"no_parameters": True})
+'''
 
 _HELPER = '''
 
@@ -139,7 +158,7 @@ def _drop_if_invalid(qualified_index: str) -> None:
         .scalar()
     )
     if invalid:
-        op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified_index}")
+        _run(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified_index}")
 '''
 
 
@@ -152,66 +171,44 @@ def _split(qualified: str) -> tuple[str, str]:
     return schema, name
 
 
+def _index_of(table: str, index_name: str) -> str:
+    """``schema.index`` unquoted: an index lives in its table's schema."""
+    return f"{_split(table)[0]}.{index_name}"
+
+
 def _qualified_index(rec: Recommendation) -> str:
-    """An index lives in its table's schema."""
-    return quote_qualified(f"{_split(rec.table)[0]}.{rec.index_name}")
+    """The index's quoted ``schema.name``."""
+    return quote_qualified(_index_of(rec.table, rec.index_name))
 
 
-def _is_column(key: str) -> bool:
-    return bool(_COLUMN.match(key))
-
-
-def _descending(rec: Recommendation, position: int) -> bool:
-    return position < len(rec.descending) and rec.descending[position]
-
-
-def _key_arg(rec: Recommendation, position: int, key: str) -> str:
-    """One key for ``op.create_index``: a bare name, or ``sa.text`` for DESC / expressions."""
-    desc = _descending(rec, position)
-    if _is_column(key) and not desc:
-        return _lit(key)
-    text = quote_ident(key) if _is_column(key) else f"({key})"
-    return f"sa.text({_lit(text + (' DESC' if desc else ''))})"
-
-
-def _keys_sql(rec: Recommendation) -> str:
-    parts = []
-    for position, key in enumerate(rec.columns):
-        text = quote_ident(key) if _is_column(key) else f"({key})"
-        parts.append(text + (" DESC" if _descending(rec, position) else ""))
-    return ", ".join(parts)
-
-
-def _index_tail_sql(rec: Recommendation) -> str:
-    """``USING method (keys) [INCLUDE (...)] [WHERE ...]`` after the table name."""
-    sql = f"USING {rec.using} ({_keys_sql(rec)})"
-    if rec.include:
-        sql += f" INCLUDE ({', '.join(quote_ident(c) for c in rec.include)})"
-    if rec.where:
-        sql += f" WHERE {rec.where}"
-    return sql
+def _restated(
+    rec: Recommendation,
+    *,
+    concurrently: bool,
+    if_not_exists: bool,
+    on: tuple[str, str] | None = None,
+    only: bool = False,
+) -> str:
+    """``rec.ddl`` (the statement that was measured) with other options; keys etc. verbatim."""
+    try:
+        return restate_create_index(
+            rec.ddl,
+            name=rec.index_name,
+            table=rec.table,
+            concurrently=concurrently,
+            if_not_exists=if_not_exists,
+            on=on,
+            only=only,
+        )
+    except ValueError as err:
+        raise DraftRefused(f"{rec.index_name}: {err}") from None
 
 
 def _create(rec: Recommendation) -> list[str]:
-    schema, table = _split(rec.table)
-    keys = ", ".join(_key_arg(rec, i, key) for i, key in enumerate(rec.columns))
-    args = [
-        _lit(rec.index_name),
-        _lit(table),
-        f"[{keys}]",
-        f"schema={_lit(schema)}",
-        f"postgresql_using={_lit(rec.using)}",
-    ]
-    if rec.include:
-        args.append(f"postgresql_include=[{', '.join(_lit(c) for c in rec.include)}]")
-    if rec.where:
-        args.append(f"postgresql_where=sa.text({_lit(rec.where)})")
-    args += ["postgresql_concurrently=True", "if_not_exists=True"]
+    """The measured statement, concurrently and idempotently, after an invalid leftover goes."""
     return [
         _drop_if_invalid(_qualified_index(rec)),
-        "op.create_index(",
-        *(f"    {a}," for a in args),
-        ")",
+        _execute(_restated(rec, concurrently=True, if_not_exists=True)),
     ]
 
 
@@ -230,7 +227,6 @@ def partition_index_name(index_name: str, partition: str) -> str:
 
 def _create_partitioned(rec: Recommendation, partitions: Sequence[str]) -> list[str]:
     """``ON ONLY`` parent (catalog only), concurrent build per partition, then attach each."""
-    tail = _index_tail_sql(rec)
     parent = _qualified_index(rec)
     lines = [
         "# ON ONLY creates the parent index without building it (an instant catalog change);",
@@ -238,35 +234,21 @@ def _create_partitioned(rec: Recommendation, partitions: Sequence[str]) -> list[
         "# cannot be indexed CONCURRENTLY, hence the squawk-ignore.",
         _execute(
             "-- squawk-ignore require-concurrent-index-creation\n"
-            f"CREATE INDEX IF NOT EXISTS {quote_ident(rec.index_name)} "
-            f"ON ONLY {quote_qualified(rec.table)} {tail}"
+            + _restated(rec, concurrently=False, if_not_exists=True, only=True)
         ),
     ]
     for partition in partitions:
         child = partition_index_name(rec.index_name, partition)
-        child_qualified = quote_qualified(f"{_split(partition)[0]}.{child}")
+        child_qualified = quote_qualified(_index_of(partition, child))
+        built = _restated(rec, on=(child, partition), concurrently=True, if_not_exists=True)
         lines.append(_drop_if_invalid(child_qualified))
-        lines.append(
-            _execute(
-                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {quote_ident(child)} "
-                f"ON {quote_qualified(partition)} {tail}"
-            )
-        )
+        lines.append(_execute(built))
         lines.append(_execute(f"ALTER INDEX {parent} ATTACH PARTITION {child_qualified}"))
     return lines
 
 
 def _drop(rec: Recommendation) -> list[str]:
-    schema, table = _split(rec.table)
-    return [
-        "op.drop_index(",
-        f"    {_lit(rec.index_name)},",
-        f"    table_name={_lit(table)},",
-        f"    schema={_lit(schema)},",
-        "    postgresql_concurrently=True,",
-        "    if_exists=True,",
-        ")",
-    ]
+    return [_execute(drop_index_sql(_index_of(rec.table, rec.index_name)))]
 
 
 def _drop_partitioned(rec: Recommendation) -> list[str]:
@@ -275,33 +257,61 @@ def _drop_partitioned(rec: Recommendation) -> list[str]:
         "# a partitioned index cannot be dropped CONCURRENTLY, hence the squawk-ignore.",
         _execute(
             "-- squawk-ignore require-concurrent-index-deletion\n"
-            f"DROP INDEX IF EXISTS {_qualified_index(rec)}"
+            + drop_index_sql(_index_of(rec.table, rec.index_name), concurrently=False)
         ),
     ]
 
 
-def concurrent_definition(definition: str) -> str:
+_NAME = re.compile(r'"(?:[^"]|"")*"|[^\s"]+')
+
+
+def _definition_parts(definition: str) -> tuple[str, str, str, str]:
+    """``pg_get_indexdef`` text as (``"UNIQUE "`` or ``""``, index name, the text from the
+    name on, the text after the name).
+
+    The name is read as a token (quoted with ``""`` escapes, or bare), so nothing a quoted
+    name holds — ``ON ONLY``, ``;``, ``--`` — is mistaken for part of the statement.
+    """
+    match = _CREATE_INDEX.match(definition)
+    name = _NAME.match(definition, match.end()) if match else None
+    if match is None or name is None:
+        raise DraftRefused(f"not a CREATE INDEX statement: {definition[:80]!r}")
+    token = name.group()
+    unquoted = token[1:-1].replace('""', '"') if token.startswith('"') else token
+    unique = "UNIQUE " if match.group(1) else ""
+    return unique, unquoted, definition[name.start() :], definition[name.end() :]
+
+
+def partitioned_definition(definition: str) -> bool:
+    """The definition is a partitioned table's index (``… ON ONLY …``, after the name)."""
+    after_name = _definition_parts(definition)[3]
+    return bool(re.match(r"\s+ON\s+ONLY\s", after_name, re.IGNORECASE))
+
+
+def concurrent_definition(definition: str, *, index_name: str | None = None) -> str:
     """``pg_get_indexdef`` text rewritten as ``CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS``.
+
+    Only the leading keywords change; the name and all after it are kept verbatim.
+    ``index_name``, when given, must be the name the definition creates.
 
     >>> concurrent_definition("CREATE UNIQUE INDEX a_idx ON public.a USING btree (x)")
     'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS a_idx ON public.a USING btree (x)'
     """
-    match = _CREATE_INDEX.match(definition)
-    if match is None:
-        raise DraftRefused(f"not a CREATE INDEX statement: {definition[:80]!r}")
-    unique = "UNIQUE " if match.group(1) else ""
-    rest = definition[match.end() :]
+    unique, name, rest, _ = _definition_parts(definition)
+    if index_name is not None and name != index_name:
+        raise DraftRefused(f"{index_name}: its recorded definition creates {name!r} instead")
     return f"CREATE {unique}INDEX CONCURRENTLY IF NOT EXISTS {rest}"
 
 
 def _recreate(rec: Recommendation) -> list[str]:
     if not rec.definition:
         raise DraftRefused(f"{rec.index_name}: no definition, so a downgrade could not recreate it")
-    if re.search(r"\bON\s+ONLY\b", rec.definition, re.IGNORECASE):
+    if partitioned_definition(rec.definition):
         raise DraftRefused(f"{rec.index_name}: an index of a partitioned table; drop it by hand")
     return [
         "# Recreates the index exactly as pg_get_indexdef described it.",
-        _execute(concurrent_definition(rec.definition)),
+        _drop_if_invalid(_qualified_index(rec)),
+        _execute(concurrent_definition(rec.definition, index_name=rec.index_name)),
     ]
 
 
@@ -339,6 +349,26 @@ def _slug(rec: Recommendation) -> str:
     return text[:_SLUG_MAX].rstrip("_")
 
 
+def _docstring_body(text: str) -> str:
+    """Text that reads back as itself inside a triple-quoted docstring, whatever it holds.
+
+    Backslashes are escaped, so no escape sequence can form; so are double quotes next to
+    another one, so no closing quotes can form; so is every character that is invisible or
+    could be taken for a line break.
+    """
+    out = []
+    for i, char in enumerate(text):
+        if char == "\\":
+            out.append("\\\\")
+        elif char == '"' and '"' in text[max(i - 1, 0) : i] + text[i + 1 : i + 2]:
+            out.append('\\"')
+        elif char != "\n" and (not char.isprintable() or char in "\u2028\u2029"):
+            out.append(repr(char)[1:-1] if ord(char) > 0xFF else f"\\x{ord(char):02x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
 def _docstring(rec: Recommendation, revision: str, down: str | None, created: datetime) -> str:
     what = {
         "create_index": f"Add index {rec.index_name} on {rec.table}",
@@ -357,8 +387,8 @@ def _docstring(rec: Recommendation, revision: str, down: str | None, created: da
         lines += ["", "Why:", *(f"- {reason}" for reason in rec.reasons)]
     lines += ["", f"Revision ID: {revision}", f"Revises: {down}" if down else "Revises:"]
     lines.append(f"Create Date: {created.isoformat(sep=' ')}")
-    text = "\n".join(lines).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
-    return f'"""{text}\n"""'
+    body = _docstring_body("\n".join(lines))
+    return f'"""{body}\n"""'
 
 
 def _module(
@@ -370,15 +400,14 @@ def _module(
     downgrade: list[str],
 ) -> str:
     comments_only = all(line.startswith("#") for line in downgrade)
-    helper = any(line.startswith("_drop_if_invalid(") for line in upgrade)
-    uses_sa = helper or any("sa.text(" in line for line in upgrade + downgrade)
+    helper = any(line.startswith("_drop_if_invalid(") for line in upgrade + downgrade)
     lines = [
         _docstring(rec, revision, down, created),
         "",
         "from __future__ import annotations",
         "",
     ]
-    if uses_sa:
+    if helper:
         lines.append("import sqlalchemy as sa")
     lines += [
         "from alembic import op",
@@ -388,6 +417,9 @@ def _module(
         f"down_revision = {_lit(down) if down is not None else 'None'}",
         "branch_labels = None",
         "depends_on = None",
+        "",
+        "",
+        _RUN.strip("\n"),
         "",
         "",
         *([_HELPER.strip("\n"), "", ""] if helper else []),

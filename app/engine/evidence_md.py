@@ -12,7 +12,13 @@ from app.engine import markdown as md
 from app.engine.audit import Report, recommendation_id
 from app.engine.confidence import CREATE_WEIGHTS, DROP_WEIGHTS, Assessment
 from app.engine.ddl import drop_index_sql
-from app.engine.draft import LOCK_TIMEOUT, STATEMENT_TIMEOUT, DraftRefused, concurrent_definition
+from app.engine.draft import (
+    LOCK_TIMEOUT,
+    STATEMENT_TIMEOUT,
+    DraftRefused,
+    concurrent_definition,
+    partitioned_definition,
+)
 from app.engine.evidence import Evidence, Means, StatementEvidence, Timing, balance, fmt_ms
 from app.engine.model import Recommendation, RelKind, StatementKind
 from app.engine.rules.common import format_bytes
@@ -553,12 +559,15 @@ def _recreate(rec: Recommendation) -> str | None:
     """The dropped index's definition made concurrent, or None where the draft refuses."""
     if not rec.definition or not _concurrent(rec.ddl):
         return None  # a partitioned table's index: no migration is drafted
-    if re.search(r"\bON\s+ONLY\b", rec.definition, re.IGNORECASE):
-        return None
     try:
-        return concurrent_definition(rec.definition)
+        if partitioned_definition(rec.definition):
+            return None
+        return concurrent_definition(rec.definition, index_name=rec.index_name)
     except DraftRefused:
         return None
+
+
+_CONCURRENT = re.compile(r"\s*(CREATE|DROP|REINDEX)\s+INDEX\s+CONCURRENTLY\s", re.IGNORECASE)
 
 
 def _partitioned(report: Report, rec: Recommendation) -> bool:
@@ -567,7 +576,8 @@ def _partitioned(report: Report, rec: Recommendation) -> bool:
 
 
 def _concurrent(ddl: str) -> bool:
-    return "CONCURRENTLY" in ddl.upper()
+    """The statement's own CONCURRENTLY keyword (a name may hold the word too)."""
+    return bool(_CONCURRENT.match(ddl))
 
 
 def _label(label: str, position: int) -> str:

@@ -21,7 +21,7 @@ from app.engine.model import (
     SortKey,
     StatementKind,
 )
-from app.engine.sql import DIALECT, SqlError, canonical, is_own, param_count, parse, repair
+from app.engine.sql import DIALECT, SqlError, expression_key, is_own, param_count, parse, repair
 
 #: Functions of one column that make a usable expression-index key (immutable in PostgreSQL).
 EXPRESSION_FUNCTIONS: tuple[type[exp.Expr], ...] = (exp.Lower, exp.Upper)
@@ -148,7 +148,7 @@ def _extract(
     if target is not None:
         written = catalog.resolve_table(target, cte_names=set())
         if written is None:
-            raise _Skip(f"relation {target.sql(dialect=DIALECT)} is not in the target's catalog")
+            raise _Skip(_not_found(target))
         set_columns: tuple[str, ...] = ()
         if isinstance(tree, exp.Update):
             set_columns = tuple(
@@ -178,6 +178,14 @@ def _extract(
             target = None  # only the first occurrence is the written one
         scans.append(acc.freeze())
     return tuple(scans)
+
+
+def _not_found(table: exp.Table) -> str:
+    text = f"relation {table.sql(dialect=DIALECT)} is not in the target's catalog"
+    if "." in table.db:
+        # The snapshot leaves such schemas out (see app.adapters.target_pg.catalog_sql).
+        text += "; schemas whose name contains a dot are not supported: rename the schema"
+    return text
 
 
 def prepare(tree: exp.Expr, catalog: Catalog) -> exp.Expr:
@@ -210,7 +218,7 @@ def _prepare(select: exp.Expr, catalog: Catalog) -> exp.Expr:
                 continue
             qualified = catalog.resolve_table(table, cte_names=cte_names)
             if qualified is None:
-                raise _Skip(f"relation {table.sql(dialect=DIALECT)} is not in the target's catalog")
+                raise _Skip(_not_found(table))
             user_tables += 1
             view_sql = catalog.view_sql(qualified)
             schema, _, name = qualified.partition(".")
@@ -281,8 +289,8 @@ def _resolve(scope: Scope, node: exp.Expr, depth: int = 0) -> _Ref | None:
             return None
         text = node.copy()
         for col in text.find_all(exp.Column):
-            col.replace(exp.column(inner.key, quoted=inner.key != inner.key.lower()))
-        return _Ref(inner.scan, inner.table, canonical(text.sql(dialect=DIALECT)), expression=True)
+            col.replace(exp.column(inner.key))
+        return _Ref(inner.scan, inner.table, expression_key(text), expression=True)
     if not isinstance(node, exp.Column) or depth > _MAX_VIEW_DEPTH:
         return None
     source = scope.sources.get(node.table)

@@ -8,6 +8,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from app.engine.ddl import quote_ident, truncate_identifier
+
 DIALECT = "postgres"
 #: Every statement the tool runs on a target carries this tag, so its own queries are not workload.
 OWN_TAG = "/* dbarchitect */"
@@ -99,7 +101,38 @@ def parse(text: str) -> exp.Expr:
     found = [s for s in statements if s is not None]
     if len(found) != 1:
         raise SqlError(f"expected one statement, found {len(found)}")
+    for ident in found[0].find_all(exp.Identifier):
+        if isinstance(ident.this, str):
+            ident.set("this", as_postgresql_reads(ident.this, quoted=bool(ident.quoted)))
+            ident.set("quoted", True)  # folded already: sqlglot must not fold it again
     return found[0]
+
+
+_ASCII_UPPER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def as_postgresql_reads(name: str, *, quoted: bool) -> str:
+    """The name the server makes of an identifier in a statement (scan.l, downcase_identifier).
+
+    Unquoted, only ASCII letters fold to lower case (``Ünï`` stays ``Ünï`` in a UTF-8
+    database, where Python's ``lower()`` would make it ``ünï``); quoted or not, a name longer
+    than 63 bytes is cut at a character boundary.
+
+    >>> as_postgresql_reads("Tëst_Ü", quoted=False), as_postgresql_reads("Tëst_Ü", quoted=True)
+    ('tëst_Ü', 'Tëst_Ü')
+    """
+    return truncate_identifier(name if quoted else name.translate(_ASCII_UPPER))
+
+
+def _normalized(node: exp.Expr) -> exp.Expr:
+    """Without table qualifiers and casts to text / varchar (they do not change the key)."""
+    node = node.copy()
+    for col in node.find_all(exp.Column):
+        col.set("table", None)
+    for cast in list(node.find_all(exp.Cast)):
+        if cast.to.this in (exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR):
+            cast.replace(cast.this.unnest())
+    return node
 
 
 def canonical(sql: str) -> str:
@@ -112,12 +145,19 @@ def canonical(sql: str) -> str:
         node = sqlglot.parse_one(sql, read=DIALECT)
     except (ParseError, TokenError):
         return " ".join(sql.lower().split())
+    return _normalized(node).sql(dialect=DIALECT, normalize_functions="lower").replace('"', "")
+
+
+def expression_key(node: exp.Expr) -> str:
+    """An expression as index-key SQL: normalised like :func:`canonical`, names quoted as needed.
+
+    >>> expression_key(sqlglot.parse_one('LOWER(t."Em ail")', read=DIALECT))
+    'lower("Em ail")'
+    """
+    node = _normalized(node)
     for col in node.find_all(exp.Column):
-        col.set("table", None)
-    for cast in list(node.find_all(exp.Cast)):
-        if cast.to.this in (exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR):
-            cast.replace(cast.this.unnest())
-    return node.sql(dialect=DIALECT, normalize_functions="lower").replace('"', "")
+        col.set("this", exp.to_identifier(col.name, quoted=quote_ident(col.name) != col.name))
+    return node.sql(dialect=DIALECT, normalize_functions="lower")
 
 
 _LITERAL = re.compile(

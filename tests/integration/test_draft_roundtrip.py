@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import io
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 import pytest
 from alembic import command
-from alembic.config import Config
 
 from app.adapters.alembic_dir import chain_head, write_drafts
+from app.engine.ddl import create_index_sql
 from app.engine.draft import FixDraft, draft_revisions
-from app.engine.model import Recommendation
+from app.engine.model import Candidate, IndexKey, Recommendation
+from tests.alembic_env import offline_sql, scratch_alembic, squawk
+from tests.recs import AUDITLOG, create_rec
 
 SEED = """
 CREATE TABLE "AuditLog" (
@@ -37,41 +36,6 @@ SELECT g, g % 100, date '2025-01-01' + (g % 700) FROM generate_series(1, 10000) 
 ANALYZE;
 """
 
-ENV_PY = """
-from alembic import context
-from sqlalchemy import create_engine, pool
-
-url = context.config.get_main_option("sqlalchemy.url")
-if context.is_offline_mode():
-    context.configure(url=url, literal_binds=True, transactional_ddl=True)
-    with context.begin_transaction():
-        context.run_migrations()
-else:
-    engine = create_engine(url, poolclass=pool.NullPool)
-    with engine.connect() as connection:
-        context.configure(connection=connection, transactional_ddl=True)
-        with context.begin_transaction():
-            context.run_migrations()
-    engine.dispose()
-"""
-
-#: The project's existing migration history, which the drafts chain onto.
-BASELINE = '''"""Baseline: the schema as the project's own migrations left it."""
-
-revision = "0000baseline"
-down_revision = None
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    pass
-
-
-def downgrade() -> None:
-    pass
-'''
-
 CATALOG = """
 SELECT c.relname, pg_get_indexdef(i.indexrelid), i.indisvalid
 FROM pg_index i
@@ -83,15 +47,9 @@ ORDER BY 1
 """
 
 CREATED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-CREATE_REC = Recommendation(
-    action="create_index",
-    table="public.AuditLog",
-    columns=("userId", "lower(email)", "createdAt"),
-    index_name="AuditLog_userId_lower_email_createdAt_idx",
-    ddl="(see revision)",
-    include=("payload",),
-    where="deleted_at IS NULL",
-    descending=(False, False, True),
+CREATE_REC = create_rec(
+    AUDITLOG,
+    "AuditLog_userId_lower_email_createdAt_idx",
     reasons=('SELECT … WHERE "userId" = $1 AND lower(email) = $2 ORDER BY … 40× faster',),
 )
 PARTITIONED_REC = Recommendation(
@@ -99,7 +57,11 @@ PARTITIONED_REC = Recommendation(
     table="public.events",
     columns=("tenant_id", "at"),
     index_name="events_tenant_id_at_idx",
-    ddl="(see revision)",
+    ddl=create_index_sql(
+        Candidate("public.events", (IndexKey("tenant_id"), IndexKey("at"))),
+        "events_tenant_id_at_idx",
+        concurrently=False,
+    ),
     descending=(False, False),
 )
 PARTITIONS = {"public.events": ("public.events_2025", "public.Events_2026")}
@@ -130,19 +92,6 @@ def _drop_rec(dsn: str) -> Recommendation:
     )
 
 
-def _alembic(tmp_path: Path, dsn: str) -> tuple[Config, Path]:
-    script_dir = tmp_path / "migrations"
-    versions = script_dir / "versions"
-    versions.mkdir(parents=True)
-    (script_dir / "env.py").write_text(ENV_PY)
-    (versions / "0000baseline_baseline.py").write_text(BASELINE)
-    config = Config(output_buffer=io.StringIO())
-    config.set_main_option("script_location", str(script_dir))
-    url = dsn.replace("postgresql://", "postgresql+psycopg://", 1)
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return config, versions
-
-
 @pytest.fixture
 def seeded(fresh_db18: str) -> str:
     with psycopg.connect(fresh_db18, autocommit=True) as conn:
@@ -160,7 +109,7 @@ def _drafts(dsn: str, versions: Path) -> tuple[FixDraft, ...]:
 
 
 def test_upgrade_downgrade_upgrade_round_trips(seeded: str, tmp_path: Path) -> None:
-    config, versions = _alembic(tmp_path, seeded)
+    config, versions = scratch_alembic(tmp_path, seeded)
     drafts = _drafts(seeded, versions)
     assert drafts[0].down_revision == "0000baseline"
     assert chain_head(versions) == drafts[-1].revision
@@ -193,28 +142,13 @@ def test_upgrade_downgrade_upgrade_round_trips(seeded: str, tmp_path: Path) -> N
 
 
 def test_offline_sql_passes_squawk(seeded: str, tmp_path: Path) -> None:
-    config, versions = _alembic(tmp_path, seeded)
+    config, versions = scratch_alembic(tmp_path, seeded)
     _drafts(seeded, versions)
-    # Start from the baseline, as in a project with history: from "base" the output would also
-    # hold Alembic's own CREATE TABLE alembic_version (VARCHAR(32), no IF NOT EXISTS), which
-    # squawk flags but which is not part of what we draft.
-    command.upgrade(config, "0000baseline:head", sql=True)
-    buffer = config.output_buffer
-    assert isinstance(buffer, io.StringIO)
-    sql = buffer.getvalue()
+    sql = offline_sql(config)
     assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS" in sql
     assert "DROP INDEX CONCURRENTLY IF EXISTS" in sql
     assert "CREATE TABLE alembic_version" not in sql
-    migration = tmp_path / "upgrade.sql"
-    migration.write_text(sql)
-
-    squawk = Path(sys.executable).parent / "squawk"
-    result = subprocess.run(
-        [str(squawk), "--pg-version=18.0", str(migration)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = squawk(sql, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -229,7 +163,7 @@ def test_upgrade_replaces_an_invalid_leftover_of_a_failed_build(
             "UPDATE pg_index SET indisvalid = false "
             """WHERE indexrelid = 'public."AuditLog_userId_lower_email_createdAt_idx"'::regclass"""
         )
-    config, versions = _alembic(tmp_path, seeded)
+    config, versions = scratch_alembic(tmp_path, seeded)
     _drafts(seeded, versions)
 
     command.upgrade(config, "head")
@@ -238,3 +172,37 @@ def test_upgrade_replaces_an_invalid_leftover_of_a_failed_build(
     definition, valid = names["AuditLog_userId_lower_email_createdAt_idx"]
     assert valid
     assert '("userId", lower(email), "createdAt" DESC)' in definition
+
+
+#: A project's own revision after ours, in the same `alembic upgrade` run.
+PERCENT_REVISION = '''"""The project's next revision: text with a percent sign."""
+
+from alembic import op
+
+revision = "ffffpercent"
+down_revision = {parent!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("CREATE TABLE public.notes (v text)")
+    op.execute("INSERT INTO public.notes VALUES ('50% off')")
+
+
+def downgrade() -> None:
+    op.execute("DROP TABLE public.notes")
+'''
+
+
+def test_later_revisions_in_the_same_run_are_unaffected(seeded: str, tmp_path: Path) -> None:
+    # Our _run() executes without parameter processing; that must not stick to the shared
+    # connection, or the next revision's '50%' would reach the server as '50%%'.
+    config, versions = scratch_alembic(tmp_path, seeded)
+    drafts = _drafts(seeded, versions)
+    (versions / "ffffpercent_notes.py").write_text(
+        PERCENT_REVISION.format(parent=drafts[-1].revision)
+    )
+    command.upgrade(config, "head")
+    with psycopg.connect(seeded) as conn:
+        assert conn.execute("SELECT v FROM public.notes").fetchall() == [("50% off",)]

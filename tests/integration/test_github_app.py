@@ -159,7 +159,7 @@ async def test_an_audit_comment_ends_in_one_pull_request_with_evidence(
     )
     revision = fake.file(REPO, revision_path, ref=pull["head"]["ref"])
     assert revision is not None and 'down_revision = "0001base"' in revision
-    assert "postgresql_concurrently=True" in revision
+    assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS accounts_email_idx" in revision
 
     (created,) = fake.calls("POST", rf"{repo}/check-runs")
     checks = fake.calls("PATCH", rf"{repo}/check-runs/\d+")

@@ -33,6 +33,8 @@ SELECT
 
 # Relations we audit: tables, partitioned tables, views, materialized views, foreign tables
 # outside system schemas (user schemas cannot start with pg_) and not owned by an extension.
+# Schemas whose name holds a dot are left out: the engine keys a relation by "schema.name"
+# and splits on the first dot, so "a.b"."t" would read as "a"."b.t" (another relation).
 REL_CTE: LiteralString = """
 rel AS (
     SELECT
@@ -48,6 +50,7 @@ rel AS (
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
         AND n.nspname !~ '^pg_'
         AND n.nspname <> 'information_schema'
+        AND pg_catalog.strpos(n.nspname, '.') = 0
         AND NOT EXISTS (
             SELECT 1
             FROM pg_catalog.pg_depend AS d

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, LiteralString, Self
@@ -10,6 +11,7 @@ import psycopg
 import structlog
 from psycopg import postgres, sql
 from psycopg.rows import dict_row, tuple_row
+from psycopg.types.json import set_json_loads
 from psycopg.types.string import TextLoader
 
 from app.adapters.errors import TargetError, TargetQueryError, TargetUnavailable
@@ -24,6 +26,15 @@ TAG = "/* dbarchitect */"
 APPLICATION_NAME = "dbarchitect"
 
 Row = dict[str, Any]
+
+
+def _lenient_json(data: str | bytes) -> Any:
+    """JSON from the server, invalid UTF-8 read as U+FFFD instead of failing the whole audit."""
+    if not isinstance(data, str):
+        data = bytes(data).decode("utf-8", errors="replace")
+    return json.loads(data)
+
+
 Params = Sequence[Any] | Mapping[str, Any]
 
 # Session settings: read-only by default, time limits, no JIT (it costs seconds on big
@@ -125,6 +136,9 @@ class Session:
             # Info, not warning: the caller reports the error itself.
             log.info("target.connect_failed", reason=str(error))
             raise error from None
+        # HypoPG cuts a hypothetical index's name at byte 63, possibly inside a multibyte
+        # character, so EXPLAIN's JSON can hold invalid UTF-8: read it with replacement.
+        set_json_loads(_lenient_json, conn)
         session = cls(conn, where=where)
         try:
             row = session.one(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.engine.ddl import MAX_IDENTIFIER_BYTES
+from app.engine.ddl import MAX_IDENTIFIER_BYTES, create_index_sql
 from app.engine.draft import (
     DraftRefused,
     FixDraft,
@@ -15,28 +15,22 @@ from app.engine.draft import (
     draft_revision,
     draft_revisions,
     partition_index_name,
+    partitioned_definition,
 )
-from app.engine.model import Recommendation
+from app.engine.model import Candidate, IndexKey, Recommendation
+from tests.recs import AUDITLOG, create_rec
 
 CREATED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
-CREATE = Recommendation(
-    action="create_index",
-    table="public.posts",
-    columns=("user_id", "blog_id"),
-    index_name="posts_user_id_blog_id_idx",
-    ddl="CREATE INDEX CONCURRENTLY posts_user_id_blog_id_idx ON public.posts (user_id, blog_id)",
+
+CREATE = create_rec(
+    Candidate("public.posts", (IndexKey("user_id"), IndexKey("blog_id"))),
+    "posts_user_id_blog_id_idx",
     reasons=("SELECT * FROM posts WHERE user_id = $1 AND blog_id = $2: 120× cheaper",),
 )
-RICH = Recommendation(
-    action="create_index",
-    table="public.AuditLog",
-    columns=("userId", "lower(email)", "createdAt"),
-    index_name="AuditLog_userId_idx",
-    ddl="…",
-    include=("payload",),
-    where="deleted_at IS NULL",
-    descending=(False, False, True),
+RICH = create_rec(
+    AUDITLOG,
+    "AuditLog_userId_idx",
 )
 DEFINITION = (
     'CREATE UNIQUE INDEX "AuditLog_payload_idx" ON public."AuditLog" USING btree (payload DESC) '
@@ -63,7 +57,11 @@ EVENTS = Recommendation(
     table="public.events",
     columns=("tenant_id", "at"),
     index_name="events_tenant_id_at_idx",
-    ddl="…",
+    ddl=create_index_sql(
+        Candidate("public.events", (IndexKey("tenant_id"), IndexKey("at"))),
+        "events_tenant_id_at_idx",
+        concurrently=False,  # as the foreign-key rule writes it for a partitioned table
+    ),
 )
 PARTITIONS = ("public.events_2025", "public.Events_2026")
 
@@ -84,6 +82,18 @@ def _function(source: str, name: str) -> str:
             assert segment is not None
             return segment
     raise AssertionError(f"no {name}() in the draft")
+
+
+def _statements(source: str, name: str) -> list[str]:
+    """The SQL each ``_run(...)`` call of function ``name`` executes, in order."""
+    tree = ast.parse(_function(source, name))
+    calls = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "_run"
+    ]
+    calls.sort(key=lambda call: (call.lineno, call.col_offset))
+    return [ast.literal_eval(call.args[0]) for call in calls]
 
 
 def _module_constants(source: str) -> dict[str, object]:
@@ -113,23 +123,43 @@ def test_create_draft_is_an_online_safe_alembic_revision() -> None:
 
     upgrade = _function(draft.source, "upgrade")
     assert "with op.get_context().autocommit_block():" in upgrade
-    assert "op.execute(\"SET lock_timeout = '5s'\")" in upgrade
-    assert "op.execute(\"SET statement_timeout = '2h'\")" in upgrade
-    assert '["user_id", "blog_id"]' in upgrade
-    assert 'schema="public"' in upgrade
-    assert "postgresql_concurrently=True" in upgrade
-    assert "if_not_exists=True" in upgrade
-    assert upgrade.index("SET lock_timeout") < upgrade.index("op.create_index(")
-    assert upgrade.index("op.create_index(") < upgrade.index('op.execute("RESET lock_timeout")')
-    assert upgrade.index("op.create_index(") < upgrade.index('"RESET statement_timeout"')
     assert '_drop_if_invalid("public.posts_user_id_blog_id_idx")' in upgrade
+    assert upgrade.index("_drop_if_invalid(") < upgrade.index("CREATE INDEX")
+    assert _statements(draft.source, "upgrade") == [
+        "SET lock_timeout = '5s'",
+        "SET statement_timeout = '2h'",
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS posts_user_id_blog_id_idx ON public.posts "
+        "USING btree (user_id, blog_id)",
+        "RESET statement_timeout",
+        "RESET lock_timeout",
+    ]
+    assert "autocommit_block" in _function(draft.source, "downgrade")
+    assert _statements(draft.source, "downgrade") == [
+        "SET lock_timeout = '5s'",
+        "SET statement_timeout = '2h'",
+        "DROP INDEX CONCURRENTLY IF EXISTS public.posts_user_id_blog_id_idx",
+        "RESET statement_timeout",
+        "RESET lock_timeout",
+    ]
+    assert "op.execute" not in draft.source  # sqlalchemy.text() would rewrite ":name"
 
-    downgrade = _function(draft.source, "downgrade")
-    assert "op.drop_index(" in downgrade
-    assert 'table_name="posts"' in downgrade
-    assert "postgresql_concurrently=True" in downgrade
-    assert "if_exists=True" in downgrade
-    assert "autocommit_block" in downgrade
+
+def test_the_shipped_statement_is_the_measured_one_plus_if_not_exists() -> None:
+    for rec in (CREATE, RICH):
+        (shipped,) = [s for s in _statements(_draft(rec).source, "upgrade") if "INDEX" in s]
+        assert shipped.replace(" IF NOT EXISTS", "", 1) == rec.ddl
+
+
+def test_a_create_whose_ddl_is_not_its_own_statement_is_refused() -> None:
+    other = Recommendation(
+        action="create_index",
+        table="public.posts",
+        columns=("user_id",),
+        index_name="posts_user_id_idx",
+        ddl=CREATE.ddl,  # names posts_user_id_blog_id_idx: the downgrade would drop another
+    )
+    with pytest.raises(DraftRefused, match="re-run the audit"):
+        draft_revision(other, down_revision=None, created=CREATED)
 
 
 def test_revision_ids_are_deterministic_and_distinct() -> None:
@@ -142,32 +172,28 @@ def test_revision_ids_are_deterministic_and_distinct() -> None:
 
 
 def test_desc_include_where_and_expression_keys() -> None:
-    upgrade = _function(_draft(RICH).source, "upgrade")
-    assert """["userId", sa.text("(lower(email))"), sa.text('"createdAt" DESC')]""" in upgrade
-    assert 'postgresql_include=["payload"]' in upgrade
-    assert 'postgresql_where=sa.text("deleted_at IS NULL")' in upgrade
-    assert 'postgresql_using="btree"' in upgrade
-    assert """_drop_if_invalid('public."AuditLog_userId_idx"')""" in upgrade
-    assert "import sqlalchemy as sa" in _draft(RICH).source
+    draft = _draft(RICH)
+    assert (
+        'CREATE INDEX CONCURRENTLY IF NOT EXISTS "AuditLog_userId_idx" ON public."AuditLog" '
+        'USING btree ("userId", (lower(email)), "createdAt" DESC) INCLUDE (payload) '
+        "WHERE deleted_at IS NULL"
+    ) in _statements(draft.source, "upgrade")
+    assert """_drop_if_invalid('public."AuditLog_userId_idx"')""" in draft.source
+    assert "import sqlalchemy as sa" in draft.source
 
 
 def test_drop_downgrade_recreates_the_exact_definition() -> None:
     draft = _draft(DROP)
-    upgrade = _function(draft.source, "upgrade")
-    assert "op.drop_index(" in upgrade
-    assert '"AuditLog_payload_idx"' in upgrade
-    assert 'table_name="AuditLog"' in upgrade
-    assert "postgresql_concurrently=True" in upgrade
-    downgrade = _function(draft.source, "downgrade")
-    statements = [
-        ast.literal_eval(call.args[0])
-        for call in ast.walk(ast.parse(downgrade))
-        if isinstance(call, ast.Call) and ast.unparse(call.func) == "op.execute"
-    ]
+    upgrade = _statements(draft.source, "upgrade")
+    assert 'DROP INDEX CONCURRENTLY IF EXISTS public."AuditLog_payload_idx"' in upgrade
+    statements = _statements(draft.source, "downgrade")
     assert (
         'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "AuditLog_payload_idx" ON '
         'public."AuditLog" USING btree (payload DESC) WHERE (deleted_at IS NULL)'
     ) in statements
+    assert """_drop_if_invalid('public."AuditLog_payload_idx"')""" in _function(
+        draft.source, "downgrade"
+    )
     assert draft.filename.endswith("_drop_index_auditlog_payload_idx.py")
 
 
@@ -191,12 +217,29 @@ def test_concurrent_definition() -> None:
         concurrent_definition("ALTER TABLE a ADD PRIMARY KEY (x)")
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["x ON ONLY y", 'a"; DROP TABLE public.x; --', "CONCURRENTLY", 'UNIQUE INDEX " ON', "ünï"],
+)
+def test_concurrent_definition_keeps_a_hostile_name_and_all_after_it(name: str) -> None:
+    quoted = '"' + name.replace('"', '""') + '"'
+    tail = f"{quoted} ON public.\"t ON ONLY\" USING btree ((a || 'x ON ONLY y'))"
+    definition = f"CREATE UNIQUE INDEX {tail}"
+    assert concurrent_definition(definition, index_name=name) == (
+        f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {tail}"
+    )
+    assert not partitioned_definition(definition)
+    assert partitioned_definition(f"CREATE INDEX {quoted} ON ONLY public.t USING btree (a)")
+    with pytest.raises(DraftRefused, match="creates"):
+        concurrent_definition(definition, index_name=name + "2")
+
+
 def test_reindex_upgrades_concurrently_and_downgrade_is_a_no_op() -> None:
     draft = _draft(REINDEX)
-    assert """op.execute('REINDEX INDEX CONCURRENTLY app."Orders_ccnew"')""" in draft.source
+    assert """_run('REINDEX INDEX CONCURRENTLY app."Orders_ccnew"')""" in draft.source
     downgrade = _function(draft.source, "downgrade")
     assert "nothing to undo" in downgrade
-    assert "op." not in downgrade
+    assert "_run(" not in downgrade
 
 
 def test_mixed_case_identifiers_are_quoted_in_raw_sql() -> None:
@@ -209,12 +252,7 @@ def test_mixed_case_identifiers_are_quoted_in_raw_sql() -> None:
 
 def test_partitioned_table_builds_each_partition_and_attaches_it() -> None:
     draft = _draft(EVENTS, PARTITIONS)
-    upgrade = _function(draft.source, "upgrade")
-    joined = "".join(
-        ast.literal_eval(call.args[0])
-        for call in ast.walk(ast.parse(upgrade))
-        if isinstance(call, ast.Call) and ast.unparse(call.func) == "op.execute"
-    )
+    joined = "".join(_statements(draft.source, "upgrade"))
     parent = (
         "CREATE INDEX IF NOT EXISTS events_tenant_id_at_idx ON ONLY public.events "
         "USING btree (tenant_id, at)"
@@ -262,23 +300,38 @@ def test_draft_revisions_chain_in_order() -> None:
     assert "ATTACH PARTITION" in drafts[2].source
 
 
-def test_docstring_text_cannot_break_out_of_the_module_docstring() -> None:
-    rec = Recommendation(
-        action="create_index",
-        table="public.t",
-        columns=("a",),
-        index_name="t_a_idx",
-        ddl='"""; import os  # \\',
-        reasons=('quote """ and backslash \\ and newline\nthere',),
+HOSTILE_NAMES = (
+    '"""; import os  # \\',
+    "\\N{BULLET} and \\x41 and \\",
+    'Col With "Quote"',
+    "id)); DROP TABLE public.x; --",
+    "a:b %s $$ \\: ;",
+    "line\u2028break\rand\ttab\x0bvt",
+    "ünïcødé_列",
+)
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_hostile_names_read_back_verbatim_from_the_revision(name: str) -> None:
+    rec = create_rec(
+        Candidate(f"public.{name}", (IndexKey(name), IndexKey(f'lower("{name}")', True))),
+        "t_idx",
+        reasons=(f'quote """ and backslash \\ in {name}',),
     )
     draft = _draft(rec)
     module = ast.parse(draft.source)
     docstring = ast.get_docstring(module, clean=False)
     assert docstring is not None
-    assert '"""; import os  # \\' in docstring
-    assert not any(
-        isinstance(node, ast.Import) and node.names[0].name == "os" for node in module.body
+    assert f"DDL: {rec.ddl}\n" in docstring
+    assert f'- quote """ and backslash \\ in {name}\n' in docstring
+    assert [type(node) for node in module.body[:3]] == [ast.Expr, ast.ImportFrom, ast.Import]
+    (shipped,) = [s for s in _statements(draft.source, "upgrade") if "CREATE INDEX" in s]
+    assert shipped == create_index_sql(
+        Candidate(f"public.{name}", (IndexKey(name), IndexKey(f'lower("{name}")', True))),
+        "t_idx",
+        if_not_exists=True,
     )
+    assert shipped.replace(" IF NOT EXISTS", "", 1) == rec.ddl
 
 
 def test_unknown_action_is_refused() -> None:

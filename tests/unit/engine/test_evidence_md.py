@@ -296,3 +296,18 @@ def test_partitioned_table_and_reindex() -> None:
     md = evidence_markdown(report_for(reindex, None), reindex)
     assert md.startswith("### Rebuild index `orders_email_idx` on `public.orders`\n")
     assert "REINDEX INDEX CONCURRENTLY" in md and "Nothing to undo" in md
+
+
+def test_a_name_holding_concurrently_does_not_make_a_statement_concurrent() -> None:
+    parted = snapshot(table("events", 1e6, column("tenant_id"), kind=RelKind.partitioned))
+    rec = dataclasses.replace(
+        DROP,
+        table="public.events",
+        index_name="x CONCURRENTLY y",
+        ddl='DROP INDEX IF EXISTS public."x CONCURRENTLY y"',
+        definition='CREATE INDEX "x CONCURRENTLY y" ON public.events USING btree (tenant_id)',
+    )
+    report = dataclasses.replace(report_for(rec, None), snapshot=parted)
+    md = evidence_markdown(report, rec)
+    assert "Recreate it by hand with its original definition" in md
+    assert "recreates it exactly as it was" not in md

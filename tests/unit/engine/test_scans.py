@@ -167,3 +167,50 @@ def test_insert_of_generated_rows_is_a_write_without_reads() -> None:
     )
     assert isinstance(result, Analyzed) and result.kind is StatementKind.insert
     assert [(s.table, s.write) for s in result.scans] == [("public.users", True)]
+
+
+LONG_COLUMN = "a" + "é" * 35  # 71 bytes: PostgreSQL keeps "a" and 31 "é" (63 bytes)
+LONG_TABLE = "T" + "ü" * 40  # 81 bytes
+HOSTILE = Catalog(
+    snapshot(
+        table(LONG_TABLE.encode()[:63].decode(errors="ignore"), 1e5, column("a" + "é" * 31)),
+        table("emails", 1e5, column("Em ail", "text"), column("order", "text"), column("e")),
+        table("Ünï", 1e5, column("Äpfel"), column("id")),
+        table("ünï", 1e5, column("äpfel"), column("id")),
+    )
+)
+
+
+def test_names_longer_than_63_bytes_resolve_as_postgresql_truncates_them() -> None:
+    result = analyze(Query(f'SELECT * FROM "{LONG_TABLE}" WHERE "{LONG_COLUMN}" = $1'), HOSTILE)
+    assert isinstance(result, Analyzed), getattr(result, "reason", result)
+    (scan,) = result.scans
+    assert scan.table == "public.T" + "ü" * 31
+    assert preds(scan) == {("a" + "é" * 31, Op.eq)}
+    assert len(scan.predicates[0].key.encode()) == 63
+
+
+def test_expression_keys_quote_the_names_that_need_it() -> None:
+    sql = (
+        'SELECT * FROM emails WHERE lower("Em ail") = $1 AND upper("order") = $2 AND lower(e) = $3'
+    )
+    result = analyze(Query(sql), HOSTILE)
+    assert isinstance(result, Analyzed), getattr(result, "reason", result)
+    assert [(p.key, p.expression) for p in result.scans[0].predicates] == [
+        ('lower("Em ail")', True),
+        ('upper("order")', True),
+        ("lower(e)", True),
+    ]
+
+
+def test_a_schema_name_with_a_dot_is_refused_with_the_reason() -> None:
+    reason = skipped('SELECT * FROM "my.schema".t WHERE a = 1')
+    assert "schemas whose name contains a dot are not supported" in reason
+
+
+def test_unquoted_names_fold_only_ascii_letters_as_postgresql_does() -> None:
+    result = analyze(Query("SELECT * FROM Ünï WHERE Äpfel = $1 AND ID = $2"), HOSTILE)
+    assert isinstance(result, Analyzed), getattr(result, "reason", result)
+    (scan,) = result.scans
+    assert scan.table == "public.Ünï"  # not public.ünï, which Python's lower() would pick
+    assert preds(scan) == {("Äpfel", Op.eq), ("id", Op.eq)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -85,6 +85,10 @@ async def github_webhook(scope: Scope, receive: Receive, send: Send) -> None:
     method = str(scope.get("method", ""))  # an ASGI handler sees websocket scopes too
     admitted = admit_headers(method, headers, web.secrets, web.limits)
     if isinstance(admitted, Refusal):
+        if admitted.status in (400, 401) and _declared_small(headers, web.limits):
+            # A small body is read and dropped first, so that the sender sees the answer
+            # (a misconfigured App shows it in its delivery log) rather than a reset.
+            await _receive_all(receive, web.limits, _drop)
         await _refuse(web, send, admitted, headers, started)
         return
     if not web.budget.reserve(admitted):
@@ -119,10 +123,29 @@ async def _read_body(
     receive: Receive, size: int, check: SignatureCheck, limits: IngressLimits
 ) -> bytes | Refusal | None:
     """The body (exactly ``size`` bytes, fed to ``check``), a refusal, or None (client gone)."""
+    chunks: list[bytes] = []
+
+    def take(chunk: bytes) -> None:
+        check.update(chunk)
+        chunks.append(chunk)
+
+    outcome = await _receive_all(receive, limits, take)
+    if isinstance(outcome, Refusal):
+        return outcome
+    if not outcome:  # the client went away
+        return None
+    if sum(map(len, chunks)) != size:
+        return Refusal(400, "the body's length differs from its Content-Length", "length")
+    return b"".join(chunks)
+
+
+async def _receive_all(
+    receive: Receive, limits: IngressLimits, take: Callable[[bytes], None]
+) -> Refusal | bool:
+    """Hand each piece of the body to ``take``: True once it is all there, False if the
+    client went away, a 408 refusal if it is too slow (in all or between two pieces)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limits.read_total_s
-    chunks: list[bytes] = []
-    received = 0
     more = True
     while more:
         wait_s = min(limits.read_idle_s, deadline - loop.time())
@@ -137,17 +160,19 @@ async def _read_body(
                 "timeout",
             )
         if message["type"] != "http.request":
-            return None
-        chunk = message.get("body", b"")
-        received += len(chunk)
-        if received > size:
-            break
-        check.update(chunk)
-        chunks.append(chunk)
+            return False
+        take(message.get("body", b""))
         more = message.get("more_body", False)
-    if received != size:
-        return Refusal(400, "the body's length differs from its Content-Length", "length")
-    return b"".join(chunks)
+    return True
+
+
+def _drop(chunk: bytes) -> None:
+    """Read and forget (a refused body that is small enough to be read)."""
+
+
+def _declared_small(headers: dict[str, str], limits: IngressLimits) -> bool:
+    length = headers.get("content-length", "")
+    return length.isdigit() and int(length) <= limits.small_body_bytes
 
 
 async def _handle(

@@ -36,7 +36,7 @@ from app.web.ingress import (
     admit_headers,
     signature_refusal,
 )
-from app.web.state import QueueUnavailable, WebState
+from app.web.state import QueueUnavailable, WebState, web_state
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -79,7 +79,7 @@ def signature_problem(body: bytes, header: str | None, secrets: Sequence[bytes])
 @asgi(WEBHOOK_PATH, include_in_schema=False, copy_scope=False)
 async def github_webhook(scope: Scope, receive: Receive, send: Send) -> None:
     """Receive one GitHub delivery: admit, read within limits, authenticate, keep, enqueue."""
-    web: WebState = scope["app"].state["web"]
+    web = web_state(scope["app"])
     started = time.perf_counter()
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
     method = str(scope.get("method", ""))  # an ASGI handler sees websocket scopes too

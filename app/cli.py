@@ -413,7 +413,8 @@ def _serve() -> int:
 
     from app.adapters.store import upgrade_store
     from app.settings import get_settings
-    from app.web.asgi import create_app, uvicorn_options
+    from app.web.asgi import create_app
+    from app.web.serving import uvicorn_config
 
     settings = get_settings()
     if settings.admin_token is None:
@@ -434,9 +435,11 @@ def _serve() -> int:
         if settings.store_dsn is None:
             upgrade_store(dsn)  # the embedded store is ours to migrate
         app = create_app(settings, store_dsn=dsn)
-        uvicorn.run(
-            app, host=settings.web_host, port=settings.web_port, **uvicorn_options(settings)
-        )
+        server = uvicorn.Server(uvicorn_config(app, settings))
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn stops, then re-raises it
+            server.run()
+        if not server.started:
+            return 3  # as uvicorn.run: it could not start (the log says why)
     return EXIT_OK
 
 

@@ -83,16 +83,13 @@ def local_setup(settings: Settings, *, say: Callable[[str], None]) -> Iterator[L
 
 async def serve_all(local: Local, *, out: TextIO = sys.stdout, demo_audit: bool = True) -> None:
     """The web process and both workers in one event loop, until Ctrl-C."""
-    from app.web.asgi import create_app, uvicorn_options
+    from app.web.asgi import create_app
+    from app.web.serving import uvicorn_config
     from worker.main import run_workers
 
     settings = local.settings
     app = create_app(settings, store_dsn=local.store_dsn)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host=settings.web_host, port=settings.web_port, **uvicorn_options(settings)
-        )
-    )
+    server = uvicorn.Server(uvicorn_config(app, settings))
     workers = asyncio.create_task(run_workers(settings, store_dsn=local.store_dsn))
     serving = asyncio.create_task(server.serve())
     background: set[asyncio.Task[None]] = set()

@@ -27,7 +27,7 @@ from app.web.state import DeliveryQueue, WebState
 from app.web.ui import root_redirect, template_config, ui_router
 from app.web.webhooks import MAX_BODY_BYTES, github_webhook
 
-__all__ = ["create_app", "uvicorn_options"]
+__all__ = ["create_app"]
 
 log = structlog.get_logger(__name__)
 
@@ -75,22 +75,6 @@ def create_app(settings: Settings | None = None, *, store_dsn: str | None = None
             title="DB Architect", version="0.1.0", components=[API_COMPONENTS]
         ),
     )
-
-
-def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """How uvicorn must serve the app: forwarded headers only from ``DBARCH_TRUSTED_PROXIES``.
-
-    uvicorn believes ``X-Forwarded-For`` from 127.0.0.1 unless told otherwise, so anything
-    on this machine could pose as any client; here nobody may, unless the operator names
-    the proxy in front.
-    """
-    proxies = [p.strip() for p in (settings.trusted_proxies or "").split(",") if p.strip()]
-    return {
-        "proxy_headers": bool(proxies),
-        "forwarded_allow_ips": proxies or None,
-        "log_config": None,  # app.log routes uvicorn's records
-        "access_log": False,  # the receiver logs one structured line per delivery
-    }
 
 
 @contextlib.asynccontextmanager

@@ -20,8 +20,11 @@ class Batcher(Generic[T, R]):
     the next one. Under light load every batch holds one item (no added latency); after a
     hiccup the backlog drains in a few round trips instead of one per item.
 
-    ``flush`` returns one result per item, in order; if it raises, every caller of that
-    batch gets the exception.
+    ``flush`` returns one result per item, in order. If it raises one of ``outage`` (the
+    other end is down: every item would fail), every caller of that batch gets the
+    exception. Any other error may be one item's fault, so the batch is split in halves and
+    each flushed again, down to single items: only the callers of the items that fail on
+    their own get the exception; the rest get their results.
     """
 
     def __init__(
@@ -30,8 +33,10 @@ class Batcher(Generic[T, R]):
         *,
         max_batch: int = 256,
         max_in_flight: int = 2,
+        outage: tuple[type[Exception], ...] = (),
     ) -> None:
         self._flush = flush
+        self._outage = outage
         self._max_batch = max_batch
         self._max_in_flight = max_in_flight
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
@@ -63,18 +68,39 @@ class Batcher(Generic[T, R]):
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
             try:
-                results = await self._flush([item for item, _ in batch])
-                if len(results) != len(batch):
-                    raise RuntimeError(f"{len(results)} results for {len(batch)} items")
+                outcomes = await self._settle([item for item, _ in batch])
             except asyncio.CancelledError:
                 for _, future in batch:
                     future.cancel()
                 raise
-            except Exception as err:  # every caller of the batch sees the failure
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(err)
-                continue
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if isinstance(outcome, _Failed):
+                    future.set_exception(outcome.error)
+                else:
+                    future.set_result(outcome)
+
+    async def _settle(self, items: list[T]) -> list[R | _Failed]:
+        """One outcome per item: flush them together, bisecting a batch that fails."""
+        try:
+            results = await self._flush(items)
+            if len(results) != len(items):
+                raise RuntimeError(f"{len(results)} results for {len(items)} items")
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            if len(items) == 1 or isinstance(err, self._outage):
+                return [_Failed(err)] * len(items)
+            half = len(items) // 2
+            return await self._settle(items[:half]) + await self._settle(items[half:])
+        return list(results)
+
+
+class _Failed:
+    """The exception one item's flush raised (a result may itself be an exception)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error

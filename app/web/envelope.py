@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -16,6 +15,7 @@ __all__ = [
     "Delivery",
     "Envelope",
     "accepts",
+    "check_decodable",
     "delivery_from",
     "parse_envelope",
 ]
@@ -47,7 +47,7 @@ def accepts(event: str, action: str | None) -> bool:
 
 
 class BadPayload(ValueError):
-    """The body is not a JSON object (GitHub always sends one)."""
+    """The body is not a webhook payload: not a JSON object, or a field we read is amiss."""
 
 
 #: GitHub ids are PostgreSQL bigints in the store; anything else reads as missing.
@@ -79,6 +79,9 @@ class _Body(msgspec.Struct):
 
 
 _DECODER = msgspec.json.Decoder(_Body)
+_TOO_DEEP = (
+    "the body nests JSON deeper than Python can decode (GitHub's payloads nest a few levels)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,22 +97,26 @@ class Envelope:
 
 
 def parse_envelope(body: bytes) -> Envelope:
-    """Read the routing fields of ``body``; a field of an unexpected type reads as missing.
+    """Read the routing fields of ``body``, which must have the types GitHub documents.
 
-    Strict schema validation would refuse many real payloads (GitHub adds and drops fields),
-    so only the shape of the few fields we use is checked, and only leniently.
+    Only the few fields we use are checked (GitHub adds and drops others all the time);
+    everything else is skipped without being built.
 
     Raises:
-        BadPayload: the body is not JSON, or not a JSON object.
+        BadPayload: the body is not JSON, not a JSON object, nests absurdly deep, or a field
+            we read has another type, is out of range or holds a NUL (which PostgreSQL text
+            cannot store).
     """
     try:
         parsed = _DECODER.decode(body)
-    except msgspec.ValidationError:
-        return _parse_loosely(body)
+    except msgspec.ValidationError as err:
+        raise BadPayload(f"the body is not a webhook payload as GitHub sends it: {err}") from None
     except msgspec.DecodeError as err:
         raise BadPayload(f"the body is not valid JSON: {err}") from None
+    except RecursionError:
+        raise BadPayload(_TOO_DEEP) from None
     inst, repo, sender = parsed.installation, parsed.repository, parsed.sender
-    return Envelope(
+    envelope = Envelope(
         action=parsed.action,
         installation_id=inst.id if inst else None,
         repository=repo.full_name if repo else None,
@@ -117,38 +124,31 @@ def parse_envelope(body: bytes) -> Envelope:
         sender=sender.login if sender else None,
         sender_type=sender.type if sender else None,
     )
+    for name in ("action", "repository", "sender", "sender_type"):
+        value = getattr(envelope, name)
+        if value is not None and "\x00" in value:
+            raise BadPayload(
+                f"the payload's {name} holds a NUL character, which no GitHub name has"
+            )
+    return envelope
 
 
-def _parse_loosely(body: bytes) -> Envelope:
-    """The slow path for a body whose fields have unexpected types: keep what fits."""
-    data = msgspec.json.decode(body)
-    if not isinstance(data, dict):
-        raise BadPayload(f"the body is JSON but not an object (a {type(data).__name__})")
-    inst, repo, sender = (
-        _mapping(data.get(key)) for key in ("installation", "repository", "sender")
-    )
-    return Envelope(
-        action=_text(data.get("action")),
-        installation_id=_integer(inst.get("id")),
-        repository=_text(repo.get("full_name")),
-        repository_id=_integer(repo.get("id")),
-        sender=_text(sender.get("login")),
-        sender_type=_text(sender.get("type")),
-    )
+def check_decodable(body: bytes) -> None:
+    """Make sure the whole body decodes as the delivery job will decode it.
 
+    :func:`parse_envelope` skips the fields it does not read without validating all of them
+    (invalid UTF-8 in a skipped string, a number beyond a double); a delivery that is kept
+    and queued must not fail later, in the worker, for that.
 
-def _mapping(value: object) -> Mapping[str, object]:
-    return value if isinstance(value, dict) else {}
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _integer(value: object) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_ID:
-        return value
-    return None
+    Raises:
+        BadPayload: some part of the body does not decode.
+    """
+    try:
+        msgspec.json.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as err:
+        raise BadPayload(f"the body is not valid JSON throughout: {err}") from None
+    except RecursionError:
+        raise BadPayload(_TOO_DEEP) from None
 
 
 def delivery_from(delivery_id: str, event: str, envelope: Envelope, body: bytes) -> Delivery:

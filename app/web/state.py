@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
 import msgspec
+import psycopg
 import structlog
 from arq.constants import expires_extra_ms, job_key_prefix, result_key_prefix
 from redis.exceptions import NoScriptError, RedisError
@@ -25,6 +26,7 @@ from app.adapters.queue import (
 )
 from app.web.batch import Batcher
 from app.web.counters import WebMetrics
+from app.web.ingress import ByteBudget, IngressLimits
 
 if TYPE_CHECKING:
     from arq.connections import ArqRedis
@@ -39,6 +41,13 @@ __all__ = ["DeliveryQueue", "QueueUnavailable", "WebState", "delivery_job_bytes"
 log = structlog.get_logger(__name__)
 
 _REDIS_ERRORS = (RedisError, OSError, TimeoutError)
+#: Errors that say the store is unreachable (every row would fail), not that a row is bad.
+STORE_OUTAGES: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    OSError,
+    TimeoutError,
+)
 
 # arq's ``enqueue_job`` (WATCH, EXISTS, MULTI, PSETEX, ZADD, EXEC: three round trips) as one
 # atomic script: same keys, same job format, same "an existing job or result wins" rule.
@@ -221,6 +230,10 @@ class WebState:
     queue: DeliveryQueue
     metrics: WebMetrics = field(default_factory=WebMetrics)
     """This app's own Prometheus counters (``GET /metrics``)."""
+    limits: IngressLimits = field(default_factory=IngressLimits)
+    """What a webhook request may take: body size, read time, bytes held at once."""
+    budget: ByteBudget = field(init=False)
+    """Bytes of webhook bodies held now, within ``limits.budget_bytes``."""
     secrets: tuple[bytes, ...] = field(init=False)
     """``settings.webhook_secrets``, read once rather than per delivery."""
     bot_login: str = field(init=False)
@@ -233,8 +246,10 @@ class WebState:
     def __post_init__(self) -> None:
         self.secrets = self.settings.webhook_secrets
         self.bot_login = f"{self.settings.github_app_slug}[bot]"
-        self.inbox = Batcher(self.store.record_deliveries)
-        self.jobs = Batcher(self.queue.enqueue_many)
+        self.budget = ByteBudget(self.limits)
+        # An outage fails a whole batch; any other error is a row's and is split down to it.
+        self.inbox = Batcher(self.store.record_deliveries, outage=STORE_OUTAGES)
+        self.jobs = Batcher(self.queue.enqueue_many, outage=(QueueUnavailable,))
 
 
 def web_state(app: Litestar) -> WebState:

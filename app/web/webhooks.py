@@ -1,19 +1,41 @@
-"""``POST /webhooks/github``: verify, keep in the inbox, enqueue, answer 202 in milliseconds."""
+"""``POST /webhooks/github``: verify, keep in the inbox, enqueue, answer 202 in milliseconds.
+
+A raw ASGI handler rather than a Litestar route, because the body is read here, as a stream:
+a request is judged on its headers before any of its body is read, the body is taken only
+within a process-wide byte budget and a read deadline, and the HMAC is computed as it
+arrives. An early answer says ``Connection: close`` so that uvicorn drops the rest of the
+body instead of draining it.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
+import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import msgspec
 import psycopg
 import structlog
-from litestar import Request, Response, post
+from litestar import asgi
+from litestar.types import Receive, Scope, Send
 
-from app.web.envelope import BadPayload, Delivery, accepts, delivery_from, parse_envelope
+from app.web.envelope import (
+    BadPayload,
+    Delivery,
+    accepts,
+    check_decodable,
+    delivery_from,
+    parse_envelope,
+)
+from app.web.ingress import (
+    MAX_BODY_BYTES,
+    IngressLimits,
+    Refusal,
+    SignatureCheck,
+    admit_headers,
+    signature_refusal,
+)
 from app.web.state import QueueUnavailable, WebState, web_state
 
 __all__ = [
@@ -27,11 +49,7 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 WEBHOOK_PATH = "/webhooks/github"
-#: GitHub caps payloads at 25 MB (and sends none larger); Litestar's default is 10 MB.
-MAX_BODY_BYTES = 25 * 1024 * 1024
-_SIGNATURE_PREFIX = "sha256="
-# GitHub sends a GUID; anything else is refused before it becomes a key in the store and Redis.
-_DELIVERY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+_ENCODER = msgspec.json.Encoder()
 
 Reply = tuple[int, dict[str, Any]]
 
@@ -42,73 +60,134 @@ def verify_signature(body: bytes, header: str | None, secrets: Sequence[bytes]) 
     Every secret is tried (rotation: the old and the new one are accepted meanwhile), each
     compared in constant time. The legacy SHA-1 header is never consulted.
     """
-    if not header or not header.startswith(_SIGNATURE_PREFIX):
-        return False
-    given = header[len(_SIGNATURE_PREFIX) :].encode("utf-8", "replace")
-    matched = False
-    for secret in secrets:
-        expected = hmac.new(secret, body, hashlib.sha256).hexdigest().encode()
-        matched |= hmac.compare_digest(expected, given)
-    return matched
+    check = SignatureCheck(secrets, header or "")
+    check.update(body)
+    return check.matches()
 
 
 def signature_problem(body: bytes, header: str | None, secrets: Sequence[bytes]) -> str | None:
     """Why a delivery is not authentic (what happened and what to do), or None if it is."""
-    if not secrets:
-        return (
-            "DBARCH_GITHUB_WEBHOOK_SECRET is unset, so no delivery can be verified: set it to "
-            "the webhook secret of the GitHub App"
-        )
-    if not header:
-        return (
-            "X-Hub-Signature-256 is missing: give the GitHub App a webhook secret (GitHub "
-            "signs deliveries only then) and set the same one in DBARCH_GITHUB_WEBHOOK_SECRET"
-        )
+    headers = {"x-hub-signature-256": header} if header else {}
+    refusal = admit_headers("POST", headers, secrets, IngressLimits())
+    if isinstance(refusal, Refusal) and refusal.reason == "signature":
+        return refusal.error
     if not verify_signature(body, header, secrets):
-        return (
-            "X-Hub-Signature-256 does not match the body: the GitHub App's webhook secret "
-            "differs from DBARCH_GITHUB_WEBHOOK_SECRET (list old and new, comma-separated, "
-            "while rotating)"
-        )
+        return signature_refusal().error
     return None
 
 
-@post(
-    WEBHOOK_PATH,
-    request_max_body_size=MAX_BODY_BYTES,
-    include_in_schema=False,
-    status_code=202,
-)
-async def github_webhook(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
-    """Receive one GitHub delivery: authenticate, filter, keep in the inbox, enqueue."""
-    web = web_state(request.app)
+@asgi(WEBHOOK_PATH, include_in_schema=False, copy_scope=False)
+async def github_webhook(scope: Scope, receive: Receive, send: Send) -> None:
+    """Receive one GitHub delivery: admit, read within limits, authenticate, keep, enqueue."""
+    web = web_state(scope["app"])
     started = time.perf_counter()
-    body = await request.body()
-    headers = request.headers
-    problem = signature_problem(body, headers.get("x-hub-signature-256"), web.secrets)
-    if problem is not None:
-        log.warning(
-            "webhook.rejected", reason="signature", delivery_id=headers.get("x-github-delivery")
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+    method = str(scope.get("method", ""))  # an ASGI handler sees websocket scopes too
+    admitted = admit_headers(method, headers, web.secrets, web.limits)
+    if isinstance(admitted, Refusal):
+        if admitted.status in (400, 401) and _declared_small(headers, web.limits):
+            # A small body is read and dropped first, so that the sender sees the answer
+            # (a misconfigured App shows it in its delivery log) rather than a reset.
+            await _receive_all(receive, web.limits, _drop)
+        await _refuse(web, send, admitted, headers, started)
+        return
+    if not web.budget.reserve(admitted):
+        busy = Refusal(
+            503,
+            "too many webhook bodies are being received at once: retry in a few seconds",
+            "busy",
         )
-        web.metrics.signature_failure(time.perf_counter() - started)
-        return _reply(401, {"error": problem})
-    event = headers.get("x-github-event")
-    delivery_id = headers.get("x-github-delivery")
-    if not event or not delivery_id or not _DELIVERY_ID.fullmatch(delivery_id):
-        log.warning(
-            "webhook.rejected", reason="headers", delivery_id=delivery_id, github_event=event
+        await _refuse(web, send, busy, headers, started)
+        return
+    try:
+        check = SignatureCheck(web.secrets, headers["x-hub-signature-256"])
+        body = await _read_body(receive, admitted, check, web.limits)
+        if body is None:  # the client went away
+            web.metrics.delivery(None, "disconnected", time.perf_counter() - started)
+            return
+        if isinstance(body, Refusal):
+            await _refuse(web, send, body, headers, started)
+            return
+        if not check.matches():
+            await _refuse(web, send, signature_refusal(), headers, started, close=False)
+            return
+        status, content = await _handle(
+            web, headers["x-github-delivery"], headers["x-github-event"], body, started
         )
-        web.metrics.delivery(event, "rejected", time.perf_counter() - started)
-        return _reply(400, {"error": "X-GitHub-Event and a GUID in X-GitHub-Delivery are required"})
+        await _send_json(send, status, content, close=False)
+    finally:
+        web.budget.release(admitted)
+
+
+async def _read_body(
+    receive: Receive, size: int, check: SignatureCheck, limits: IngressLimits
+) -> bytes | Refusal | None:
+    """The body (exactly ``size`` bytes, fed to ``check``), a refusal, or None (client gone)."""
+    chunks: list[bytes] = []
+
+    def take(chunk: bytes) -> None:
+        check.update(chunk)
+        chunks.append(chunk)
+
+    outcome = await _receive_all(receive, limits, take)
+    if isinstance(outcome, Refusal):
+        return outcome
+    if not outcome:  # the client went away
+        return None
+    if sum(map(len, chunks)) != size:
+        return Refusal(400, "the body's length differs from its Content-Length", "length")
+    return b"".join(chunks)
+
+
+async def _receive_all(
+    receive: Receive, limits: IngressLimits, take: Callable[[bytes], None]
+) -> Refusal | bool:
+    """Hand each piece of the body to ``take``: True once it is all there, False if the
+    client went away, a 408 refusal if it is too slow (in all or between two pieces)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limits.read_total_s
+    more = True
+    while more:
+        wait_s = min(limits.read_idle_s, deadline - loop.time())
+        try:
+            async with asyncio.timeout(max(0.0, wait_s)):
+                message = await receive()
+        except TimeoutError:
+            return Refusal(
+                408,
+                f"the body did not arrive within {limits.read_total_s:g} s (or paused for "
+                f"{limits.read_idle_s:g} s): send it at once, as GitHub does",
+                "timeout",
+            )
+        if message["type"] != "http.request":
+            return False
+        take(message.get("body", b""))
+        more = message.get("more_body", False)
+    return True
+
+
+def _drop(chunk: bytes) -> None:
+    """Read and forget (a refused body that is small enough to be read)."""
+
+
+def _declared_small(headers: dict[str, str], limits: IngressLimits) -> bool:
+    length = headers.get("content-length", "")
+    return length.isdigit() and int(length) <= limits.small_body_bytes
+
+
+async def _handle(
+    web: WebState, delivery_id: str, event: str, body: bytes, started: float
+) -> Reply:
+    """The answer to an authentic delivery: parse, route, keep, enqueue."""
     try:
         envelope = parse_envelope(body)
+        delivery = delivery_from(delivery_id, event, envelope, body)
     except BadPayload as err:
         log.warning(
             "webhook.rejected", reason="payload", delivery_id=delivery_id, github_event=event
         )
         web.metrics.delivery(event, "rejected", time.perf_counter() - started)
-        return _reply(400, {"error": str(err)})
-    delivery = delivery_from(delivery_id, event, envelope, body)
+        return 400, {"error": str(err)}
     (status, content), outcome = await _route(web, delivery)
     emit = log.error if status >= 500 else log.info
     emit(
@@ -121,7 +200,54 @@ async def github_webhook(request: Request[Any, Any, Any]) -> Response[dict[str, 
         outcome=outcome,
     )
     web.metrics.delivery(event, outcome, time.perf_counter() - started)
-    return _reply(status, content)
+    return status, content
+
+
+async def _refuse(
+    web: WebState,
+    send: Send,
+    refusal: Refusal,
+    headers: dict[str, str],
+    started: float,
+    *,
+    close: bool = True,
+) -> None:
+    """Answer a refused request (closing the connection unless its body was read whole)."""
+    log.warning(
+        "webhook.rejected",
+        reason=refusal.reason,
+        status=refusal.status,
+        delivery_id=headers.get("x-github-delivery", "")[:128] or None,
+    )
+    seconds = time.perf_counter() - started
+    if refusal.reason == "signature":
+        web.metrics.signature_failure(seconds)
+    else:
+        web.metrics.delivery(None, "busy" if refusal.status == 503 else "rejected", seconds)
+    extra = [(b"retry-after", b"5")] if refusal.status == 503 else []
+    if refusal.status == 405:
+        extra.append((b"allow", b"POST"))
+    await _send_json(send, refusal.status, {"error": refusal.error}, close=close, extra=extra)
+
+
+async def _send_json(
+    send: Send,
+    status: int,
+    content: dict[str, Any],
+    *,
+    close: bool,
+    extra: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    body = _ENCODER.encode(content)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *extra,
+    ]
+    if close:  # uvicorn then closes the connection rather than drain an unread body
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 async def _route(web: WebState, delivery: Delivery) -> tuple[Reply, str]:
@@ -132,6 +258,10 @@ async def _route(web: WebState, delivery: Delivery) -> tuple[Reply, str]:
         return (202, {"status": "ignored", "reason": "our own event"}), "ignored_own"
     if not accepts(delivery.event, delivery.action):
         return (202, {"status": "ignored"}), "ignored"
+    try:
+        check_decodable(delivery.payload)  # the worker decodes all of it
+    except BadPayload as err:
+        return (400, {"error": str(err)}), "rejected"
     return await _accept(web, delivery)
 
 
@@ -143,6 +273,11 @@ async def _accept(web: WebState, delivery: Delivery) -> tuple[Reply, str]:
     """
     try:
         stored = await web.inbox.submit(delivery)
+    except psycopg.DataError as err:  # this row, not the store: keeping it will never work
+        log.warning(
+            "webhook.unstorable", delivery_id=delivery.delivery_id, error=type(err).__name__
+        )
+        return (400, {"error": f"the delivery cannot be stored: {err}"}), "rejected"
     except psycopg.Error as err:
         log.error(
             "webhook.store_failed", delivery_id=delivery.delivery_id, error=type(err).__name__
@@ -178,7 +313,3 @@ async def _duplicate(web: WebState, delivery: Delivery) -> tuple[Reply, str]:
         log.warning("webhook.requeue_failed", delivery_id=delivery.delivery_id, error=str(err))
         unfinished = False  # the recovery loop will try again
     return (202, {"status": "duplicate", "requeued": unfinished}), "duplicate"
-
-
-def _reply(status: int, content: dict[str, Any]) -> Response[dict[str, Any]]:
-    return Response(content, status_code=status)

@@ -1,6 +1,6 @@
 """Attacks on the operator's login over real HTTP: token guessing, and a cookie kept after logout.
 
-The app runs under uvicorn as ``dbarchitect serve`` runs it (``uvicorn_options``), with the
+The app runs under uvicorn as ``dbarchitect serve`` runs it (``uvicorn_config``), with the
 store on PostgreSQL 18 and sessions in a real Redis. The attacker connects from 127.0.0.1, the
 operator from 127.0.0.2 (another loopback address, so another client to the throttle).
 """

@@ -15,7 +15,8 @@ from psycopg.rows import dict_row
 from app.adapters.pgserver import free_port
 from app.adapters.queue import EVENTS_QUEUE, delivery_job_id
 from app.settings import Settings
-from app.web.asgi import create_app, uvicorn_options
+from app.web.asgi import create_app
+from app.web.serving import uvicorn_config
 
 START_TIMEOUT_S = 15.0
 JOB_KEY_PREFIX = "arq:job:"
@@ -26,13 +27,8 @@ class AppServer:
 
     def __init__(self, settings: Settings, store_dsn: str) -> None:
         self.port = free_port()
-        config = uvicorn.Config(
-            create_app(settings, store_dsn=store_dsn),
-            host="127.0.0.1",
-            port=self.port,
-            lifespan="on",
-            **uvicorn_options(settings),  # as `dbarchitect serve` runs it
-        )
+        app = create_app(settings, store_dsn=store_dsn)
+        config = uvicorn_config(app, settings, host="127.0.0.1", port=self.port, lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="webhook-app", daemon=True)
 

@@ -98,3 +98,49 @@ async def test_an_item_submitted_as_a_runner_finishes_is_not_stranded(max_in_fli
             assert await batcher.submit(n) == n * 10
 
     assert sum(len(b) for b in flush.batches) == 200
+
+
+class RejectsBad:
+    """A flush that fails, as one statement does, when any item in it is bad."""
+
+    def __init__(self, bad: set[int]) -> None:
+        self.bad = bad
+        self.calls = 0
+
+    async def __call__(self, items: list[int]) -> list[int]:
+        self.calls += 1
+        await asyncio.sleep(0)
+        if self.bad & set(items):
+            raise ValueError(f"bad row among {len(items)}")
+        return [item * 10 for item in items]
+
+
+async def test_a_batch_that_fails_is_split_so_only_the_bad_items_fail() -> None:
+    flush = RejectsBad({7, 40, 41})
+    batcher: Batcher[int, int] = Batcher(flush, max_in_flight=1)
+
+    gate = asyncio.create_task(batcher.submit(0))  # holds the slot: the rest go out together
+    results = await asyncio.gather(
+        *(batcher.submit(n) for n in range(1, 150)), return_exceptions=True
+    )
+    await gate
+
+    failed = [n for n, r in zip(range(1, 150), results, strict=True) if isinstance(r, Exception)]
+    assert failed == [7, 40, 41]
+    assert all(r == n * 10 for n, r in zip(range(1, 150), results, strict=True) if n not in failed)
+    assert flush.calls < 60  # bisected, not retried one by one
+
+
+async def test_an_outage_fails_the_whole_batch_without_splitting() -> None:
+    flush = Recorder()
+    flush.gate.clear()
+    flush.fail = ConnectionError("down")
+    batcher: Batcher[int, int] = Batcher(flush, max_in_flight=1, outage=(ConnectionError,))
+
+    calls = [asyncio.create_task(batcher.submit(n)) for n in range(6)]
+    await asyncio.sleep(0)
+    flush.gate.set()
+    results = await asyncio.gather(*calls, return_exceptions=True)
+
+    assert all(isinstance(r, ConnectionError) for r in results)
+    assert flush.batches == [[0, 1, 2, 3, 4, 5]]

@@ -1,9 +1,12 @@
-"""Lenient envelope parsing, the (event, action) allow-list and the delivery job argument."""
+"""Envelope parsing (strict on the fields we read), the allow-list and the delivery job argument."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import random
 
+import msgspec
 import pytest
 
 from app.adapters.queue import dumps, loads
@@ -13,9 +16,11 @@ from app.web.envelope import (
     Delivery,
     Envelope,
     accepts,
+    check_decodable,
     delivery_from,
     parse_envelope,
 )
+from tests.fuzz_bodies import mutated
 from tests.payloads import installation_event, issue_comment, repository_dispatch
 
 
@@ -44,27 +49,79 @@ def test_missing_fields_read_as_none() -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "expected"),
+    "body",
     [
-        (
-            {"action": 7, "installation": {"id": "42"}, "sender": {"login": "bob", "type": 1}},
-            Envelope(sender="bob"),
-        ),
-        (
-            {"action": "created", "installation": [42], "repository": "acme/shop"},
-            Envelope(action="created"),
-        ),
-        ({"action": None, "installation": {"id": True}}, Envelope()),
-        ({"installation": {"id": 2**70}, "action": "created"}, Envelope(action="created")),
-        ({"installation": {"id": 2**63 - 1}}, Envelope(installation_id=2**63 - 1)),
-        ({"installation": {"id": -1}}, Envelope()),
-        ({"repository": {"id": 1.5, "full_name": "a/b"}}, Envelope(repository="a/b")),
+        {"action": 7},
+        {"installation": {"id": "42"}},
+        {"sender": {"login": "bob", "type": 1}},
+        {"action": "created", "installation": [42]},
+        {"repository": "acme/shop"},
+        {"installation": {"id": True}},
+        {"installation": {"id": 2**70}, "action": "created"},
+        {"installation": {"id": -1}},
+        {"repository": {"id": 1.5, "full_name": "a/b"}},
+        {"repository": {"full_name": "acme/sh\x00op"}},
+        {"action": "created\x00"},
+        {"sender": {"login": "\x00"}},
     ],
 )
-def test_fields_of_unexpected_types_read_as_missing_and_the_rest_is_kept(
-    body: dict[str, object], expected: Envelope
+def test_fields_we_read_of_unexpected_types_values_or_with_nul_are_refused(
+    body: dict[str, object],
 ) -> None:
-    assert parse_envelope(json.dumps(body).encode()) == expected
+    with pytest.raises(BadPayload):
+        parse_envelope(json.dumps(body).encode())
+
+
+def test_the_largest_bigint_and_nulls_read_as_given() -> None:
+    assert parse_envelope(b'{"installation": {"id": 9223372036854775807}}') == Envelope(
+        installation_id=2**63 - 1
+    )
+    assert parse_envelope(b'{"action": null, "installation": null}') == Envelope()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"sender":{"type":5},',
+        b"0,",
+        b"[" * 1000 + b"]" * 1000,
+        b'{"x":' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"action": "\\ud800"}',
+        b'{"action": "a\x00b"}',
+        b'{"action": "\xff"}',
+    ],
+)
+def test_malformed_bodies_are_refused_with_bad_payload_only(body: bytes) -> None:
+    with pytest.raises(BadPayload):
+        parse_envelope(body)
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"x": "\xff"}', b'{"x": 1e999}', b'{"x": [' + b"[" * 3000 + b"]" * 3001 + b"}"]
+)
+def test_what_the_envelope_skips_is_still_checked_before_a_delivery_is_kept(body: bytes) -> None:
+    with contextlib.suppress(BadPayload):  # the skim may or may not see it...
+        parse_envelope(body)
+    with pytest.raises(BadPayload):  # ...the whole decode does
+        check_decodable(body)
+
+
+def test_duplicate_keys_read_as_the_worker_reads_them() -> None:
+    body = b'{"action": "created", "repository": {"full_name": "a/b"}, "action": "deleted"}'
+
+    assert parse_envelope(body).action == msgspec.json.decode(body)["action"] == "deleted"
+
+
+def test_a_fuzzed_body_is_read_or_refused_never_crashes() -> None:
+    rng = random.Random(13)
+    seeds = [
+        json.dumps(p).encode() for p in (issue_comment("/audit"), installation_event("created"))
+    ]
+    for _ in range(2000):
+        body = mutated(rng, rng.choice(seeds))
+        with contextlib.suppress(BadPayload):
+            parse_envelope(body)
+            check_decodable(body)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,125 @@
+"""How uvicorn serves the web app: connection limits, and a request head that must be quick."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from app.settings import Settings
+
+__all__ = [
+    "HEAD_TIMEOUT_S",
+    "KEEP_ALIVE_S",
+    "MAX_CONNECTIONS",
+    "MAX_HEAD_BYTES",
+    "GuardedHttpProtocol",
+    "uvicorn_config",
+]
+
+#: The request line and headers must arrive within this (slowloris on headers).
+HEAD_TIMEOUT_S = 10.0
+#: ...and be at most this long (httptools itself would buffer a header of any size).
+MAX_HEAD_BYTES = 64 * 1024
+#: An idle keep-alive connection is closed after this.
+KEEP_ALIVE_S = 5.0
+#: Beyond this many open connections, new requests get 503 (uvicorn's limit_concurrency).
+MAX_CONNECTIONS = 1000
+
+_HEAD_TOO_SLOW = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\ncontent-length: 42\r\n"
+    b"connection: close\r\n\r\nthe request headers did not arrive in time"
+)
+_HEAD_TOO_BIG = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain\r\n"
+    b"content-length: 32\r\nconnection: close\r\n\r\nthe request headers are too long"
+)
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the two limits it lacks on a request's head.
+
+    uvicorn times out idle keep-alive connections but not a request whose headers trickle
+    in, and httptools buffers headers of any length. Here each head (request line and
+    headers) must be complete within :data:`HEAD_TIMEOUT_S` of the connection or of the
+    request's first byte, and within :data:`MAX_HEAD_BYTES` (counted per read, so one read
+    carrying the head and some body is never mistaken for a long head).
+    """
+
+    _head_timer: asyncio.TimerHandle | None = None
+    _in_head = False
+    _head_bytes = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._start_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._in_head and not self.transport.is_closing():
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._refuse(_HEAD_TOO_BIG)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if not self._in_head:  # the first request's clock started with the connection
+            self._start_head()
+
+    def on_headers_complete(self) -> None:
+        self._stop_head()
+        super().on_headers_complete()
+
+    def _start_head(self) -> None:
+        self._in_head = True
+        self._head_bytes = 0
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(HEAD_TIMEOUT_S, self._refuse, _HEAD_TOO_SLOW)
+
+    def _stop_head(self) -> None:
+        self._in_head = False
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _refuse(self, response: bytes) -> None:
+        self._stop_head()
+        if not self.transport.is_closing():
+            self.transport.write(response)
+            self.transport.close()
+
+
+def uvicorn_config(
+    app: Any,
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    **options: Any,
+) -> uvicorn.Config:
+    """The uvicorn configuration every way of serving the app uses (``serve``, ``run``, tests).
+
+    Forwarded headers are believed only from ``DBARCH_TRUSTED_PROXIES``: uvicorn believes
+    ``X-Forwarded-For`` from 127.0.0.1 unless told otherwise, so anything on this machine could
+    pose as any client (and dodge the login throttle).
+    """
+    proxies = [p.strip() for p in (settings.trusted_proxies or "").split(",") if p.strip()]
+    return uvicorn.Config(
+        app,
+        host=settings.web_host if host is None else host,
+        port=settings.web_port if port is None else port,
+        http=GuardedHttpProtocol,
+        timeout_keep_alive=int(KEEP_ALIVE_S),
+        limit_concurrency=MAX_CONNECTIONS,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+        log_config=None,  # app.log routes uvicorn's records
+        access_log=False,  # the receiver logs one structured line per delivery
+        **options,
+    )

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import TextIO
 
 from app.engine.audit import AuditConfig, Report
@@ -441,6 +443,25 @@ def _serve() -> int:
     return EXIT_OK
 
 
+def _sigterm_as_interrupt() -> None:
+    """Make SIGTERM stop a service command as Ctrl-C does: the embedded servers stop, exit 0.
+
+    Python's default for SIGTERM ends the process at once, skipping every ``finally``; and
+    uvicorn, after its graceful shutdown, raises the signal it caught again, so without this
+    the embedded store, the demo target and the local Redis outlived ``serve`` and ``run``.
+    """
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, _ignore)  # once: the shutdown must not be interrupted
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    """A signal handler that does nothing (a second SIGTERM during shutdown)."""
+
+
 #: Long-running commands log at DBARCH_LOG_LEVEL (info) by default; one-shot ones at warning.
 SERVICE_COMMANDS = frozenset({"serve", "worker", "run"})
 
@@ -467,6 +488,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dbarchitect: {err}", file=sys.stderr)
         return EXIT_USAGE
     serving = args.command in SERVICE_COMMANDS
+    if serving:
+        _sigterm_as_interrupt()
     level = args.log_level or (settings.log_level if serving else "warning")
     try:
         configure_logging(args.log_format or settings.log_format, level)
@@ -479,7 +502,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "store":
         return _store(args)
     if args.command == "serve":
-        return _serve()
+        try:
+            return _serve()
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM before uvicorn took over the signals
+            return EXIT_OK
     if args.command == "model":
         return _model(args)
     if args.command in ("worker", "run", "deliver"):

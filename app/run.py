@@ -23,7 +23,7 @@ from app.adapters.queue import AUDITS_QUEUE, audit_job_id, loads, open_pool
 from app.local import LocalSetupError, admin_token, demo_checkout, local_redis, webhook_secret
 from app.settings import Settings, TargetSpec
 
-__all__ = ["Local", "deliver", "local_setup", "main_command", "serve_all"]
+__all__ = ["Local", "WorkersStopped", "deliver", "local_setup", "main_command", "serve_all"]
 
 log = structlog.get_logger(__name__)
 
@@ -99,6 +99,14 @@ async def serve_all(local: Local, *, out: TextIO = sys.stdout, demo_audit: bool 
     )
     workers = asyncio.create_task(run_workers(settings, store_dsn=local.store_dsn))
     serving = asyncio.create_task(server.serve())
+
+    def workers_ended(task: asyncio.Task[None]) -> None:
+        # They survive outages by themselves: ending means a bug. Stop serving (deliveries
+        # would pile up unseen) and let the process exit non-zero, for a supervisor to see.
+        if not task.cancelled():
+            server.should_exit = True
+
+    workers.add_done_callback(workers_ended)
     background: set[asyncio.Task[None]] = set()
     try:
         while not server.started:
@@ -114,6 +122,16 @@ async def serve_all(local: Local, *, out: TextIO = sys.stdout, demo_audit: bool 
         for task in (workers, *background):
             task.cancel()
         await asyncio.gather(workers, *background, return_exceptions=True)
+    if workers.done() and not workers.cancelled() and workers.exception() is not None:
+        error = workers.exception()
+        raise WorkersStopped(
+            f"the workers stopped on an unexpected {type(error).__name__}: see the log above; "
+            "start `dbarchitect run` again"
+        ) from error
+
+
+class WorkersStopped(RuntimeError):
+    """The workers of ``dbarchitect run`` ended on an error (the web process then stops too)."""
 
 
 def _banner(settings: Settings, out: TextIO) -> None:
@@ -255,7 +273,10 @@ def main_command(args: Any) -> int:
     except LocalSetupError as err:
         say(str(err))
         return 3
-    except KeyboardInterrupt:
+    except WorkersStopped as err:
+        say(str(err))
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (app.cli makes it one)
         pass
     return 0
 
@@ -270,8 +291,18 @@ def _worker_command(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(_until_signalled(run_workers(settings)))
+    except KeyboardInterrupt:
+        pass
+    except Exception as err:  # a bug, not an outage (those are waited out): let it restart us
+        log.exception("worker_failed")
+        print(
+            f"dbarchitect: the worker stopped on an unexpected {type(err).__name__} (see the "
+            "log): its supervisor (systemd, compose `restart:`) should start it again",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

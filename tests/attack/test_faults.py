@@ -1,0 +1,217 @@
+"""Real faults against real processes: Redis killed under the workers, a worker killed mid-audit,
+SIGTERM to ``dbarchitect run``. Each test owns the servers it breaks (never the shared ones)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import psycopg
+import pytest
+
+from app.adapters.pgserver import EmbeddedPostgres, free_port
+from app.adapters.redis_server import RedisServer
+from app.adapters.store import upgrade_store
+
+T = TypeVar("T")
+CLI = [sys.executable, "-m", "app.cli"]
+SECRET = "fault-secret"
+
+
+def _wait(what: str, probe: Callable[[], T | None], *, timeout_s: float, app: Any = None) -> T:
+    """Poll ``probe`` until it returns something truthy; fail naming ``what`` after the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with contextlib.suppress(httpx.HTTPError, psycopg.OperationalError):
+            if result := probe():
+                return result
+        if app is not None and app.poll() is not None:
+            pytest.fail(f"the process stopped (exit {app.returncode}) while waiting for {what}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} within {timeout_s:.0f} s")
+        time.sleep(0.2)
+
+
+def _env(data_dir: Path, **extra: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("DBARCH_")} | {
+        "DBARCH_DATA_DIR": str(data_dir),
+        "DBARCH_WEB_PORT": str(free_port()),
+        "DBARCH_GITHUB_WEBHOOK_SECRET": SECRET,
+        "DBARCH_MODEL_DIR": os.environ.get("DBARCH_MODEL_DIR", str(data_dir / "no-model")),
+        **extra,
+    }
+
+
+@contextlib.contextmanager
+def _process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[str]]:
+    """A ``dbarchitect`` process, interrupted (then killed) when the block ends."""
+    with log.open("a") as out:
+        process = subprocess.Popen(
+            [*CLI, *args], env=env, stdout=out, stderr=subprocess.STDOUT, text=True
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _health(env: dict[str, str]) -> dict[str, Any]:
+    answer = httpx.get(f"http://127.0.0.1:{env['DBARCH_WEB_PORT']}/healthz", timeout=5)
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def _deliver(env: dict[str, str], comment: str = "/audit") -> str:
+    done = subprocess.run(
+        [*CLI, "deliver", comment], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    match = re.search(r"delivered (\S+):", done.stdout)
+    assert match, done.stdout
+    return match.group(1)
+
+
+def _delivery_done(store_dsn: str, delivery_id: str) -> bool:
+    with psycopg.connect(store_dsn, connect_timeout=5) as conn:
+        row = conn.execute(
+            "SELECT done_at IS NOT NULL FROM webhook_inbox WHERE delivery_id = %s", (delivery_id,)
+        ).fetchone()
+    return bool(row and row[0])
+
+
+@pytest.fixture
+def store_dsn(pg18: EmbeddedPostgres, request: pytest.FixtureRequest) -> Iterator[str]:
+    name = f"faults_{request.node.name[5:40]}".lower()
+    dsn = pg18.create_database(name, extensions=("vector",))
+    upgrade_store(dsn)
+    yield dsn
+    pg18.drop_database(name)
+
+
+# ---------------------------------------------------------------------- Redis dies
+
+
+@pytest.mark.timeout(150)
+def test_workers_come_back_after_redis_is_killed_and_health_says_so(
+    server_dir: Path, store_dsn: str, tmp_path: Path
+) -> None:
+    redis = RedisServer(server_dir / "redis").start()
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    env = _env(
+        server_dir / "data",
+        DBARCH_STORE_DSN=store_dsn,
+        DBARCH_REDIS_URL=redis.url,
+        DBARCH_TARGETS=json.dumps({"shop": {"dsn": store_dsn}}),
+        DBARCH_LOCAL_REPO_DIR=str(checkout),
+    )
+    try:
+        with _process(["run", "--no-demo-audit"], env, tmp_path / "run.log") as app:
+            up = _wait("healthy run", lambda: _health(env)["status"] == "ok", timeout_s=60, app=app)
+            assert up
+            assert _health(env)["workers"] == {"events": 1, "audits": 1}
+
+            assert redis.process is not None
+            redis.process.kill()  # SIGKILL: no goodbye to the clients
+            redis.process.wait()
+            redis.process = None
+            down = _wait("degraded health", lambda: _health(env), timeout_s=15, app=app)
+            assert down["status"] == "degraded"
+            assert down["redis"] == "down"
+            assert down["workers"] is None
+            time.sleep(3)  # the workers' polls fail meanwhile; they must not give up
+
+            redis.start()  # the same port, empty (no persistence)
+            back = _wait("workers back", lambda: _health(env)["status"] == "ok", timeout_s=40)
+            assert back
+            assert _health(env)["workers"] == {"events": 1, "audits": 1}
+
+            delivery_id = _deliver(env)
+            assert _wait(
+                "delivery handled after the outage",
+                lambda: _delivery_done(store_dsn, delivery_id),
+                timeout_s=30,
+                app=app,
+            )
+            assert app.poll() is None
+    finally:
+        redis.stop()
+    log = (tmp_path / "run.log").read_text()
+    assert "worker_redis_unreachable" in log
+    assert app.returncode == 0, log[-3000:]
+
+
+# ---------------------------------------------------------------------- SIGTERM
+
+
+def _postmaster_pid(base_dir: Path) -> int:
+    return int((base_dir / "data" / "postmaster.pid").read_text().split()[0])
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.timeout(240)
+def test_sigterm_to_run_stops_every_embedded_server(server_dir: Path, tmp_path: Path) -> None:
+    data = server_dir / "data"
+    # Nothing answers there: `run` starts its own Redis, store and demo target.
+    env = _env(data, DBARCH_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    with _process(["run", "--no-demo-audit"], env, tmp_path / "run.log") as app:
+        _wait("the web process", lambda: _health(env).get("store") == "ok", timeout_s=200, app=app)
+        servers = {
+            "store": _postmaster_pid(data / "store-pg18"),
+            "demo target": _postmaster_pid(data / "demo-pg18"),
+            "redis": next(
+                pid
+                for pid in _children(app.pid)
+                if "redis-server" in Path(f"/proc/{pid}/cmdline").read_bytes().decode()
+            ),
+        }
+        assert all(_alive(pid) for pid in servers.values())
+        try:
+            app.send_signal(signal.SIGTERM)
+            code = app.wait(timeout=60)
+            log = (tmp_path / "run.log").read_text()
+            assert code == 0, log[-3000:]
+            deadline = time.monotonic() + 10
+            while (left := [name for name, pid in servers.items() if _alive(pid)]) and (
+                time.monotonic() < deadline
+            ):
+                time.sleep(0.2)
+            assert not left, f"still running after SIGTERM: {left}"
+        finally:
+            for pid in servers.values():  # what a failed run left behind, not to leak it
+                if _alive(pid):
+                    os.kill(pid, signal.SIGKILL)

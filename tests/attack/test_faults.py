@@ -8,8 +8,10 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,10 +20,12 @@ from typing import Any, TypeVar
 import httpx
 import psycopg
 import pytest
+import redis as redis_client
 
 from app.adapters.pgserver import EmbeddedPostgres, free_port
 from app.adapters.redis_server import RedisServer
 from app.adapters.store import upgrade_store
+from tests.targets import seed_accounts
 
 T = TypeVar("T")
 CLI = [sys.executable, "-m", "app.cli"]
@@ -215,3 +219,146 @@ def test_sigterm_to_run_stops_every_embedded_server(server_dir: Path, tmp_path: 
             for pid in servers.values():  # what a failed run left behind, not to leak it
                 if _alive(pid):
                     os.kill(pid, signal.SIGKILL)
+
+
+# ---------------------------------------------------------------------- a worker dies mid-audit
+
+CONFIG = "version: 1\ntarget: shop\nmigrations:\n  path: migrations/versions\n"
+LOCK_KEY = "dbarch:lock:audit:local/demo"
+LEASE_S = 4
+
+
+class SlowRelay:
+    """A TCP relay to PostgreSQL that holds every chunk ``delay_s`` before passing it on:
+    a slow network to the target, so an audit takes long enough to be killed in the middle."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.delay_s = 0.0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = [self.listener]
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def close(self) -> None:
+        for end in self.sockets:
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()
+        for thread in self.threads:
+            thread.join(timeout=5)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            self.sockets += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                pump = threading.Thread(target=self._pump, args=(source, sink), daemon=True)
+                self.threads.append(pump)
+                pump.start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := source.recv(65536):
+                time.sleep(self.delay_s)
+                sink.sendall(chunk)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+
+@pytest.fixture
+def slow_target(pg15: Any) -> Iterator[tuple[str, SlowRelay]]:
+    dsn = pg15.create_database("fault_target", extensions=("pg_stat_statements", "hypopg"))
+    seed_accounts(dsn)
+    relay = SlowRelay("127.0.0.1", pg15.port)
+    try:
+        yield dsn.replace(f"127.0.0.1:{pg15.port}", f"127.0.0.1:{relay.port}"), relay
+    finally:
+        relay.close()
+
+
+def _lock_holder(redis_url: str) -> str | None:
+    with redis_client.Redis.from_url(redis_url, socket_timeout=2) as client:
+        value = client.get(LOCK_KEY)
+    return value.decode() if isinstance(value, bytes) else None
+
+
+def _check_runs(outbox: Path) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted(outbox.glob("check-runs/*.json"))]
+
+
+@pytest.mark.timeout(240)
+def test_an_audit_whose_worker_was_killed_runs_again_within_a_lease(
+    server_dir: Path,
+    store_dsn: str,
+    slow_target: tuple[str, SlowRelay],
+    tmp_path: Path,
+) -> None:
+    target, relay = slow_target
+    redis = RedisServer(server_dir / "redis").start()
+    checkout = tmp_path / "checkout"
+    (checkout / ".github").mkdir(parents=True)
+    (checkout / ".github" / "db-architect.yml").write_text(CONFIG)
+    (checkout / "migrations" / "versions").mkdir(parents=True)
+    data = server_dir / "data"
+    env = _env(
+        data,
+        DBARCH_STORE_DSN=store_dsn,
+        DBARCH_REDIS_URL=redis.url,
+        DBARCH_TARGETS=json.dumps({"shop": {"dsn": target, "allow_target_validation": True}}),
+        DBARCH_LOCAL_REPO_DIR=str(checkout),
+        DBARCH_WORKER_LEASE_SECONDS=str(LEASE_S),
+    )
+    outbox = data / "outbox" / "local" / "demo"
+    try:
+        with (
+            _process(["serve"], env, tmp_path / "web.log") as web,
+            _process(["worker"], env, tmp_path / "worker-a.log") as first,
+        ):
+            _wait("healthy web and worker", lambda: _health(env)["status"] == "ok", timeout_s=60)
+            relay.delay_s = 0.3  # a slow network to the target: the audit takes a while
+            _deliver(env)
+            holder = _wait("audit lock", lambda: _lock_holder(redis.url), timeout_s=60)
+            running = _wait("a check run in progress", lambda: _check_runs(outbox), timeout_s=30)
+            assert [run["status"] for run in running] == ["in_progress"]
+            time.sleep(1.5)
+            assert first.poll() is None, "the audit must still be running when its worker dies"
+            assert not list(outbox.rglob("pr.md")), "the audit finished before it was killed"
+
+            first.kill()  # SIGKILL mid-audit: no lock released, no job finished
+            first.wait()
+            killed_at = time.monotonic()
+            relay.delay_s = 0.0
+            with _process(["worker"], env, tmp_path / "worker-b.log") as second:
+                retaken = _wait(
+                    "audit running again",
+                    lambda: (_lock_holder(redis.url) or holder) != holder,
+                    timeout_s=120,
+                    app=second,
+                )
+                resumed_after_s = time.monotonic() - killed_at
+                assert retaken
+                done = _wait(
+                    "completed check run",
+                    lambda: [r for r in _check_runs(outbox) if r["status"] == "completed"],
+                    timeout_s=90,
+                    app=second,
+                )
+            assert web.poll() is None
+        runs = _check_runs(outbox)
+        assert len(runs) == 1 and runs[0]["id"] == running[0]["id"] == done[0]["id"]
+        assert runs[0]["conclusion"] == "neutral", runs[0]  # a dry run: drafts only
+        drafts = list(outbox.rglob("pr.md"))
+        assert len(drafts) == 1, drafts  # one pull request for the one recommendation
+        assert "perf(db): add index on accounts (email)" in drafts[0].read_text()
+        # One lease for the dead worker's claims to lapse, one lock wait at most, the start.
+        print(f"audit running again {resumed_after_s:.1f} s after its worker was killed")
+        assert resumed_after_s < 3 * LEASE_S + 15, resumed_after_s
+    finally:
+        relay.delay_s = 0.0
+        redis.stop()

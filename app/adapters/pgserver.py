@@ -279,10 +279,15 @@ class LocalPostgres:
 
     # ------------------------------------------------------------------ databases
 
-    def dsn(self, dbname: str = "postgres") -> str:
-        """A libpq URL for ``dbname`` as the superuser (with its password), over 127.0.0.1."""
-        port, password = self.port, quote(self._password or "", safe="")
-        return f"postgresql://{SUPERUSER}:{password}@127.0.0.1:{port}/{quote(dbname, safe='')}"
+    def dsn(self, dbname: str = "postgres", *, with_password: bool = True) -> str:
+        """A libpq URL for ``dbname`` as the superuser, over 127.0.0.1.
+
+        It carries the password unless ``with_password`` is false (a URL to show a person,
+        who then reads the password from :attr:`password_file`).
+        """
+        secret = f":{quote(self._password or '', safe='')}" if with_password else ""
+        where = f"127.0.0.1:{self.port}/{quote(dbname, safe='')}"
+        return f"postgresql://{SUPERUSER}{secret}@{where}"
 
     def create_database(self, name: str, *, extensions: Sequence[str] = ()) -> str:
         """Drop ``name`` if it exists, create it empty (plus ``extensions``), return its DSN."""

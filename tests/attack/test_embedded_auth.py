@@ -38,7 +38,9 @@ def test_a_connection_without_the_password_is_refused(server_dir: Path) -> None:
         with psycopg.connect(server.dsn(), connect_timeout=5) as conn:  # the DSN we hand out
             assert conn.execute("SELECT current_user").fetchone() == ("postgres",)
 
-        assert "no password" in _refused(f"postgresql://postgres@127.0.0.1:{port}/postgres")
+        shown = server.dsn(with_password=False)  # what a person is shown
+        assert shown == f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        assert "no password" in _refused(shown)
         wrong = make_conninfo(server.dsn(), password="guessed")
         assert "password authentication failed" in _refused(wrong)
         # The unix socket next to the data directory asks for it too (no peer, no trust).

@@ -221,6 +221,28 @@ def test_sigterm_to_run_stops_every_embedded_server(server_dir: Path, tmp_path: 
                     os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.timeout(120)
+def test_sigterm_to_serve_stops_its_embedded_store(
+    server_dir: Path, redis_url: str, tmp_path: Path
+) -> None:
+    data = server_dir / "data"
+    env = _env(data, DBARCH_REDIS_URL=redis_url)
+    with _process(["serve"], env, tmp_path / "serve.log") as web:
+        _wait("the web process", lambda: _health(env).get("store") == "ok", timeout_s=90, app=web)
+        store = _postmaster_pid(data / "store-pg18")
+        try:
+            web.send_signal(signal.SIGTERM)
+            code = web.wait(timeout=60)
+            assert code == 0, (tmp_path / "serve.log").read_text()[-3000:]
+            deadline = time.monotonic() + 10
+            while _alive(store) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert not _alive(store), "the embedded store outlived `serve`"
+        finally:
+            if _alive(store):
+                os.kill(store, signal.SIGKILL)
+
+
 # ---------------------------------------------------------------------- a worker dies mid-audit
 
 CONFIG = "version: 1\ntarget: shop\nmigrations:\n  path: migrations/versions\n"

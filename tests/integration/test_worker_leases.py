@@ -1,0 +1,150 @@
+"""Leases on a real Redis: the repository's audit lock and arq's in-progress keys are renewed
+while their job runs, lapse within a lease after it dies, and a lost lock stops the audit."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.exceptions
+from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix
+from arq.worker import Worker, func
+
+from app.adapters.queue import dumps, loads, open_pool, redis_settings
+from worker.jobs import LockLost, repository_lock
+from worker.resilient import ResilientWorker, close_worker
+
+LEASE_S = 0.4
+
+
+@pytest.fixture
+async def pool(redis_url: str) -> AsyncIterator[ArqRedis]:
+    connection = await open_pool(redis_url)
+    yield connection
+    await connection.aclose()
+
+
+def _repository() -> tuple[str, str]:
+    """A repository no other test uses, and the key of its audit lock."""
+    repository = f"acme/{uuid.uuid4().hex[:8]}"
+    return repository, f"dbarch:lock:audit:{repository}"
+
+
+async def test_a_held_lock_outlives_its_lease_and_is_released_at_the_end(pool: ArqRedis) -> None:
+    repository, key = _repository()
+    async with repository_lock(pool, repository, LEASE_S) as held:
+        assert held
+        token = await pool.get(key)
+        await asyncio.sleep(3 * LEASE_S)  # three leases: only renewals keep it
+        assert await pool.get(key) == token
+        assert 0 < await pool.pttl(key) <= LEASE_S * 1000
+        async with repository_lock(pool, repository, LEASE_S) as second:
+            assert not second  # another job of the same repository waits
+    assert await pool.get(key) is None
+
+
+async def test_a_dead_holders_lock_lapses_within_a_lease(pool: ArqRedis) -> None:
+    repository, key = _repository()
+    # What a SIGKILLed worker leaves: a lock nobody renews.
+    await pool.set(key, "dead-worker", px=int(LEASE_S * 1000))
+    async with repository_lock(pool, repository, LEASE_S) as held:
+        assert not held
+    await asyncio.sleep(LEASE_S + 0.1)
+    async with repository_lock(pool, repository, LEASE_S) as held:
+        assert held
+
+
+async def test_a_lock_taken_by_another_job_stops_the_audit(pool: ArqRedis) -> None:
+    repository, key = _repository()
+    published = False
+
+    async def audit() -> None:
+        nonlocal published
+        async with repository_lock(pool, repository, LEASE_S) as held:
+            assert held
+            await pool.set(key, "another-job")  # e.g. ours lapsed while the loop was stuck
+            await asyncio.sleep(5 * LEASE_S)
+            published = True
+
+    with pytest.raises(LockLost):
+        await asyncio.wait_for(audit(), timeout=10 * LEASE_S)
+    assert not published
+    assert await pool.get(key) == b"another-job"  # not released: it is not ours
+
+
+async def test_a_lock_gone_with_a_restarted_redis_is_taken_again(pool: ArqRedis) -> None:
+    repository, key = _repository()
+    async with repository_lock(pool, repository, LEASE_S) as held:
+        assert held
+        token = await pool.get(key)
+        await pool.delete(key)
+        await asyncio.sleep(LEASE_S)
+        assert await pool.get(key) == token
+
+
+async def test_the_worker_renews_the_in_progress_key_of_a_running_job(
+    redis_url: str, pool: ArqRedis
+) -> None:
+    queue = f"test:leases:{uuid.uuid4().hex[:8]}"
+    seen: list[int] = []
+
+    async def slow(ctx: dict[str, Any]) -> str:
+        key = in_progress_key_prefix + ctx["job_id"]
+        for _ in range(6):  # three leases in all
+            await asyncio.sleep(LEASE_S / 2)
+            seen.append(await ctx["redis"].pttl(key))
+        return "done"
+
+    worker = _worker(redis_url, queue, slow)
+    job = await pool.enqueue_job("slow", _queue_name=queue)
+    assert job is not None
+    try:
+        await asyncio.wait_for(worker.main(), timeout=20)
+    finally:
+        await close_worker(worker)
+    # Never the job timeout (an hour here), always at most one lease, never expired.
+    assert seen and all(0 < ttl <= LEASE_S * 1000 for ttl in seen), seen
+    assert await job.result(timeout=1) == "done"
+    assert await pool.exists(in_progress_key_prefix + job.job_id) == 0
+
+
+def _worker(redis_url: str, queue: str, job: Any) -> ResilientWorker:
+    return ResilientWorker(
+        functions=[func(job, name=job.__name__, timeout=3600)],
+        queue_name=queue,
+        redis_settings=redis_settings(redis_url),
+        burst=True,
+        poll_delay=0.05,
+        handle_signals=False,
+        keep_result=60,
+        job_serializer=dumps,
+        job_deserializer=loads,
+        lease_s=LEASE_S,
+    )
+
+
+async def test_a_start_that_loses_redis_gives_its_job_slot_back(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = _worker(redis_url, f"test:slots:{uuid.uuid4().hex[:8]}", _noop)
+
+    async def claim_fails(self: Worker, job_ids: list[bytes]) -> None:
+        # Where arq's start_jobs loses Redis: slot taken, claim transaction not executed.
+        await self.sem.acquire()
+        self.job_counter += 1
+        raise redis.exceptions.ConnectionError("Connection reset by peer")
+
+    monkeypatch.setattr(Worker, "start_jobs", claim_fails)
+    for _ in range(worker.max_jobs + 1):
+        with pytest.raises(redis.exceptions.ConnectionError):
+            await worker.start_jobs([b"some-job"])
+    assert worker.job_counter == 0
+    assert not worker.sem.locked()
+
+
+async def _noop(ctx: dict[str, Any]) -> None:
+    return None

@@ -99,21 +99,24 @@ async def test_the_worker_renews_the_in_progress_key_of_a_running_job(
             seen.append(await ctx["redis"].pttl(key))
         return "done"
 
-    worker = _worker(redis_url, queue, slow)
-    job = await pool.enqueue_job("slow", _queue_name=queue)
-    assert job is not None
+    worker = _worker(redis_url, queue, slow, max_jobs=1)
+    # Two due jobs, one slot: the second must not stall the poll loop that renews the first.
+    jobs = [await pool.enqueue_job("slow", _queue_name=queue) for _ in range(2)]
     try:
         await asyncio.wait_for(worker.main(), timeout=20)
     finally:
         await close_worker(worker)
     # Never the job timeout (an hour here), always at most one lease, never expired.
-    assert seen and all(0 < ttl <= LEASE_S * 1000 for ttl in seen), seen
-    assert await job.result(timeout=1) == "done"
-    assert await pool.exists(in_progress_key_prefix + job.job_id) == 0
+    assert len(seen) == 12 and all(0 < ttl <= LEASE_S * 1000 for ttl in seen), seen
+    for job in jobs:
+        assert job is not None
+        assert await job.result(timeout=1) == "done"
+        assert await pool.exists(in_progress_key_prefix + job.job_id) == 0
 
 
-def _worker(redis_url: str, queue: str, job: Any) -> ResilientWorker:
+def _worker(redis_url: str, queue: str, job: Any, *, max_jobs: int = 10) -> ResilientWorker:
     return ResilientWorker(
+        max_jobs=max_jobs,
         functions=[func(job, name=job.__name__, timeout=3600)],
         queue_name=queue,
         redis_settings=redis_settings(redis_url),

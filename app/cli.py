@@ -175,8 +175,14 @@ def _add_model(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def _add_app_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``worker``, ``run`` (web + workers on embedded defaults) and ``deliver`` (try it)."""
-    sub.add_parser(
+    worker = sub.add_parser(
         "worker", help="run the arq workers (events and audits queues) on DBARCH_REDIS_URL"
+    )
+    worker.add_argument(
+        "--check",
+        action="store_true",
+        help="do not run: exit 0 if workers on this host beat on both queues (a container "
+        "healthcheck), else 1",
     )
     run = sub.add_parser(
         "run",

@@ -18,6 +18,7 @@ import structlog
 import uvicorn
 from arq.jobs import Job
 from pydantic import SecretStr
+from redis.exceptions import RedisError
 
 from app.adapters.queue import AUDITS_QUEUE, audit_job_id, loads, open_pool
 from app.local import LocalSetupError, admin_token, demo_checkout, local_redis, webhook_secret
@@ -262,7 +263,7 @@ def main_command(args: Any) -> int:
     if args.command == "deliver":
         return _deliver_command(settings, args)
     if args.command == "worker":
-        return _worker_command(settings)
+        return _check_workers(settings) if args.check else _worker_command(settings)
 
     def say(text: str) -> None:
         print(f"dbarchitect: {text}", file=sys.stderr, flush=True)
@@ -278,6 +279,33 @@ def main_command(args: Any) -> int:
         return 1
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (app.cli makes it one)
         pass
+    return 0
+
+
+def _check_workers(settings: Settings) -> int:
+    """``dbarchitect worker --check``: 0 when this host's workers beat on every queue."""
+    import socket
+
+    from app.adapters.heartbeats import QUEUES, live_workers
+
+    async def beating() -> set[str]:
+        pool = await open_pool(settings.redis_url, timeout_s=3)
+        try:
+            here = socket.gethostname()
+            return {beat.queue for beat in await live_workers(pool) if beat.host == here}
+        finally:
+            await pool.aclose()
+
+    try:
+        queues = asyncio.run(beating())
+    except (OSError, RedisError) as err:
+        print(f"dbarchitect: Redis does not answer ({type(err).__name__})", file=sys.stderr)
+        return 1
+    silent = sorted(name for name, queue in QUEUES.items() if queue not in queues)
+    if silent:
+        print(f"dbarchitect: no live worker on this host for: {', '.join(silent)}")
+        return 1
+    print("dbarchitect: the workers on this host are alive")
     return 0
 
 

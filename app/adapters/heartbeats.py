@@ -21,6 +21,7 @@ __all__ = [
     "Heartbeat",
     "activity",
     "heartbeat_key",
+    "live_workers",
 ]
 
 #: A worker writes its heartbeat this often (from its poll loop, so a stuck loop goes quiet).
@@ -84,20 +85,28 @@ class Activity:
         return all(self.workers.get(name, 0) > 0 for name in QUEUES)
 
 
-async def activity(redis: Redis) -> Activity:
-    """Count the live heartbeats and the queued jobs of each queue (a few round trips)."""
-    workers = dict.fromkeys(QUEUES, 0)
-    by_queue = {queue: name for name, queue in QUEUES.items()}
+async def live_workers(redis: Redis) -> list[Heartbeat]:
+    """The workers whose heartbeat has not expired (one SCAN over their keys)."""
+    found = []
     cursor: Any = 0
     while True:
         cursor, keys = await redis.scan(cursor, match=f"{_PREFIX}*", count=200)
         for key in keys:
             text = key.decode() if isinstance(key, bytes) else str(key)
-            queue = text[len(_PREFIX) :].rsplit(":", 2)[0]
-            if queue in by_queue:
-                workers[by_queue[queue]] += 1
+            queue, host, pid = text[len(_PREFIX) :].rsplit(":", 2)
+            if pid.isdigit():
+                found.append(Heartbeat(queue, host, int(pid)))
         if not cursor:
-            break
+            return found
+
+
+async def activity(redis: Redis) -> Activity:
+    """Count the live heartbeats and the queued jobs of each queue (a few round trips)."""
+    by_queue = {queue: name for name, queue in QUEUES.items()}
+    workers = dict.fromkeys(QUEUES, 0)
+    for beat in await live_workers(redis):
+        if beat.queue in by_queue:
+            workers[by_queue[beat.queue]] += 1
     pipe = redis.pipeline(transaction=False)
     for queue in QUEUES.values():
         pipe.zcard(queue)

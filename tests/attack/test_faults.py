@@ -91,6 +91,14 @@ def _deliver(env: dict[str, str], comment: str = "/audit") -> str:
     return match.group(1)
 
 
+def _worker_check(env: dict[str, str]) -> int:
+    """``dbarchitect worker --check``'s exit code (the compose healthcheck of the worker)."""
+    done = subprocess.run(
+        [*CLI, "worker", "--check"], env=env, capture_output=True, text=True, timeout=30
+    )
+    return done.returncode
+
+
 def _delivery_done(store_dsn: str, delivery_id: str) -> bool:
     with psycopg.connect(store_dsn, connect_timeout=5) as conn:
         row = conn.execute(
@@ -139,12 +147,14 @@ def test_workers_come_back_after_redis_is_killed_and_health_says_so(
             assert down["status"] == "degraded"
             assert down["redis"] == "down"
             assert down["workers"] is None
+            assert _worker_check(env) == 1
             time.sleep(3)  # the workers' polls fail meanwhile; they must not give up
 
             redis.start()  # the same port, empty (no persistence)
             back = _wait("workers back", lambda: _health(env)["status"] == "ok", timeout_s=40)
             assert back
             assert _health(env)["workers"] == {"events": 1, "audits": 1}
+            assert _worker_check(env) == 0
 
             delivery_id = _deliver(env)
             assert _wait(
@@ -154,6 +164,7 @@ def test_workers_come_back_after_redis_is_killed_and_health_says_so(
                 app=app,
             )
             assert app.poll() is None
+        assert _worker_check(env) == 1  # stopped cleanly: heartbeats withdrawn at once
     finally:
         redis.stop()
     log = (tmp_path / "run.log").read_text()

@@ -400,44 +400,51 @@ async def audit_job(ctx: dict[str, Any], request_data: dict[str, Any]) -> dict[s
         repository=request.full_name, trigger=request.trigger, job_id=ctx.get("job_id")
     )
     try:
-        lease = settings.worker_lease_seconds
-        async with repository_lock(ctx["redis"], request.full_name, lease) as held:
-            repo = RepoRef(request.installation_id, request.owner, request.name)
-            async with github_for(ctx, repo) as (reader, effects):
-                deps = AuditDeps(
-                    settings=settings,
-                    reader=reader,
-                    effects=effects,
-                    memo=RedisMemo(ctx["redis"]),
-                    outbox=OutboxEffects(
-                        settings.outbox,
-                        repo,
-                        report_to=None if effects.dry_run else effects,
-                        bot_login=_bot(settings),
-                    ),
-                    run_audit=ctx.get("run_audit"),
-                    record=_recorder(ctx, started_at=datetime.now(UTC)),
-                    memory=ctx.get("memory"),
-                    embed=_embed(ctx),
-                    prose=ctx.get("claude"),
-                    remember_schedule=_schedule_recorder(ctx),
-                )
-                if not held:
-                    return await _wait_for_lock(ctx, request, deps)
-                try:
-                    outcome = await _retrying(ctx, audit_repository(request, deps))
-                except LockLost:
-                    log.warning("audit_stopped_lock_lost")
-                    raise Retry(defer=_lock_wait_s(settings)) from None
-            return {
-                "status": outcome.status,
-                "title": outcome.title,
-                "conclusion": outcome.conclusion,
-                "results": dict(outcome.results),
-                "dry_run": outcome.dry_run,
-            }
+        return await _audit_locked(ctx, request, settings)
+    except LockLost:
+        # Another job audits this repository now (ours lapsed): it reports; we try later.
+        log.warning("audit_stopped_lock_lost")
+        raise Retry(defer=_lock_wait_s(settings)) from None
     finally:
         structlog.contextvars.clear_contextvars()
+
+
+async def _audit_locked(
+    ctx: dict[str, Any], request: AuditRequest, settings: Settings
+) -> dict[str, Any]:
+    """The audit under the repository's lock (raises LockLost if the lock goes meanwhile)."""
+    lease = settings.worker_lease_seconds
+    async with repository_lock(ctx["redis"], request.full_name, lease) as held:
+        repo = RepoRef(request.installation_id, request.owner, request.name)
+        async with github_for(ctx, repo) as (reader, effects):
+            deps = AuditDeps(
+                settings=settings,
+                reader=reader,
+                effects=effects,
+                memo=RedisMemo(ctx["redis"]),
+                outbox=OutboxEffects(
+                    settings.outbox,
+                    repo,
+                    report_to=None if effects.dry_run else effects,
+                    bot_login=_bot(settings),
+                ),
+                run_audit=ctx.get("run_audit"),
+                record=_recorder(ctx, started_at=datetime.now(UTC)),
+                memory=ctx.get("memory"),
+                embed=_embed(ctx),
+                prose=ctx.get("claude"),
+                remember_schedule=_schedule_recorder(ctx),
+            )
+            if not held:
+                return await _wait_for_lock(ctx, request, deps)
+            outcome = await _retrying(ctx, audit_repository(request, deps))
+        return {
+            "status": outcome.status,
+            "title": outcome.title,
+            "conclusion": outcome.conclusion,
+            "results": dict(outcome.results),
+            "dry_run": outcome.dry_run,
+        }
 
 
 async def _wait_for_lock(

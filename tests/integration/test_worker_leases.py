@@ -4,18 +4,23 @@ while their job runs, lapse within a lease after it dies, and a lost lock stops 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.exceptions
+from arq import Retry
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
 from arq.worker import Worker, func
 
 from app.adapters.queue import dumps, loads, open_pool, redis_settings
-from worker.jobs import LockLost, repository_lock
+from app.flows.requests import AuditRequest
+from app.settings import Settings, TargetSpec
+from worker.jobs import LockLost, audit_job, repository_lock
 from worker.resilient import ResilientWorker, close_worker
 
 LEASE_S = 0.4
@@ -151,3 +156,37 @@ async def test_a_start_that_loses_redis_gives_its_job_slot_back(
 
 async def _noop(ctx: dict[str, Any]) -> None:
     return None
+
+
+async def test_an_audit_that_loses_its_lock_publishes_nothing_and_is_retried(
+    pool: ArqRedis, tmp_path: Path
+) -> None:
+    checkout = tmp_path / "checkout"
+    (checkout / ".github").mkdir(parents=True)
+    (checkout / ".github" / "db-architect.yml").write_text("version: 1\ntarget: shop\n")
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        local_repo_dir=checkout,
+        worker_lease_seconds=2.0,
+        targets={"shop": TargetSpec(dsn="postgresql://nobody@127.0.0.1:1/shop")},  # type: ignore[arg-type]
+    )
+    request = AuditRequest(1, "acme", uuid.uuid4().hex[:8], trigger="comment", trigger_key="d:1")
+    reached_the_end = False
+
+    async def run_audit(resolved: object) -> object:
+        nonlocal reached_the_end
+        # Ours lapsed (a stuck loop, say) and another job took the repository meanwhile.
+        await pool.set(f"dbarch:lock:audit:{request.full_name}", "another-job")
+        await asyncio.sleep(10)
+        reached_the_end = True
+        raise AssertionError("the audit went on without its lock")
+
+    ctx = {"settings": settings, "redis": pool, "run_audit": run_audit, "job_try": 1}
+    with pytest.raises(Retry):
+        await asyncio.wait_for(audit_job(ctx, request.to_job()), timeout=8)
+
+    assert not reached_the_end
+    outbox = settings.outbox / "acme" / request.name
+    assert not list(outbox.rglob("pr.md"))
+    runs = [json.loads(p.read_text()) for p in outbox.glob("check-runs/*.json")]
+    assert [run["status"] for run in runs] == ["in_progress"]  # the other job finishes it

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
 from app.engine.audit import AuditConfig, Report
@@ -176,8 +178,14 @@ def _add_model(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def _add_app_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``worker``, ``run`` (web + workers on embedded defaults) and ``deliver`` (try it)."""
-    sub.add_parser(
+    worker = sub.add_parser(
         "worker", help="run the arq workers (events and audits queues) on DBARCH_REDIS_URL"
+    )
+    worker.add_argument(
+        "--check",
+        action="store_true",
+        help="do not run: exit 0 if workers on this host beat on both queues (a container "
+        "healthcheck), else 1",
     )
     run = sub.add_parser(
         "run",
@@ -443,6 +451,25 @@ def _serve() -> int:
     return EXIT_OK
 
 
+def _sigterm_as_interrupt() -> None:
+    """Make SIGTERM stop a service command as Ctrl-C does: the embedded servers stop, exit 0.
+
+    Python's default for SIGTERM ends the process at once, skipping every ``finally``; and
+    uvicorn, after its graceful shutdown, raises the signal it caught again, so without this
+    the embedded store, the demo target and the local Redis outlived ``serve`` and ``run``.
+    """
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, _ignore)  # once: the shutdown must not be interrupted
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    """A signal handler that does nothing (a second SIGTERM during shutdown)."""
+
+
 #: Long-running commands log at DBARCH_LOG_LEVEL (info) by default; one-shot ones at warning.
 SERVICE_COMMANDS = frozenset({"serve", "worker", "run"})
 
@@ -460,26 +487,57 @@ def _private_key_problem(settings: Settings) -> str | None:
     return None if problem is None else f"DBARCH_GITHUB_PRIVATE_KEY {problem}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``dbarchitect`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _load_settings() -> Settings | None:
+    """The settings, or None after saying on stderr what is wrong with them."""
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
     from app.settings import get_settings
 
     try:
-        settings = get_settings()
+        return get_settings()
     except ValidationError as err:
         # Field and problem only: the rejected values may hold DSNs or keys.
         for problem in err.errors():
             name, *inner = (str(part) for part in problem["loc"])
             where = f"DBARCH_{name.upper()}" + (f" ({'.'.join(inner)})" if inner else "")
             print(f"dbarchitect: {where}: {problem['msg']}", file=sys.stderr)
-        return EXIT_USAGE
     except SettingsError as err:  # e.g. a broken <data dir>/github-app.json from /setup
         print(f"dbarchitect: {err}", file=sys.stderr)
+    return None
+
+
+def _serve_command(_args: argparse.Namespace) -> int:
+    try:
+        return _serve()
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM before uvicorn took over the signals
+        return EXIT_OK
+
+
+def _processes(args: argparse.Namespace) -> int:
+    from app.run import main_command
+
+    return main_command(args)
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "audit": _audit,
+    "demo": _demo,
+    "store": _store,
+    "serve": _serve_command,
+    "model": _model,
+    "worker": _processes,
+    "run": _processes,
+    "deliver": _processes,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dbarchitect`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settings = _load_settings()
+    if settings is None:
         return EXIT_USAGE
     serving = args.command in SERVICE_COMMANDS
     if serving or args.command == "deliver":
@@ -487,26 +545,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if key_said is not None:
             print(f"dbarchitect: {key_said}", file=sys.stderr)
             return EXIT_USAGE
+    if serving:
+        _sigterm_as_interrupt()
     level = args.log_level or (settings.log_level if serving else "warning")
     try:
         configure_logging(args.log_format or settings.log_format, level)
     except ValueError as err:
         parser.error(str(err))
-    if args.command == "audit":
-        return _audit(args)
-    if args.command == "demo":
-        return _demo(args)
-    if args.command == "store":
-        return _store(args)
-    if args.command == "serve":
-        return _serve()
-    if args.command == "model":
-        return _model(args)
-    if args.command in ("worker", "run", "deliver"):
-        from app.run import main_command
-
-        return main_command(args)
-    return EXIT_USAGE  # pragma: no cover - argparse rejects unknown commands
+    command = _COMMANDS.get(args.command)
+    if command is None:  # pragma: no cover - argparse rejects unknown commands
+        return EXIT_USAGE
+    return command(args)
 
 
 if __name__ == "__main__":

@@ -18,12 +18,13 @@ import structlog
 import uvicorn
 from arq.jobs import Job
 from pydantic import SecretStr
+from redis.exceptions import RedisError
 
 from app.adapters.queue import AUDITS_QUEUE, audit_job_id, loads, open_pool
 from app.local import LocalSetupError, admin_token, demo_checkout, local_redis, webhook_secret
 from app.settings import Settings, TargetSpec
 
-__all__ = ["Local", "deliver", "local_setup", "main_command", "serve_all"]
+__all__ = ["Local", "WorkersStopped", "deliver", "local_setup", "main_command", "serve_all"]
 
 log = structlog.get_logger(__name__)
 
@@ -92,6 +93,14 @@ async def serve_all(local: Local, *, out: TextIO = sys.stdout, demo_audit: bool 
     server = uvicorn.Server(uvicorn_config(app, settings))
     workers = asyncio.create_task(run_workers(settings, store_dsn=local.store_dsn))
     serving = asyncio.create_task(server.serve())
+
+    def workers_ended(task: asyncio.Task[None]) -> None:
+        # They survive outages by themselves: ending means a bug. Stop serving (deliveries
+        # would pile up unseen) and let the process exit non-zero, for a supervisor to see.
+        if not task.cancelled():
+            server.should_exit = True
+
+    workers.add_done_callback(workers_ended)
     background: set[asyncio.Task[None]] = set()
     try:
         while not server.started:
@@ -107,6 +116,16 @@ async def serve_all(local: Local, *, out: TextIO = sys.stdout, demo_audit: bool 
         for task in (workers, *background):
             task.cancel()
         await asyncio.gather(workers, *background, return_exceptions=True)
+    if workers.done() and not workers.cancelled() and workers.exception() is not None:
+        error = workers.exception()
+        raise WorkersStopped(
+            f"the workers stopped on an unexpected {type(error).__name__}: see the log above; "
+            "start `dbarchitect run` again"
+        ) from error
+
+
+class WorkersStopped(RuntimeError):
+    """The workers of ``dbarchitect run`` ended on an error (the web process then stops too)."""
 
 
 def _banner(settings: Settings, out: TextIO) -> None:
@@ -237,7 +256,7 @@ def main_command(args: Any) -> int:
     if args.command == "deliver":
         return _deliver_command(settings, args)
     if args.command == "worker":
-        return _worker_command(settings)
+        return _check_workers(settings) if args.check else _worker_command(settings)
 
     def say(text: str) -> None:
         print(f"dbarchitect: {text}", file=sys.stderr, flush=True)
@@ -248,8 +267,38 @@ def main_command(args: Any) -> int:
     except LocalSetupError as err:
         say(str(err))
         return 3
-    except KeyboardInterrupt:
+    except WorkersStopped as err:
+        say(str(err))
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (app.cli makes it one)
         pass
+    return 0
+
+
+def _check_workers(settings: Settings) -> int:
+    """``dbarchitect worker --check``: 0 when this host's workers beat on every queue."""
+    import socket
+
+    from app.adapters.heartbeats import QUEUES, live_workers
+
+    async def beating() -> set[str]:
+        pool = await open_pool(settings.redis_url, timeout_s=3)
+        try:
+            here = socket.gethostname()
+            return {beat.queue for beat in await live_workers(pool) if beat.host == here}
+        finally:
+            await pool.aclose()
+
+    try:
+        queues = asyncio.run(beating())
+    except (OSError, RedisError) as err:
+        print(f"dbarchitect: Redis does not answer ({type(err).__name__})", file=sys.stderr)
+        return 1
+    silent = sorted(name for name, queue in QUEUES.items() if queue not in queues)
+    if silent:
+        print(f"dbarchitect: no live worker on this host for: {', '.join(silent)}")
+        return 1
+    print("dbarchitect: the workers on this host are alive")
     return 0
 
 
@@ -263,8 +312,18 @@ def _worker_command(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(_until_signalled(run_workers(settings)))
+    except KeyboardInterrupt:
+        pass
+    except Exception as err:  # a bug, not an outage (those are waited out): let it restart us
+        log.exception("worker_failed")
+        print(
+            f"dbarchitect: the worker stopped on an unexpected {type(err).__name__} (see the "
+            "log): its supervisor (systemd, compose `restart:`) should start it again",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

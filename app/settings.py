@@ -6,7 +6,7 @@ import functools
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -176,6 +176,11 @@ class Settings(BaseSettings):
 
     audit_timeout_seconds: float = 1800.0
     """An audit job that runs longer than this is stopped (and reported as timed out)."""
+
+    worker_lease_seconds: float = Field(default=60.0, ge=2.0, le=3600.0)
+    """How long a running job's claim (arq's in-progress key, the repository's audit lock)
+    lasts unless its worker renews it (every quarter of it): after a worker dies, its jobs
+    run again and its repositories are free within about this long."""
 
     anthropic_api_key: SecretStr | None = None
     """Key for Claude: plain-language explanations, feedback classification and `/ask` drafts.

@@ -368,7 +368,7 @@ def _web(store_dsn: str, redis_url: str, base: Path, log_level: str) -> Iterator
         process = subprocess.Popen([*args, "serve"], env=env, cwd=ROOT, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait(lambda: httpx.get(f"{url}/healthz").json()["status"] == "ok", "the web process")
+        _wait(lambda: _dependencies_up(httpx.get(f"{url}/healthz").json()), "the web process")
         yield url
     finally:
         process.terminate()
@@ -497,6 +497,11 @@ def _run(args: argparse.Namespace, url: str, store_dsn: str | None, redis_url: s
     print(f"check: {_check(store_dsn, redis_url, accepted_rate + accepted_max)}")
     goal = run.rate >= 0.98 * 1000 and run.percentile(0.99) < 20 and results[3].rate >= 1000
     print(f"goal ≥ 1000 deliveries/s at p99 < 20 ms: {'met' if goal else 'NOT met'}")
+
+
+def _dependencies_up(health: dict[str, object]) -> bool:
+    """Store and Redis answer (no worker runs in this benchmark: /healthz says degraded)."""
+    return health.get("store") == "ok" and health.get("redis") == "ok"
 
 
 if __name__ == "__main__":

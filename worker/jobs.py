@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -31,6 +32,7 @@ from app.flows.feedback import FeedbackDeps
 from app.flows.requests import AuditRequest
 from app.flows.schedules import fire, refresh
 from app.settings import Settings
+from worker.resilient import REDIS_DOWN
 
 __all__ = [
     "RedisMemo",
@@ -55,9 +57,19 @@ _LOCK_RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+# Extend our lease; take the lock again if it is gone (expired, or Redis restarted empty);
+# 0 when another job holds it.
+_LOCK_RENEW = """
+local holder = redis.call('get', KEYS[1])
+if holder == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+if not holder then return redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) and 1 or 0 end
+return 0
+"""
+
+
 #: Another audit of the repository holds the lock: look again after this long.
 LOCK_WAIT_S = 30.0
-#: Tries of an audit job (waiting for the lock counts): about 40 minutes of waiting.
+#: Tries of an audit job (waiting for the lock counts): 80 waits of up to 30 s.
 AUDIT_TRIES = 80
 #: Room for an audit that hit its own deadline to report it before arq cancels the job.
 AUDIT_GRACE_S = 300
@@ -341,16 +353,61 @@ def _schedule_recorder(
 # ---------------------------------------------------------------------- audits queue
 
 
+class LockLost(Exception):
+    """The repository's audit lock expired or went to another job while this audit ran."""
+
+
 @asynccontextmanager
-async def repository_lock(redis: ArqRedis, repository: str, ttl_s: float) -> AsyncIterator[bool]:
-    """Hold the repository's audit lock (``True``) or learn that another job holds it."""
+async def repository_lock(redis: ArqRedis, repository: str, lease_s: float) -> AsyncIterator[bool]:
+    """Hold the repository's audit lock (``True``) or learn that another job holds it.
+
+    The lock is a lease of ``lease_s``, renewed every quarter of it while the block runs, so
+    a dead worker's lock is free again within one lease. A renewal that finds the lock taken
+    by another job cancels the block, which then raises :class:`LockLost`: it publishes
+    nothing more. One that cannot reach Redis tries again at the next quarter; one that finds
+    the lock gone (expired meanwhile, or a restarted Redis) takes it again if nobody else did.
+    """
     key, token = f"dbarch:lock:audit:{repository}", secrets.token_hex(8)
-    held = bool(await redis.set(key, token, nx=True, px=int(ttl_s * 1000)))
+    lease_ms = int(lease_s * 1000)
+    if not await redis.set(key, token, nx=True, px=lease_ms):
+        yield False
+        return
+    owner = asyncio.current_task()
+    lost = False
+
+    async def renew() -> None:
+        nonlocal lost
+        while True:
+            await asyncio.sleep(lease_s / 4)
+            try:
+                kept = await cast(
+                    Awaitable[Any], redis.eval(_LOCK_RENEW, 1, key, token, str(lease_ms))
+                )
+            except REDIS_DOWN as err:
+                log.warning("audit_lock_not_renewed", error=type(err).__name__)
+                continue
+            if not kept:
+                lost = True
+                log.warning("audit_lock_lost")
+                if owner is not None:
+                    owner.cancel()
+                return
+
+    renewer = asyncio.create_task(renew())
     try:
-        yield held
+        yield True
+    except asyncio.CancelledError:
+        if lost and owner is not None:
+            owner.uncancel()
+            raise LockLost(f"another job holds the audit lock of {repository} now") from None
+        raise
     finally:
-        if held:
-            await cast(Awaitable[Any], redis.eval(_LOCK_RELEASE, 1, key, token))
+        renewer.cancel()
+        with suppress(asyncio.CancelledError):
+            await renewer
+        if not lost:
+            with suppress(*REDIS_DOWN):  # it expires within a lease anyway
+                await cast(Awaitable[Any], redis.eval(_LOCK_RELEASE, 1, key, token))
 
 
 async def audit_job(ctx: dict[str, Any], request_data: dict[str, Any]) -> dict[str, Any]:
@@ -361,40 +418,51 @@ async def audit_job(ctx: dict[str, Any], request_data: dict[str, Any]) -> dict[s
         repository=request.full_name, trigger=request.trigger, job_id=ctx.get("job_id")
     )
     try:
-        ttl = settings.audit_timeout_seconds + AUDIT_GRACE_S  # as long as the job may run
-        async with repository_lock(ctx["redis"], request.full_name, ttl) as held:
-            repo = RepoRef(request.installation_id, request.owner, request.name)
-            async with github_for(ctx, repo) as (reader, effects):
-                deps = AuditDeps(
-                    settings=settings,
-                    reader=reader,
-                    effects=effects,
-                    memo=RedisMemo(ctx["redis"]),
-                    outbox=OutboxEffects(
-                        settings.outbox,
-                        repo,
-                        report_to=None if effects.dry_run else effects,
-                        bot_login=_bot(settings),
-                    ),
-                    run_audit=ctx.get("run_audit"),
-                    record=_recorder(ctx, started_at=datetime.now(UTC)),
-                    memory=ctx.get("memory"),
-                    embed=_embed(ctx),
-                    prose=ctx.get("claude"),
-                    remember_schedule=_schedule_recorder(ctx),
-                )
-                if not held:
-                    return await _wait_for_lock(ctx, request, deps)
-                outcome = await _retrying(ctx, audit_repository(request, deps))
-            return {
-                "status": outcome.status,
-                "title": outcome.title,
-                "conclusion": outcome.conclusion,
-                "results": dict(outcome.results),
-                "dry_run": outcome.dry_run,
-            }
+        return await _audit_locked(ctx, request, settings)
+    except LockLost:
+        # Another job audits this repository now (ours lapsed): it reports; we try later.
+        log.warning("audit_stopped_lock_lost")
+        raise Retry(defer=_lock_wait_s(settings)) from None
     finally:
         structlog.contextvars.clear_contextvars()
+
+
+async def _audit_locked(
+    ctx: dict[str, Any], request: AuditRequest, settings: Settings
+) -> dict[str, Any]:
+    """The audit under the repository's lock (raises LockLost if the lock goes meanwhile)."""
+    lease = settings.worker_lease_seconds
+    async with repository_lock(ctx["redis"], request.full_name, lease) as held:
+        repo = RepoRef(request.installation_id, request.owner, request.name)
+        async with github_for(ctx, repo) as (reader, effects):
+            deps = AuditDeps(
+                settings=settings,
+                reader=reader,
+                effects=effects,
+                memo=RedisMemo(ctx["redis"]),
+                outbox=OutboxEffects(
+                    settings.outbox,
+                    repo,
+                    report_to=None if effects.dry_run else effects,
+                    bot_login=_bot(settings),
+                ),
+                run_audit=ctx.get("run_audit"),
+                record=_recorder(ctx, started_at=datetime.now(UTC)),
+                memory=ctx.get("memory"),
+                embed=_embed(ctx),
+                prose=ctx.get("claude"),
+                remember_schedule=_schedule_recorder(ctx),
+            )
+            if not held:
+                return await _wait_for_lock(ctx, request, deps)
+            outcome = await _retrying(ctx, audit_repository(request, deps))
+        return {
+            "status": outcome.status,
+            "title": outcome.title,
+            "conclusion": outcome.conclusion,
+            "results": dict(outcome.results),
+            "dry_run": outcome.dry_run,
+        }
 
 
 async def _wait_for_lock(
@@ -403,7 +471,7 @@ async def _wait_for_lock(
     """Try again later; on the last try, say on the check run that it gave up."""
     if ctx.get("job_try", 1) < ctx.get("max_tries", AUDIT_TRIES):
         log.info("audit_waits_for_lock")
-        raise Retry(defer=LOCK_WAIT_S)
+        raise Retry(defer=_lock_wait_s(ctx["settings"]))
     await _retrying(
         ctx,
         abandon(
@@ -414,6 +482,11 @@ async def _wait_for_lock(
         ),
     )
     return {"status": "abandoned"}
+
+
+def _lock_wait_s(settings: Settings) -> float:
+    """How long an audit waits before it looks at a held lock again (at most a lease)."""
+    return min(LOCK_WAIT_S, settings.worker_lease_seconds)
 
 
 def _recorder(

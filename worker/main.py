@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import warnings
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -33,8 +33,9 @@ from worker.jobs import (
     run_schedules,
 )
 from worker.metrics import instrumented
+from worker.resilient import ResilientWorker, close_worker, supervise
 
-__all__ = ["build_workers", "close_worker", "run_workers"]
+__all__ = ["build_workers", "close_worker", "run_workers", "worker_makers"]
 
 log = structlog.get_logger(__name__)
 
@@ -103,7 +104,33 @@ def _crons() -> list[CronJob]:
     ]
 
 
-def build_workers(
+def _function(
+    job: Callable[..., Any],
+    name: str,
+    kind: str,
+    timeout_s: float,
+    tries: int,
+    *,
+    durations: bool = False,
+) -> Any:
+    """An arq function for ``job`` with its timeout and tries, publishing its metrics."""
+    measured = instrumented(
+        job, job=kind, max_tries=tries, timeout_s=timeout_s, durations=durations
+    )
+    return func(measured, name=name, timeout=timeout_s, max_tries=tries)
+
+
+def build_workers(settings: Settings | None = None, **options: Any) -> tuple[Worker, Worker]:
+    """The events worker and the audits worker, sharing settings and the store DSN.
+
+    ``options`` are :func:`worker_makers`' (``ctx`` is merged into both workers' context:
+    tests pass ``run_audit`` there).
+    """
+    make_events, make_audits = worker_makers(settings, **options)
+    return make_events(), make_audits()
+
+
+def worker_makers(
     settings: Settings | None = None,
     *,
     store_dsn: str | None = None,
@@ -111,10 +138,10 @@ def build_workers(
     poll_delay_s: float = 0.5,
     handle_signals: bool = True,
     ctx: dict[str, Any] | None = None,
-) -> tuple[Worker, Worker]:
-    """The events worker and the audits worker, sharing settings and the store DSN.
+) -> tuple[Callable[[], Worker], Callable[[], Worker]]:
+    """Makers of new events and audits workers (a supervisor makes a new one after an outage).
 
-    ``ctx`` is merged into both workers' context (tests pass ``run_audit`` there).
+    The embedding model is loaded once and shared by every worker they make.
     """
     settings = settings or get_settings()
     embedder = None if ctx and "embedder" in ctx else _embedder(settings)
@@ -128,66 +155,61 @@ def build_workers(
         "poll_delay": poll_delay_s,
         "handle_signals": handle_signals,
         "retry_jobs": True,
+        "lease_s": settings.worker_lease_seconds,
     }
-    events = Worker(
-        functions=[
-            func(
-                instrumented(
-                    delivery_job,
-                    job="delivery",
-                    max_tries=DELIVERY_TRIES,
-                    timeout_s=DELIVERY_TIMEOUT_S,
-                ),
-                name=DELIVERY_JOB,
-                timeout=DELIVERY_TIMEOUT_S,
-                max_tries=DELIVERY_TRIES,
-            )
-        ],
-        queue_name=EVENTS_QUEUE,
-        cron_jobs=[] if burst else _crons(),
-        max_jobs=20,
-        # No kept results: a delivery's job id must be free again if its job failed for good,
-        # so the inbox recovery (or a redelivery) can queue it once more. Done deliveries are
-        # recognised by the inbox, not by arq.
-        keep_result=0,
-        ctx=dict(ctx or {}),
-        **common,
-    )
-    audits = Worker(
-        functions=[
-            func(
-                instrumented(
-                    audit_job,
-                    job="audit",
-                    max_tries=AUDIT_TRIES,
-                    timeout_s=settings.audit_timeout_seconds + AUDIT_GRACE_S,
-                    durations=True,
-                ),
-                name=AUDIT_JOB,
-                timeout=settings.audit_timeout_seconds + AUDIT_GRACE_S,
-                max_tries=AUDIT_TRIES,
-            )
-        ],
-        queue_name=AUDITS_QUEUE,
-        max_jobs=2,
-        keep_result=24 * 3600,
-        ctx=dict(ctx or {}),
-        **common,
-    )
+    audit_timeout_s = settings.audit_timeout_seconds + AUDIT_GRACE_S
+
+    def events() -> Worker:
+        return ResilientWorker(
+            functions=[
+                _function(
+                    delivery_job, DELIVERY_JOB, "delivery", DELIVERY_TIMEOUT_S, DELIVERY_TRIES
+                )
+            ],
+            queue_name=EVENTS_QUEUE,
+            cron_jobs=[] if burst else _crons(),
+            max_jobs=20,
+            # No kept results: a delivery's job id must be free again if its job failed for
+            # good, so the inbox recovery (or a redelivery) can queue it once more. Done
+            # deliveries are recognised by the inbox, not by arq.
+            keep_result=0,
+            ctx=dict(ctx or {}),
+            **common,
+        )
+
+    def audits() -> Worker:
+        return ResilientWorker(
+            functions=[
+                _function(
+                    audit_job, AUDIT_JOB, "audit", audit_timeout_s, AUDIT_TRIES, durations=True
+                )
+            ],
+            queue_name=AUDITS_QUEUE,
+            max_jobs=2,
+            keep_result=24 * 3600,
+            ctx=dict(ctx or {}),
+            **common,
+        )
+
     return events, audits
 
 
-async def close_worker(worker: Worker) -> None:
-    """``worker.close()``, minus redis-py's deprecation warning about arq's ``pool.close()``."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Call to deprecated close", DeprecationWarning)
-        await worker.close()
-
-
 async def run_workers(settings: Settings | None = None, *, store_dsn: str | None = None) -> None:
-    """Run both workers until cancelled (``dbarchitect worker``, ``dbarchitect run``)."""
-    events, audits = build_workers(settings, store_dsn=store_dsn, handle_signals=False)
+    """Run both workers until cancelled (``dbarchitect worker``, ``dbarchitect run``).
+
+    Each is supervised: an outage of Redis or the store at startup makes a new one later.
+    An unexpected error in either ends both and propagates (the process then exits non-zero).
+    """
+    make_events, make_audits = worker_makers(settings, store_dsn=store_dsn, handle_signals=False)
+    tasks = [
+        asyncio.create_task(supervise(make_events, queue=EVENTS_QUEUE)),
+        asyncio.create_task(supervise(make_audits, queue=AUDITS_QUEUE)),
+    ]
     try:
-        await asyncio.gather(events.main(), audits.main())
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()
     finally:
-        await asyncio.gather(close_worker(events), close_worker(audits), return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

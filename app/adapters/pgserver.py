@@ -24,6 +24,8 @@ import psycopg
 import structlog
 from psycopg import sql
 
+from app.adapters.pg_auth import HBA_SCRAM_ONLY, new_password, scram_verifier
+
 __all__ = [
     "DEBIAN_PACKAGES",
     "BinariesMissing",
@@ -160,6 +162,9 @@ class LocalPostgres:
         self._preload = tuple(preload)
         self._settings = dict(settings or {})
         self._account: _Account | None = None
+        self._password: str | None = None
+        #: The superuser's password (0600): made at the first start.
+        self.password_file = self.base_dir / "superuser-password"
         self._port: int | None = None
         self._version_num: int | None = None
 
@@ -224,6 +229,7 @@ class LocalPostgres:
             self._stop_leftover(bin_dir)
         else:
             self._initdb(bin_dir)
+        self._password = self._secure(bin_dir)
         for attempt in range(1, _START_ATTEMPTS + 1):
             port = self._requested_port or free_port()
             if self._pg_ctl_start(bin_dir, port, last_attempt=attempt == _START_ATTEMPTS):
@@ -273,9 +279,15 @@ class LocalPostgres:
 
     # ------------------------------------------------------------------ databases
 
-    def dsn(self, dbname: str = "postgres") -> str:
-        """A libpq URL for ``dbname`` as the superuser, over TCP on 127.0.0.1."""
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{quote(dbname, safe='')}"
+    def dsn(self, dbname: str = "postgres", *, with_password: bool = True) -> str:
+        """A libpq URL for ``dbname`` as the superuser, over 127.0.0.1.
+
+        It carries the password unless ``with_password`` is false (a URL to show a person,
+        who then reads the password from :attr:`password_file`).
+        """
+        secret = f":{quote(self._password or '', safe='')}" if with_password else ""
+        where = f"127.0.0.1:{self.port}/{quote(dbname, safe='')}"
+        return f"postgresql://{SUPERUSER}{secret}@{where}"
 
     def create_database(self, name: str, *, extensions: Sequence[str] = ()) -> str:
         """Drop ``name`` if it exists, create it empty (plus ``extensions``), return its DSN."""
@@ -328,7 +340,7 @@ class LocalPostgres:
             str(self.data_dir),
             "-U",
             SUPERUSER,
-            "--auth=trust",
+            "--auth=trust",  # until _secure() writes pg_hba.conf, before the first start
             "-E",
             "UTF8",
             "--locale=C",
@@ -340,6 +352,42 @@ class LocalPostgres:
         if result.returncode != 0:
             raise PgServerError(f"initdb failed in {self.data_dir}:\n{_tail(result.stdout)}")
         log.info("pgserver.initialised", flavour=self.flavour, data_dir=str(self.data_dir))
+
+    def _secure(self, bin_dir: Path) -> str:
+        """The superuser's password; made, set and required (pg_hba) the first time.
+
+        The server is stopped here. A data directory made before passwords (``trust``) gets
+        one too. The password is kept in ``<base_dir>/superuser-password`` (0600, the server
+        account's): whoever may read it may connect, nobody else on this machine.
+        """
+        hba = self.data_dir / "pg_hba.conf"
+        if self.password_file.is_file() and hba.read_text() == HBA_SCRAM_ONLY:
+            return self.password_file.read_text().strip()
+        password = new_password()
+        # Single-user mode: no server listens while the role gets its password, and only a
+        # SCRAM verifier travels (nothing logs the password in clear).
+        statement = f"ALTER ROLE {SUPERUSER} PASSWORD '{scram_verifier(password)}'\n"
+        single = [str(bin_dir / "postgres"), "--single", "-D", str(self.data_dir), "postgres"]
+        result = self._run(single, stdin=statement.encode())
+        if result.returncode != 0 or "ERROR" in result.stdout:
+            raise PgServerError(
+                f"could not set the superuser's password in {self.data_dir}:\n"
+                f"{_tail(result.stdout)}"
+            )
+        self._write_private(self.password_file, password + "\n")
+        self._write_private(hba, HBA_SCRAM_ONLY)
+        log.info("pgserver.password_set", flavour=self.flavour, base_dir=str(self.base_dir))
+        return password
+
+    def _write_private(self, path: Path, text: str) -> None:
+        """Write ``path`` readable by its owner only: the server account (when root) or us."""
+        fresh = path.with_name(f".{path.name}.new")
+        fresh.unlink(missing_ok=True)
+        with os.fdopen(os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(text)
+        if self._account is not None:
+            os.chown(fresh, self._account.uid, self._account.gid)
+        fresh.replace(path)
 
     def _check_data_version(self, bin_dir: Path) -> None:
         data_major = (self.data_dir / "PG_VERSION").read_text().strip()
@@ -410,14 +458,18 @@ class LocalPostgres:
             args += ["-w", "-t", "60"]
         return self._run([*args, action])
 
-    def _run(self, args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self, args: Sequence[str], *, stdin: bytes | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run a server tool as the server account; stdout+stderr merged, never raises."""
         account = self._account
         # Temporary files, not pipes: a server forked by pg_ctl must not hold our pipe open.
-        with tempfile.TemporaryFile("w+") as output:
+        with tempfile.TemporaryFile("w+") as output, tempfile.TemporaryFile("w+b") as given:
+            given.write(stdin or b"")
+            given.seek(0)
             completed = subprocess.run(
                 list(args),
-                stdin=subprocess.DEVNULL,
+                stdin=given if stdin is not None else subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 cwd=self.base_dir,

@@ -92,7 +92,11 @@ def run_demo(
         say("what-if used real index builds in rolled-back transactions (PG 18 has no HypoPG)")
         say("each recommendation was measured before/after in a transaction that rolled back")
         if keep:
-            say(f"server left running: dbarchitect audit --dsn '{dsn}' --allow-build")
+            say(
+                f'server left running: PGPASSWORD="$(cat {server.password_file})" '
+                f"dbarchitect audit --dsn '{server.dsn(DATABASE, with_password=False)}' "
+                "--allow-build"
+            )
     finally:
         if not keep:
             server.stop()

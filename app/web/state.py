@@ -15,6 +15,7 @@ import structlog
 from arq.constants import expires_extra_ms, job_key_prefix, result_key_prefix
 from redis.exceptions import NoScriptError, RedisError
 
+from app.adapters.heartbeats import Activity, activity
 from app.adapters.queue import (
     AUDIT_JOB,
     AUDITS_QUEUE,
@@ -203,6 +204,15 @@ class DeliveryQueue:
         except _REDIS_ERRORS as err:
             raise QueueUnavailable(f"enqueue failed: {type(err).__name__}") from err
         return job is not None
+
+    async def activity(self) -> Activity | None:
+        """Live workers and queued jobs per queue, or None when Redis does not answer now."""
+        try:
+            pool = await self.connect()
+            async with asyncio.timeout(self.timeout_s):
+                return await activity(pool)
+        except (QueueUnavailable, *_REDIS_ERRORS):
+            return None
 
     async def ping(self) -> bool:
         """Whether Redis answers now."""

@@ -7,6 +7,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from app.adapters.errors import MissingPrerequisite
 from app.adapters.pgserver import PgServer
@@ -203,10 +204,11 @@ def test_audit_does_not_flood_the_targets_pg_stat_statements(
         )
         conn.execute("ANALYZE t")
         conn.execute("DROP ROLE IF EXISTS advisor_ro")
-        conn.execute("CREATE ROLE advisor_ro LOGIN IN ROLE pg_read_all_stats")
+        conn.execute("CREATE ROLE advisor_ro LOGIN PASSWORD 'ro-pw' IN ROLE pg_read_all_stats")
         conn.execute("GRANT SELECT ON t TO advisor_ro")
         conn.execute("SELECT pg_stat_statements_reset()")
-    dsn = fresh_db15 if superuser else fresh_db15.replace("//postgres@", "//advisor_ro@")
+    reader = make_conninfo(fresh_db15, user="advisor_ro", password="ro-pw")
+    dsn = fresh_db15 if superuser else reader
     statements = [f"SELECT * FROM t WHERE v = $1 AND w = $2 AND id > {i}" for i in range(30)]
     audit_target(dsn, WorkloadSpec(queries_text=";\n".join(statements)), config=CONFIG)
     with psycopg.connect(fresh_db15, autocommit=True) as conn:

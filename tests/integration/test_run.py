@@ -11,11 +11,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from app.adapters.pgserver import EmbeddedPostgres, PgServer, free_port
 from app.adapters.store import upgrade_store
+from tests.targets import seed_accounts
 
 CONFIG = "version: 1\ntarget: shop\nmigrations:\n  path: migrations/versions\n"
 
@@ -23,15 +23,7 @@ CONFIG = "version: 1\ntarget: shop\nmigrations:\n  path: migrations/versions\n"
 @pytest.fixture
 def target(pg15: PgServer) -> str:
     dsn = pg15.create_database("run_target", extensions=("pg_stat_statements", "hypopg"))
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(
-            "CREATE TABLE accounts AS SELECT g AS id, 'user' || g || '@example.com' AS email"
-            " FROM generate_series(1, 100000) g"
-        )
-        conn.execute("ANALYZE accounts")
-        conn.execute("SELECT pg_stat_statements_reset()")
-        for n in range(1, 30):
-            conn.execute("SELECT * FROM accounts WHERE email = %s", (f"user{n * 7}@example.com",))
+    seed_accounts(dsn)
     return dsn
 
 

@@ -343,7 +343,7 @@ async def test_an_audit_runs_and_finishes(store: Store, fresh_db18: str) -> None
 
 
 async def test_an_unreachable_store_fails_fast(pg18: EmbeddedPostgres) -> None:
-    dsn = f"postgresql://postgres@127.0.0.1:{pg18.port}/no_such_database"
+    dsn = pg18.dsn("no_such_database")
 
     with pytest.raises(psycopg.OperationalError):
         await open_store(dsn, open_timeout_s=0.5)

@@ -262,7 +262,7 @@ def test_compose_healthchecks(compose: dict[str, Any]) -> None:
     assert services["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
     # web keeps the image's HEALTHCHECK; the others open no web port.
     assert "healthcheck" not in services["web"]
-    assert services["worker"]["healthcheck"] == {"disable": True}
+    assert services["worker"]["healthcheck"]["test"] == ["CMD", "dbarchitect", "worker", "--check"]
     assert services["migrate"]["healthcheck"] == {"disable": True}
     for name in ("postgres", "redis"):
         assert services[name]["volumes"], f"{name}: keep its data in a volume"

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from app.adapters.heartbeats import Activity
 from app.adapters.store import Delivery
 from app.web.state import QueueUnavailable
 
@@ -70,5 +71,13 @@ class FakeQueue:
             self.jobs.setdefault(delivery.delivery_id, delivery.to_job())
         return created
 
+    #: Live workers per queue that ``activity`` reports.
+    workers: dict[str, int] = field(default_factory=lambda: {"events": 1, "audits": 1})
+
     async def ping(self) -> bool:
         return not self.down
+
+    async def activity(self) -> Activity | None:
+        if self.down:
+            return None
+        return Activity(dict(self.workers), {"events": len(self.jobs), "audits": 0})

@@ -163,13 +163,17 @@ def test_a_delivery_id_that_is_no_guid_is_refused(
     assert store.calls == 0
 
 
+_LIVE = {"workers": {"events": 1, "audits": 1}, "queued": {"events": 0, "audits": 0}}
+_UNSEEN: dict[str, object] = {"workers": None, "queued": None}
+
+
 @pytest.mark.parametrize(
     ("store_down", "redis_down", "status", "expected"),
     [
-        (False, False, 200, {"status": "ok", "store": "ok", "redis": "ok"}),
-        (True, False, 200, {"status": "degraded", "store": "down", "redis": "ok"}),
-        (False, True, 200, {"status": "degraded", "store": "ok", "redis": "down"}),
-        (True, True, 503, {"status": "down", "store": "down", "redis": "down"}),
+        (False, False, 200, {"status": "ok", "store": "ok", "redis": "ok"} | _LIVE),
+        (True, False, 200, {"status": "degraded", "store": "down", "redis": "ok"} | _LIVE),
+        (False, True, 200, {"status": "degraded", "store": "ok", "redis": "down"} | _UNSEEN),
+        (True, True, 503, {"status": "down", "store": "down", "redis": "down"} | _UNSEEN),
     ],
 )
 def test_health(
@@ -186,3 +190,16 @@ def test_health(
     response = client.get("/healthz")
 
     assert (response.status_code, json.loads(response.content)) == (status, expected)
+
+
+@pytest.mark.parametrize("silent", ["events", "audits"])
+def test_health_is_degraded_while_a_queue_has_no_live_worker(
+    client: TestClient[Any], queue: FakeQueue, silent: str
+) -> None:
+    queue.workers[silent] = 0
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["workers"][silent] == 0

@@ -102,7 +102,7 @@ def audit(
     selection = select(analyzed, cands, oracle, catalog, config=config.selection, progress=progress)
     for pos, reason in sorted(selection.unplannable.items()):
         skipped.append(Skipped(analyzed[pos].query, reason))
-    recs = [_from_chosen(ch, analyzed) for ch in selection.chosen]
+    recs = [_from_chosen(ch, analyzed, snapshot) for ch in selection.chosen]
     chosen_keys = {(r.table, r.columns) for r in recs if r.where is None}
     in_use = _used_by_plans(analyzed, oracle)
     rule_rejected: list[Rejection] = []
@@ -150,9 +150,9 @@ def _used_by_plans(analyzed: Sequence[Analyzed], oracle: CostOracle) -> dict[str
     return used
 
 
-def _from_chosen(ch: Chosen, analyzed: Sequence[Analyzed]) -> Recommendation:
+def _from_chosen(ch: Chosen, analyzed: Sequence[Analyzed], snapshot: Snapshot) -> Recommendation:
     cand = ch.candidate
-    name = index_name(cand)
+    name = index_name(cand, snapshot.names_in_schema_of(cand.table))
     effects = tuple(
         QueryEffect(analyzed[q].query, before, after)
         for q, (before, after) in sorted(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Collection
 
 from app.engine.model import Candidate
 
@@ -63,12 +64,14 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "expr"
 
 
-def index_name(candidate: Candidate) -> str:
+def index_name(candidate: Candidate, taken: Collection[str] = ()) -> str:
     """A readable, deterministic index name within PostgreSQL's 63-byte limit.
 
     A digest of the whole definition is added when the readable part could be shared by
-    another index: INCLUDE, WHERE, more than 63 bytes, or a table or column name the slug
-    changes beyond lower case (``"a b"`` and ``"a-b"`` both read ``a_b``).
+    another index: INCLUDE, WHERE, an expression key, more than 63 bytes, a table or column
+    name the slug changes beyond lower case (``"a b"`` and ``"a-b"`` both read ``a_b``), or a
+    name already ``taken`` by a relation of the table's schema (``IF NOT EXISTS`` would then
+    quietly keep that other relation instead of building the measured index).
 
     >>> from app.engine.model import IndexKey
     >>> index_name(Candidate("public.posts", (IndexKey("user_id"), IndexKey("blog_id"))))
@@ -82,8 +85,9 @@ def index_name(candidate: Candidate) -> str:
         parts.append("partial")
     name = "_".join(parts) + "_idx"
     names = [table_name, *(k.key for k in candidate.keys if not k.expression)]
-    lossy = any(_slug(n) != n.lower() for n in names)
-    if lossy or candidate.include or candidate.where or len(name.encode()) > MAX_IDENTIFIER_BYTES:
+    lossy = any(_slug(n) != n.lower() for n in names) or any(k.expression for k in candidate.keys)
+    ambiguous = lossy or candidate.include or candidate.where or name in taken
+    if ambiguous or len(name.encode()) > MAX_IDENTIFIER_BYTES:
         digest = hashlib.sha256(candidate.label().encode()).hexdigest()[:8]
         stem = "_".join(parts)
         room = MAX_IDENTIFIER_BYTES - len(digest) - len("__idx")

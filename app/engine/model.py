@@ -145,6 +145,14 @@ class Snapshot:
                 return t
         return None
 
+    def names_in_schema_of(self, qualified: str) -> frozenset[str]:
+        """Names of the tables and indexes in the schema of ``qualified`` (one namespace)."""
+        schema = qualified.partition(".")[0]
+        return frozenset(
+            [t.name for t in self.tables if t.schema == schema]
+            + [i.name for i in self.indexes if i.schema == schema]
+        )
+
     def indexes_on(self, qualified: str) -> tuple[Index, ...]:
         """Indexes of one table."""
         return tuple(i for i in self.indexes if i.table == qualified)

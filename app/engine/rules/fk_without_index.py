@@ -52,7 +52,7 @@ def fk_without_index(
         if candidate in seen:
             continue
         seen.add(candidate)
-        name = index_name(candidate)
+        name = index_name(candidate, snapshot.names_in_schema_of(fk.table))
         partitioned = table.kind == RelKind.partitioned
         yield Recommendation(
             action="create_index",

@@ -118,3 +118,20 @@ def test_names_the_slug_would_merge_get_distinct_index_names() -> None:
     assert index_name(Candidate("public.AuditLog", (IndexKey("userId"),))) == (
         "auditlog_userid_idx"
     )
+
+
+def test_a_name_taken_in_the_schema_gets_a_digest_so_if_not_exists_cannot_skip_the_build() -> None:
+    # Someone's own index already carries the readable name, on another column: IF NOT EXISTS
+    # would keep it and the revision would quietly build nothing.
+    candidate = Candidate("public.posts", (IndexKey("user_id"),))
+    assert index_name(candidate) == "posts_user_id_idx"
+    other = index_name(candidate, taken={"posts_user_id_idx", "posts"})
+    assert other != "posts_user_id_idx"
+    assert other.startswith("posts_user_id_") and other.endswith("_idx")
+    assert index_name(candidate, taken={"posts"}) == "posts_user_id_idx"
+
+
+def test_expression_keys_whose_slugs_meet_get_distinct_names() -> None:
+    plus = Candidate("public.t", (IndexKey("(a + b)", expression=True),))
+    minus = Candidate("public.t", (IndexKey("(a - b)", expression=True),))
+    assert index_name(plus) != index_name(minus)

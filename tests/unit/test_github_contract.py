@@ -263,7 +263,9 @@ async def test_publishing_a_fix_keeps_to_the_contract(base_url: str, name: str) 
     assert CONTRACT.requests - before == len(fake.requests)
     used = {op.operation_id for op in OPERATIONS}
     exercised = used & CONTRACT.exercised[name]
-    assert used - exercised == {"apps/create-from-manifest"}  # tests/unit/web/test_manifest.py
+    # Everything but the manifest conversion (tests/unit/web/test_manifest.py), which an
+    # earlier test of the session may have exercised already.
+    assert used - exercised <= {"apps/create-from-manifest"}
     assert f"({CONTRACT.requests} requests validated" in coverage_line()
 
 

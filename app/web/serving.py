@@ -38,19 +38,26 @@ _HEAD_TOO_BIG = (
 )
 
 
+class _HeadTooBig(Exception):
+    """Raised from a parser callback to stop parsing a request refused for its head."""
+
+
 class GuardedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the two limits it lacks on a request's head.
 
     uvicorn times out idle keep-alive connections but not a request whose headers trickle
     in, and httptools buffers headers of any length. Here each head (request line and
     headers) must be complete within :data:`HEAD_TIMEOUT_S` of the connection or of the
-    request's first byte, and within :data:`MAX_HEAD_BYTES` (counted per read, so one read
-    carrying the head and some body is never mistaken for a long head).
+    request's first byte, and within :data:`MAX_HEAD_BYTES`: counted per read while the head
+    is incomplete (so that an endless header is cut before it is all buffered), and as parsed
+    once it is complete (so that one read carrying a whole long head is caught too, and one
+    carrying a short head and some body is not mistaken for a long head).
     """
 
     _head_timer: asyncio.TimerHandle | None = None
     _in_head = False
     _head_bytes = 0
+    _head_parsed = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -72,13 +79,27 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if not self._in_head:  # the first request's clock started with the connection
             self._start_head()
 
+    def on_url(self, url: bytes) -> None:
+        self._head_parsed += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_parsed += len(name) + len(value) + 4  # ": " and CRLF
+        super().on_header(name, value)
+
     def on_headers_complete(self) -> None:
         self._stop_head()
+        if self._head_parsed > MAX_HEAD_BYTES:
+            self._refuse(_HEAD_TOO_BIG)
+            # Stops the parser: the request never reaches the app (uvicorn's own 400 for a
+            # parser error finds the connection closed already).
+            raise _HeadTooBig
         super().on_headers_complete()
 
     def _start_head(self) -> None:
         self._in_head = True
         self._head_bytes = 0
+        self._head_parsed = 0
         if self._head_timer is None:
             self._head_timer = self.loop.call_later(HEAD_TIMEOUT_S, self._refuse, _HEAD_TOO_SLOW)
 

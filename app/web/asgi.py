@@ -18,7 +18,7 @@ from litestar.types import Scope
 from app.adapters.store import open_store
 from app.settings import Settings, get_settings
 from app.web.api import API_COMPONENTS, api_router
-from app.web.bodies import MAX_BODY_BYTES, body_guard
+from app.web.bodies import MAX_BODY_BYTES, BoundedRequest, body_guard
 from app.web.health import healthz
 from app.web.manifest import github_web_url
 from app.web.metrics import metrics
@@ -69,7 +69,8 @@ def create_app(settings: Settings | None = None, *, store_dsn: str | None = None
         ],
         template_config=template_config(github_web_url(settings.github_api_url)),
         lifespan=[lifespan],
-        middleware=[body_guard],  # every body but the webhook's: small, and there at once
+        middleware=[body_guard],
+        request_class=BoundedRequest,  # every body but the webhook's: small, and there at once
         request_max_body_size=MAX_BODY_BYTES,  # what body_guard lets through anyway
         exception_handlers={RequestEntityTooLarge: _too_large},
         after_exception=[_log_exception],

@@ -10,13 +10,17 @@ hundred bytes; the webhook receiver streams its own (larger) bodies within its b
 
 from __future__ import annotations
 
+from typing import Any
+
+from litestar import Request
 from litestar.enums import ScopeType
+from litestar.exceptions import ClientException
 from litestar.types import ASGIApp, HTTPRequestEvent, Receive, ReceiveMessage, Scope, Send
 
 from app.web.streams import TooSlow, receive_within, send_json
 from app.web.webhooks import WEBHOOK_PATH
 
-__all__ = ["MAX_BODY_BYTES", "READ_IDLE_S", "READ_TOTAL_S", "body_guard"]
+__all__ = ["MAX_BODY_BYTES", "READ_IDLE_S", "READ_TOTAL_S", "BoundedRequest", "body_guard"]
 
 MAX_BODY_BYTES = 64 * 1024
 """The largest body a route other than the webhook takes (a login form is ~100 bytes)."""
@@ -24,6 +28,23 @@ READ_TOTAL_S = 10.0
 """The whole body must arrive within this..."""
 READ_IDLE_S = 5.0
 """...and no gap between two pieces of it may be longer than this."""
+
+
+class BoundedRequest(Request[Any, Any, Any]):
+    """Litestar's request, whose JSON body nested too deeply for the decoder is a 400.
+
+    msgspec raises RecursionError for JSON nested about a thousand deep (``[[[[...``, a few
+    KB), which Litestar would pass on as a 500.
+    """
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except RecursionError:
+            raise ClientException(
+                "the JSON body is nested too deeply to decode: send the document the route "
+                "expects (see /schema)"
+            ) from None
 
 
 class _Refused(Exception):

@@ -116,3 +116,10 @@ def unhandled_errors(server: ServeProcess) -> list[str]:
     """The log lines of errors the app did not expect (``web.unhandled``, tracebacks)."""
     lines = server.log_path.read_text(errors="replace").splitlines()
     return [line for line in lines if "web.unhandled" in line or "Traceback" in line]
+
+
+def operator_login(server: ServeProcess, source: str = "127.0.0.2") -> httpx.Response:
+    """The admin's login with the right token from ``source`` (303 and a session cookie)."""
+    transport = httpx.HTTPTransport(local_address=source)
+    with httpx.Client(base_url=server.url, transport=transport, timeout=10) as operator:
+        return operator.post("/ui/login", data={"token": ADMIN_TOKEN, "next": "/ui/"})

@@ -9,31 +9,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from app.web.bodies import MAX_BODY_BYTES
 from tests.attack.serve_process import (
-    ADMIN_TOKEN,
     RssWatch,
     ServeProcess,
-    serve_with_admin,
+    operator_login,
     unhandled_errors,
 )
 
 CUT_WITHIN_S = 10.0 + 2.5  # the read deadline, and a margin for a loaded machine
 FORM = b"token=wrong-token-guess&next=%2Fui%2F"
 JSON_START = b'{"repository": "acme/shop", "dry_run": true}'
-
-
-@pytest.fixture(scope="module")
-def web(
-    module_store: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServeProcess]:
-    with serve_with_admin(module_store, redis_url, tmp_path_factory, "bodies") as server:
-        yield server
 
 
 def _request(path: str, length: int, headers: dict[str, str] | None = None) -> bytes:
@@ -74,11 +64,8 @@ async def _send_and_answer(port: int, head: bytes, body: bytes, *, pieces: int =
         writer.close()
 
 
-def _operator_logs_in(web: ServeProcess) -> int:
-    transport = httpx.HTTPTransport(local_address="127.0.0.2")
-    with httpx.Client(base_url=web.url, transport=transport, timeout=10) as operator:
-        answer = operator.post("/ui/login", data={"token": ADMIN_TOKEN, "next": "/ui/"})
-    return answer.status_code
+def _operator_logs_in(admin_web: ServeProcess) -> int:
+    return operator_login(admin_web).status_code
 
 
 @pytest.mark.timeout(60)
@@ -93,26 +80,26 @@ def _operator_logs_in(web: ServeProcess) -> int:
     ids=["login", "api", "logout", "setup-callback"],
 )
 def test_big_bodies_to_other_routes_are_refused_unread(
-    web: ServeProcess, path: str, headers: dict[str, str]
+    admin_web: ServeProcess, path: str, headers: dict[str, str]
 ) -> None:
     """A declared 9 MiB (Litestar alone would read up to 10 MB), 100 at once; then one just
     over the limit in chunked encoding, which declares no length."""
 
     async def attack() -> tuple[list[int | None], RssWatch]:
-        watch = RssWatch(web, web.rss_mb() + 100)
+        watch = RssWatch(admin_web, admin_web.rss_mb() + 100)
         watching = asyncio.create_task(watch.run())
         big = 9 * 1024 * 1024
         body = b"a" * big
         statuses = await asyncio.gather(
             *(
-                _send_and_answer(web.port, _request(path, big, headers), body, pieces=36)
+                _send_and_answer(admin_web.port, _request(path, big, headers), body, pieces=36)
                 for _ in range(100)
             )
         )
         watching.cancel()
         return list(statuses), watch
 
-    before = web.rss_mb()
+    before = admin_web.rss_mb()
     started = time.perf_counter()
     statuses, watch = asyncio.run(attack())
     took = time.perf_counter() - started
@@ -121,7 +108,7 @@ def test_big_bodies_to_other_routes_are_refused_unread(
     )
     piece = b"a" * 4096
     chunks = (b"%x\r\n" % len(piece) + piece + b"\r\n") * (MAX_BODY_BYTES // 4096 + 2)
-    chunked = asyncio.run(_send_and_answer(web.port, chunked_head, chunks + b"0\r\n\r\n"))
+    chunked = asyncio.run(_send_and_answer(admin_web.port, chunked_head, chunks + b"0\r\n\r\n"))
 
     print(
         f"\n100 x 9 MiB to {path}: {Counter(statuses)} in {took:.1f} s; RSS {before:.0f} MB "
@@ -132,17 +119,19 @@ def test_big_bodies_to_other_routes_are_refused_unread(
     assert statuses == [refused] * 100
     assert chunked == refused
     assert not watch.tripped.is_set()
-    assert not unhandled_errors(web)
+    assert not unhandled_errors(admin_web)
 
 
 @pytest.mark.timeout(60)
-def test_slow_bodies_to_other_routes_are_cut_and_the_operator_gets_in(web: ServeProcess) -> None:
+def test_slow_bodies_to_other_routes_are_cut_and_the_operator_gets_in(
+    admin_web: ServeProcess,
+) -> None:
     """Forms and JSON sent at a byte every half second, 150 at once: without a deadline,
     Litestar would wait for them for ever."""
 
     async def trickle(path: str, body: bytes) -> float:
         started = time.perf_counter()
-        reader, writer = await asyncio.open_connection("127.0.0.1", web.port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", admin_web.port)
         closed = asyncio.create_task(reader.read(-1))
         try:
             writer.write(_request(path, len(body) + 1, {"Authorization": "Bearer x"}))
@@ -165,7 +154,7 @@ def test_slow_bodies_to_other_routes_are_cut_and_the_operator_gets_in(web: Serve
             *(trickle("/api/audits", JSON_START) for _ in range(50)),
         )
         await asyncio.sleep(1.0)
-        operator = await asyncio.to_thread(_operator_logs_in, web)
+        operator = await asyncio.to_thread(_operator_logs_in, admin_web)
         return list(await cut), operator
 
     cut, operator = asyncio.run(attack())
@@ -173,11 +162,11 @@ def test_slow_bodies_to_other_routes_are_cut_and_the_operator_gets_in(web: Serve
     print(f"\n150 trickled bodies (login, API): cut after {min(cut):.1f}-{max(cut):.1f} s")
     assert max(cut) < CUT_WITHIN_S
     assert operator == 303  # logged in meanwhile
-    assert not unhandled_errors(web)
+    assert not unhandled_errors(admin_web)
 
 
 @pytest.mark.timeout(60)
-def test_huge_query_strings_headers_and_cookies_get_4xx(web: ServeProcess) -> None:
+def test_huge_query_strings_headers_and_cookies_get_4xx(admin_web: ServeProcess) -> None:
     cookie = "; ".join(f"c{n}={'v' * 20}" for n in range(2000))  # ~50 KB, 2000 cookies
     probes = {
         "query 60 KB": ("GET", "/ui/audits?repository=" + "a" * 60_000, {}),
@@ -188,7 +177,7 @@ def test_huge_query_strings_headers_and_cookies_get_4xx(web: ServeProcess) -> No
         "500 headers": ("GET", "/metrics", {f"X-H{n}": "v" for n in range(500)}),
     }
     answers = {}
-    with httpx.Client(base_url=web.url, timeout=10) as client:
+    with httpx.Client(base_url=admin_web.url, timeout=10) as client:
         for name, (method, path, headers) in probes.items():
             try:
                 answers[name] = client.request(method, path, headers=headers).status_code
@@ -197,5 +186,5 @@ def test_huge_query_strings_headers_and_cookies_get_4xx(web: ServeProcess) -> No
     print(f"\nhuge heads: {answers}")
     assert all(status is None or status < 500 for status in answers.values()), answers
     assert answers["head over 64 KiB"] in (431, None)
-    assert _operator_logs_in(web) == 303
-    assert not unhandled_errors(web)
+    assert _operator_logs_in(admin_web) == 303
+    assert not unhandled_errors(admin_web)

@@ -101,6 +101,7 @@ class RssWatch:
 
 
 ADMIN_TOKEN = "attack-surface-admin-token-0123456789"
+SECRET = "surface-secret"
 
 
 def serve_with_admin(
@@ -109,7 +110,7 @@ def serve_with_admin(
     """A :class:`ServeProcess` with the dashboard and API on (``ADMIN_TOKEN``), its log in a
     fresh directory named ``name``."""
     log = tmp_path_factory.mktemp(name) / "serve.log"
-    return ServeProcess(store_dsn, redis_url, "surface-secret", log, DBARCH_ADMIN_TOKEN=ADMIN_TOKEN)
+    return ServeProcess(store_dsn, redis_url, SECRET, log, DBARCH_ADMIN_TOKEN=ADMIN_TOKEN)
 
 
 def unhandled_errors(server: ServeProcess) -> list[str]:

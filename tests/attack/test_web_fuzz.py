@@ -13,6 +13,7 @@ import asyncio
 import json
 import random
 import time
+import uuid
 from collections import Counter
 from urllib.parse import quote
 
@@ -22,10 +23,12 @@ import pytest
 from app.web.auth import ADMIN_COOKIE
 from tests.attack.serve_process import (
     ADMIN_TOKEN,
+    SECRET,
     ServeProcess,
     operator_login,
     unhandled_errors,
 )
+from tests.payloads import issue_comment, sign
 
 SEED = 20261204
 REQUESTS = 3000
@@ -318,3 +321,62 @@ def test_hostile_requests_named_one_by_one(admin_web: ServeProcess) -> None:
     assert b"passwd" not in b"".join(a.content for a in answers[7:9])
     assert "evil.example" not in answers[9].text.replace("%2F", "/").split("<form")[1][:400]
     assert not unhandled_errors(admin_web)
+
+
+@pytest.mark.timeout(60)
+def test_hammered_health_and_metrics_do_not_hold_up_deliveries(admin_web: ServeProcess) -> None:
+    """64 clients polling /healthz (a store ping and a Redis read each) and /metrics (a Redis
+    read) as fast as answered, unauthenticated, while GitHub delivers from its own address."""
+
+    async def attack() -> tuple[Counter[int], list[tuple[int, float]]]:
+        stop = asyncio.Event()
+        polled: Counter[int] = Counter()
+
+        async def poll(client: httpx.AsyncClient, path: str) -> None:
+            while not stop.is_set():
+                polled[(await client.get(path)).status_code] += 1
+
+        async def deliver(github: httpx.AsyncClient) -> tuple[int, float]:
+            body = json.dumps(issue_comment("/audit")).encode()
+            headers = {
+                "X-GitHub-Event": "issue_comment",
+                "X-GitHub-Delivery": str(uuid.uuid4()),
+                "X-Hub-Signature-256": sign(body, SECRET),
+                "Content-Type": "application/json",
+            }
+            started = time.perf_counter()
+            answer = await github.post("/webhooks/github", content=body, headers=headers)
+            return answer.status_code, time.perf_counter() - started
+
+        limits = httpx.Limits(max_connections=64)
+        async with (
+            httpx.AsyncClient(base_url=admin_web.url, timeout=20, limits=limits) as flood,
+            httpx.AsyncClient(
+                base_url=admin_web.url,
+                timeout=20,
+                transport=httpx.AsyncHTTPTransport(local_address="127.0.0.7"),
+            ) as github,
+        ):
+            pollers = [
+                asyncio.create_task(poll(flood, ("/healthz", "/metrics")[n % 2])) for n in range(64)
+            ]
+            await asyncio.sleep(1.0)
+            delivered = []
+            for _ in range(10):  # bursts of 6, every half second
+                delivered += await asyncio.gather(*(deliver(github) for _ in range(6)))
+                await asyncio.sleep(0.5)
+            stop.set()
+            await asyncio.gather(*pollers)
+        return polled, delivered
+
+    polled, delivered = asyncio.run(attack())
+
+    seconds = sorted(s for _, s in delivered)
+    print(
+        f"\n64 pollers of /healthz and /metrics: {dict(polled)}; 60 deliveries meanwhile: "
+        f"{Counter(s for s, _ in delivered)}, p50 {seconds[30] * 1000:.0f} ms, "
+        f"max {seconds[-1] * 1000:.0f} ms"
+    )
+    assert [s for s, _ in delivered] == [202] * 60
+    assert not [s for s in polled if s >= 500]
+    assert seconds[-1] < 5.0

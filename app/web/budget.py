@@ -3,8 +3,8 @@
 A webhook body's HMAC can only be checked once all of it is there, so a sender without the
 secret can make the process hold bodies for as long as the read deadline allows. The budget
 bounds what that costs: bytes held overall (so memory is bounded whatever the number of
-connections), bytes and bodies held per client (an IPv4 address or an IPv6 /64, so one
-client cannot take the whole budget), and a part of the budget only *proven* clients may use:
+connections), bytes held per client (an IPv4 address or an IPv6 /64, so one client cannot
+take the whole budget), and a part of the budget only *proven* clients may use:
 those that sent a correctly signed delivery recently. GitHub sends from a handful of
 addresses, which prove themselves with their first delivery; from then on no number of
 unproven clients can keep them out. Pure bookkeeping (no I/O; the clock is injectable).
@@ -34,10 +34,9 @@ class BudgetLimits:
     """Kept for small bodies (nearly every real delivery), so big ones cannot starve them."""
     proven_reserve_bytes: int = 32 * _MIB
     """Kept for proven clients: unproven ones together hold at most the rest."""
-    client_share_bytes: int = 8 * _MIB
-    """Bytes one unproven client may hold at once (GitHub's deliveries are tens of KB)."""
-    client_bodies: int = 64
-    """Bodies one unproven client may have in flight at once (each holds a connection)."""
+    client_share_bytes: int = 16 * _MIB
+    """Bytes one unproven client may hold at once: hundreds of GitHub's deliveries (tens of
+    KB each), so a burst from a fresh address gets through, but a sixth of the budget."""
     proven_for_s: float = 24 * 3600.0
     """How long a correctly signed delivery keeps its sender proven (renewed by each one)."""
     proven_clients: int = 4096
@@ -100,11 +99,11 @@ class ByteBudget:
                     f"a body over {limits.client_share_bytes // _MIB} MiB is taken only from "
                     "an address that has sent a correctly signed delivery recently"
                 )
-            if held.bytes + size > limits.client_share_bytes or held.bodies >= limits.client_bodies:
+            if held.bytes + size > limits.client_share_bytes:
                 return (
-                    "this address has as many webhook bodies in flight as a sender that has "
-                    f"not yet sent a signed delivery may have ({limits.client_bodies} bodies, "
-                    f"{limits.client_share_bytes // _MIB} MiB)"
+                    "this address has as many bytes of webhook bodies in flight as a sender "
+                    "that has not yet sent a signed delivery may have "
+                    f"({limits.client_share_bytes // _MIB} MiB)"
                 )
             self.unproven_in_use += size
         held.bytes += size

@@ -86,7 +86,7 @@ async def github_webhook(scope: Scope, receive: Receive, send: Send) -> None:
     peer = scope.get("client")  # the forwarded address behind a trusted proxy
     client = client_key(peer[0] if peer else None)
     if isinstance(admitted, Refusal):
-        await _refuse_read(web, receive, send, admitted, headers, client, started)
+        await _refuse_read(web, receive, send, admitted, headers, started)
         return
     grant = web.budget.reserve(admitted, client)
     if isinstance(grant, str):
@@ -119,20 +119,14 @@ async def _refuse_read(
     send: Send,
     refusal: Refusal,
     headers: dict[str, str],
-    client: str,
     started: float,
 ) -> None:
     """Answer a request refused on its headers; a small body is read and dropped first, so
     that the sender sees the answer (a misconfigured App shows it in its delivery log)
-    rather than a reset. That read holds no bytes but counts as one of the client's bodies,
-    so a client cannot hold connections open this way beyond its share either."""
+    rather than a reset. Dropping holds no bytes; the connections a client may hold at
+    once are bounded by ``serving.MAX_CONNECTIONS_PER_CLIENT``."""
     if refusal.status in (400, 401) and _declared_small(headers, web.limits):
-        grant = web.budget.reserve(0, client)
-        if not isinstance(grant, str):
-            try:
-                await _receive_all(receive, web.limits, _drop)
-            finally:
-                web.budget.release(grant)
+        await _receive_all(receive, web.limits, _drop)
     await _refuse(web, send, refusal, headers, started)
 
 

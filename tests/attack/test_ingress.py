@@ -291,11 +291,14 @@ async def _hold_forged(port: int, source: str, until: float) -> Counter[int | No
 async def _waves(
     port: int, source: str, every_s: float, until: float
 ) -> list[tuple[str, int, dict[str, object]]]:
-    """Bursts of 20 signed deliveries from ``source`` every ``every_s`` until ``until``."""
+    """Bursts of signed deliveries from ``source`` every ``every_s`` until ``until``: 150 at
+    once first (more than arrive together from a fresh address after a restart), then 20."""
     loop = asyncio.get_running_loop()
     results = []
+    burst = 150
     while loop.time() + every_s < until:
-        results += await _legit_while(port, 20, every_s, source=source)
+        results += await _legit_while(port, burst, every_s, source=source)
+        burst = 20
     return results
 
 

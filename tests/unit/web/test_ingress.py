@@ -125,28 +125,27 @@ def test_an_unproven_client_holds_at_most_its_share_and_never_the_proven_reserve
         reserve_bytes=0,
         proven_reserve_bytes=40,
         client_share_bytes=25,
-        client_bodies=3,
     )
     budget = ByteBudget(limits)
 
     held = [budget.reserve(10, "attacker"), budget.reserve(10, "attacker")]
     assert all(isinstance(g, Grant) and g.unproven for g in held)
-    assert "as many webhook bodies in flight" in str(budget.reserve(10, "attacker"))  # 30 > 25
+    assert "as many bytes of webhook bodies" in str(budget.reserve(10, "attacker"))  # 30 > 25
     assert "is taken only from" in str(budget.reserve(26, "stranger"))
-    assert isinstance(budget.reserve(0, "attacker"), Grant)  # a third body, of nothing
-    assert isinstance(budget.reserve(0, "attacker"), str)  # a fourth is one too many
-    for n in range(4):  # other unproven clients share 60 at most
+    assert isinstance(budget.reserve(5, "attacker"), Grant)  # 25: its whole share
+    for n in range(3):  # unproven clients share 60 at most
         assert isinstance(budget.reserve(10, f"other-{n}"), Grant)
     assert "not yet sent a signed delivery" in str(budget.reserve(10, "other-9"))
     budget.prove("github")
     proven = [budget.reserve(20, "github"), budget.reserve(20, "github")]
     assert all(isinstance(g, Grant) and not g.unproven for g in proven)  # the kept 40
-    assert budget.in_use == 100 and budget.unproven_in_use == 60
+    assert budget.in_use == 95 and budget.unproven_in_use == 55
     for grant in held:
         assert isinstance(grant, Grant)
         budget.release(grant)
-    assert budget.unproven_in_use == 40
-    assert isinstance(budget.reserve(20, "attacker"), Grant)
+    assert budget.unproven_in_use == 35
+    assert isinstance(budget.reserve(20, "attacker"), Grant)  # 5 + 20: its share again
+    assert isinstance(budget.reserve(1, "attacker"), str)
 
 
 def test_a_proof_expires_and_only_so_many_clients_are_remembered() -> None:

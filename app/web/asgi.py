@@ -18,6 +18,7 @@ from litestar.types import Scope
 from app.adapters.store import open_store
 from app.settings import Settings, get_settings
 from app.web.api import API_COMPONENTS, api_router
+from app.web.bodies import MAX_BODY_BYTES, BoundedRequest, body_guard
 from app.web.health import healthz
 from app.web.manifest import github_web_url
 from app.web.metrics import metrics
@@ -25,7 +26,7 @@ from app.web.recovery import run_recovery
 from app.web.setup import SETUP_HANDLERS
 from app.web.state import DeliveryQueue, WebState
 from app.web.ui import root_redirect, template_config, ui_router
-from app.web.webhooks import MAX_BODY_BYTES, github_webhook
+from app.web.webhooks import github_webhook
 
 __all__ = ["create_app"]
 
@@ -68,6 +69,9 @@ def create_app(settings: Settings | None = None, *, store_dsn: str | None = None
         ],
         template_config=template_config(github_web_url(settings.github_api_url)),
         lifespan=[lifespan],
+        middleware=[body_guard],
+        request_class=BoundedRequest,  # every body but the webhook's: small, and there at once
+        request_max_body_size=MAX_BODY_BYTES,  # what body_guard lets through anyway
         exception_handlers={RequestEntityTooLarge: _too_large},
         after_exception=[_log_exception],
         logging_config=None,  # app.log configures logging for the whole process
@@ -117,8 +121,8 @@ async def _report_dependencies(store_ping: Awaitable[None], redis_ping: Awaitabl
 def _too_large(request: Request[Any, Any, Any], exc: RequestEntityTooLarge) -> Response[Any]:
     return Response(
         {
-            "error": f"the request body is larger than {request.url.path} accepts (webhook "
-            f"deliveries: {MAX_BODY_BYTES // (1024 * 1024)} MiB; GitHub sends none larger)"
+            "error": f"the request body is larger than the {MAX_BODY_BYTES // 1024} KiB "
+            f"{request.url.path} accepts: send the form or JSON the route expects"
         },
         status_code=exc.status_code,
     )

@@ -6,11 +6,13 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from app.web.budget import BudgetLimits
 
 __all__ = [
     "MAX_BODY_BYTES",
-    "ByteBudget",
+    "BudgetLimits",
     "IngressLimits",
     "Refusal",
     "SignatureCheck",
@@ -35,12 +37,8 @@ class IngressLimits:
     """The whole body must arrive within this (GitHub sends a delivery in well under 1 s)."""
     read_idle_s: float = 5.0
     """...and no gap between two pieces of it may be longer than this."""
-    budget_bytes: int = 96 * 1024 * 1024
-    """Bytes of bodies held at once, across all requests being read or handled."""
-    small_body_bytes: int = 1024 * 1024
-    """Bodies up to this size may use the whole budget; larger ones leave ``reserve_bytes``."""
-    reserve_bytes: int = 16 * 1024 * 1024
-    """Kept for small bodies (nearly every real delivery), so big ones cannot starve them."""
+    budget: BudgetLimits = field(default_factory=BudgetLimits)
+    """Bytes of bodies held at once: overall, per client, and kept for proven senders."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,33 +49,6 @@ class Refusal:
     error: str
     reason: str
     """A short word for the log and the metrics (``signature``, ``headers``, ``size``...)."""
-
-
-class ByteBudget:
-    """Bytes of request bodies the process holds; a request that does not fit is refused.
-
-    Callers reserve a body's declared length before reading any of it and release it once
-    the response is sent, so the process never buffers more than ``limit`` bytes of bodies,
-    whatever the number of connections. Never blocks: a refused request gets a 503.
-    """
-
-    def __init__(self, limits: IngressLimits) -> None:
-        self.limits = limits
-        self.in_use = 0
-
-    def reserve(self, size: int) -> bool:
-        """Take ``size`` bytes if they fit (big bodies leave the reserve for small ones)."""
-        limit = self.limits.budget_bytes
-        if size > self.limits.small_body_bytes:
-            limit -= self.limits.reserve_bytes
-        if self.in_use + size > limit:
-            return False
-        self.in_use += size
-        return True
-
-    def release(self, size: int) -> None:
-        """Give back what :meth:`reserve` took."""
-        self.in_use -= size
 
 
 class SignatureCheck:

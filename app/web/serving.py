@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import weakref
+from collections import Counter
 from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
 
 from app.settings import Settings
+from app.web.throttle import client_key
 
 __all__ = [
     "HEAD_TIMEOUT_S",
     "KEEP_ALIVE_S",
     "MAX_CONNECTIONS",
+    "MAX_CONNECTIONS_PER_CLIENT",
     "MAX_HEAD_BYTES",
     "GuardedHttpProtocol",
     "uvicorn_config",
@@ -27,15 +33,28 @@ MAX_HEAD_BYTES = 64 * 1024
 KEEP_ALIVE_S = 5.0
 #: Beyond this many open connections, new requests get 503 (uvicorn's limit_concurrency).
 MAX_CONNECTIONS = 1000
+#: Connections one client (an IPv4 address or IPv6 /64) may hold open at once; the next is
+#: closed at once, so that one client cannot take every one of :data:`MAX_CONNECTIONS`.
+MAX_CONNECTIONS_PER_CLIENT = MAX_CONNECTIONS // 4
 
 _HEAD_TOO_SLOW = (
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\ncontent-length: 42\r\n"
     b"connection: close\r\n\r\nthe request headers did not arrive in time"
 )
+_TOO_MANY = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 45\r\n"
+    b"retry-after: 5\r\nconnection: close\r\n\r\ntoo many connections from this client at once"
+)
+# Open connections per client, per server (the protocols of one server share its state).
+_OPEN: weakref.WeakKeyDictionary[ServerState, Counter[str]] = weakref.WeakKeyDictionary()
 _HEAD_TOO_BIG = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain\r\n"
     b"content-length: 32\r\nconnection: close\r\n\r\nthe request headers are too long"
 )
+
+
+class _HeadTooBig(Exception):
+    """Raised from a parser callback to stop parsing a request refused for its head."""
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -44,21 +63,61 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     uvicorn times out idle keep-alive connections but not a request whose headers trickle
     in, and httptools buffers headers of any length. Here each head (request line and
     headers) must be complete within :data:`HEAD_TIMEOUT_S` of the connection or of the
-    request's first byte, and within :data:`MAX_HEAD_BYTES` (counted per read, so one read
-    carrying the head and some body is never mistaken for a long head).
+    request's first byte, and within :data:`MAX_HEAD_BYTES`: counted per read while the head
+    is incomplete (so that an endless header is cut before it is all buffered), and as parsed
+    once it is complete (so that one read carrying a whole long head is caught too, and one
+    carrying a short head and some body is not mistaken for a long head).
     """
 
     _head_timer: asyncio.TimerHandle | None = None
     _in_head = False
     _head_bytes = 0
+    _head_parsed = 0
+    _counted_as: str | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        peer = self.client[0] if self.client else None
+        if peer is not None and not self._is_trusted_proxy(peer):
+            key = client_key(peer)
+            open_now = _OPEN.setdefault(self.server_state, Counter())
+            if open_now[key] >= MAX_CONNECTIONS_PER_CLIENT:
+                transport.write(_TOO_MANY)
+                transport.close()
+                return
+            open_now[key] += 1
+            self._counted_as = key
         self._start_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head()
+        if self._counted_as is not None:
+            open_now = _OPEN[self.server_state]
+            open_now[self._counted_as] -= 1
+            if not open_now[self._counted_as]:
+                del open_now[self._counted_as]
         super().connection_lost(exc)
+
+    def _is_trusted_proxy(self, peer: str) -> bool:
+        """Whether ``peer`` is a proxy uvicorn believes (its clients are told apart later,
+        by the forwarded address; the proxy itself holds every connection)."""
+        if not self.config.proxy_headers:
+            return False
+        trusted = self.config.forwarded_allow_ips
+        entries = trusted.split(",") if isinstance(trusted, str) else trusted
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return False
+        for entry in (e.strip() for e in entries):
+            if entry == "*":
+                return True
+            try:
+                if address in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                continue
+        return False
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -72,13 +131,27 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if not self._in_head:  # the first request's clock started with the connection
             self._start_head()
 
+    def on_url(self, url: bytes) -> None:
+        self._head_parsed += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_parsed += len(name) + len(value) + 4  # ": " and CRLF
+        super().on_header(name, value)
+
     def on_headers_complete(self) -> None:
         self._stop_head()
+        if self._head_parsed > MAX_HEAD_BYTES:
+            self._refuse(_HEAD_TOO_BIG)
+            # Stops the parser: the request never reaches the app (uvicorn's own 400 for a
+            # parser error finds the connection closed already).
+            raise _HeadTooBig
         super().on_headers_complete()
 
     def _start_head(self) -> None:
         self._in_head = True
         self._head_bytes = 0
+        self._head_parsed = 0
         if self._head_timer is None:
             self._head_timer = self.loop.call_later(HEAD_TIMEOUT_S, self._refuse, _HEAD_TOO_SLOW)
 

@@ -26,8 +26,9 @@ from app.adapters.queue import (
     open_pool,
 )
 from app.web.batch import Batcher
+from app.web.budget import ByteBudget
 from app.web.counters import WebMetrics
-from app.web.ingress import ByteBudget, IngressLimits
+from app.web.ingress import IngressLimits
 
 if TYPE_CHECKING:
     from arq.connections import ArqRedis
@@ -243,7 +244,7 @@ class WebState:
     limits: IngressLimits = field(default_factory=IngressLimits)
     """What a webhook request may take: body size, read time, bytes held at once."""
     budget: ByteBudget = field(init=False)
-    """Bytes of webhook bodies held now, within ``limits.budget_bytes``."""
+    """Bytes of webhook bodies held now, overall and per client, within ``limits.budget``."""
     secrets: tuple[bytes, ...] = field(init=False)
     """``settings.webhook_secrets``, read once rather than per delivery."""
     bot_login: str = field(init=False)
@@ -256,7 +257,7 @@ class WebState:
     def __post_init__(self) -> None:
         self.secrets = self.settings.webhook_secrets
         self.bot_login = f"{self.settings.github_app_slug}[bot]"
-        self.budget = ByteBudget(self.limits)
+        self.budget = ByteBudget(self.limits.budget)
         # An outage fails a whole batch; any other error is a row's and is split down to it.
         self.inbox = Batcher(self.store.record_deliveries, outage=STORE_OUTAGES)
         self.jobs = Batcher(self.queue.enqueue_many, outage=(QueueUnavailable,))

@@ -9,12 +9,10 @@ body instead of draining it.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import msgspec
 import psycopg
 import structlog
 from litestar import asgi
@@ -37,6 +35,8 @@ from app.web.ingress import (
     signature_refusal,
 )
 from app.web.state import QueueUnavailable, WebState, web_state
+from app.web.streams import TooSlow, receive_within, send_json
+from app.web.throttle import client_key
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -49,7 +49,6 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 WEBHOOK_PATH = "/webhooks/github"
-_ENCODER = msgspec.json.Encoder()
 
 Reply = tuple[int, dict[str, Any]]
 
@@ -84,20 +83,14 @@ async def github_webhook(scope: Scope, receive: Receive, send: Send) -> None:
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
     method = str(scope.get("method", ""))  # an ASGI handler sees websocket scopes too
     admitted = admit_headers(method, headers, web.secrets, web.limits)
+    peer = scope.get("client")  # the forwarded address behind a trusted proxy
+    client = client_key(peer[0] if peer else None)
     if isinstance(admitted, Refusal):
-        if admitted.status in (400, 401) and _declared_small(headers, web.limits):
-            # A small body is read and dropped first, so that the sender sees the answer
-            # (a misconfigured App shows it in its delivery log) rather than a reset.
-            await _receive_all(receive, web.limits, _drop)
-        await _refuse(web, send, admitted, headers, started)
+        await _refuse_read(web, receive, send, admitted, headers, started)
         return
-    if not web.budget.reserve(admitted):
-        busy = Refusal(
-            503,
-            "too many webhook bodies are being received at once: retry in a few seconds",
-            "busy",
-        )
-        await _refuse(web, send, busy, headers, started)
+    grant = web.budget.reserve(admitted, client)
+    if isinstance(grant, str):
+        await _refuse(web, send, _busy(grant), headers, started)
         return
     try:
         check = SignatureCheck(web.secrets, headers["x-hub-signature-256"])
@@ -111,12 +104,34 @@ async def github_webhook(scope: Scope, receive: Receive, send: Send) -> None:
         if not check.matches():
             await _refuse(web, send, signature_refusal(), headers, started, close=False)
             return
+        web.budget.prove(client)  # only GitHub (or whoever has the secret) gets here
         status, content = await _handle(
             web, headers["x-github-delivery"], headers["x-github-event"], body, started
         )
-        await _send_json(send, status, content, close=False)
+        await send_json(send, status, content, close=False)
     finally:
-        web.budget.release(admitted)
+        web.budget.release(grant)
+
+
+async def _refuse_read(
+    web: WebState,
+    receive: Receive,
+    send: Send,
+    refusal: Refusal,
+    headers: dict[str, str],
+    started: float,
+) -> None:
+    """Answer a request refused on its headers; a small body is read and dropped first, so
+    that the sender sees the answer (a misconfigured App shows it in its delivery log)
+    rather than a reset. Dropping holds no bytes; the connections a client may hold at
+    once are bounded by ``serving.MAX_CONNECTIONS_PER_CLIENT``."""
+    if refusal.status in (400, 401) and _declared_small(headers, web.limits):
+        await _receive_all(receive, web.limits, _drop)
+    await _refuse(web, send, refusal, headers, started)
+
+
+def _busy(reason: str) -> Refusal:
+    return Refusal(503, f"{reason}: retry in a few seconds", "busy")
 
 
 async def _read_body(
@@ -144,26 +159,10 @@ async def _receive_all(
 ) -> Refusal | bool:
     """Hand each piece of the body to ``take``: True once it is all there, False if the
     client went away, a 408 refusal if it is too slow (in all or between two pieces)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limits.read_total_s
-    more = True
-    while more:
-        wait_s = min(limits.read_idle_s, deadline - loop.time())
-        try:
-            async with asyncio.timeout(max(0.0, wait_s)):
-                message = await receive()
-        except TimeoutError:
-            return Refusal(
-                408,
-                f"the body did not arrive within {limits.read_total_s:g} s (or paused for "
-                f"{limits.read_idle_s:g} s): send it at once, as GitHub does",
-                "timeout",
-            )
-        if message["type"] != "http.request":
-            return False
-        take(message.get("body", b""))
-        more = message.get("more_body", False)
-    return True
+    try:
+        return await receive_within(receive, limits.read_total_s, limits.read_idle_s, take)
+    except TooSlow as slow:
+        return Refusal(408, f"{slow}, as GitHub does", "timeout")
 
 
 def _drop(chunk: bytes) -> None:
@@ -172,7 +171,7 @@ def _drop(chunk: bytes) -> None:
 
 def _declared_small(headers: dict[str, str], limits: IngressLimits) -> bool:
     length = headers.get("content-length", "")
-    return length.isdigit() and int(length) <= limits.small_body_bytes
+    return length.isdigit() and int(length) <= limits.budget.small_body_bytes
 
 
 async def _handle(
@@ -227,27 +226,7 @@ async def _refuse(
     extra = [(b"retry-after", b"5")] if refusal.status == 503 else []
     if refusal.status == 405:
         extra.append((b"allow", b"POST"))
-    await _send_json(send, refusal.status, {"error": refusal.error}, close=close, extra=extra)
-
-
-async def _send_json(
-    send: Send,
-    status: int,
-    content: dict[str, Any],
-    *,
-    close: bool,
-    extra: Sequence[tuple[bytes, bytes]] = (),
-) -> None:
-    body = _ENCODER.encode(content)
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        *extra,
-    ]
-    if close:  # uvicorn then closes the connection rather than drain an unread body
-        headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+    await send_json(send, refusal.status, {"error": refusal.error}, close=close, extra=extra)
 
 
 async def _route(web: WebState, delivery: Delivery) -> tuple[Reply, str]:

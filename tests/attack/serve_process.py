@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from app.adapters.pgserver import free_port
 
@@ -21,7 +22,9 @@ START_TIMEOUT_S = 30.0
 class ServeProcess:
     """``python -m app.cli serve`` on a free loopback port, against a given store and Redis."""
 
-    def __init__(self, store_dsn: str, redis_url: str, secret: str, log_path: Path) -> None:
+    def __init__(
+        self, store_dsn: str, redis_url: str, secret: str, log_path: Path, **env: str
+    ) -> None:
         self.port = free_port()
         self.log_path = log_path
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("DBARCH_")} | {
@@ -33,6 +36,7 @@ class ServeProcess:
             "DBARCH_WEB_PORT": str(self.port),
             "DBARCH_INBOX_RECOVERY_SECONDS": "300",  # the test, not recovery, enqueues
             "PYTHONPATH": str(ROOT),
+            **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -94,3 +98,29 @@ class RssWatch:
                 self.tripped.set()
                 return
             await asyncio.sleep(self.every_s)
+
+
+ADMIN_TOKEN = "attack-surface-admin-token-0123456789"
+SECRET = "surface-secret"
+
+
+def serve_with_admin(
+    store_dsn: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory, name: str
+) -> ServeProcess:
+    """A :class:`ServeProcess` with the dashboard and API on (``ADMIN_TOKEN``), its log in a
+    fresh directory named ``name``."""
+    log = tmp_path_factory.mktemp(name) / "serve.log"
+    return ServeProcess(store_dsn, redis_url, SECRET, log, DBARCH_ADMIN_TOKEN=ADMIN_TOKEN)
+
+
+def unhandled_errors(server: ServeProcess) -> list[str]:
+    """The log lines of errors the app did not expect (``web.unhandled``, tracebacks)."""
+    lines = server.log_path.read_text(errors="replace").splitlines()
+    return [line for line in lines if "web.unhandled" in line or "Traceback" in line]
+
+
+def operator_login(server: ServeProcess, source: str = "127.0.0.2") -> httpx.Response:
+    """The admin's login with the right token from ``source`` (303 and a session cookie)."""
+    transport = httpx.HTTPTransport(local_address=source)
+    with httpx.Client(base_url=server.url, transport=transport, timeout=10) as operator:
+        return operator.post("/ui/login", data={"token": ADMIN_TOKEN, "next": "/ui/"})

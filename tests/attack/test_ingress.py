@@ -75,14 +75,18 @@ async def _response(reader: asyncio.StreamReader) -> tuple[int, dict[str, object
         if name.strip().lower() == b"content-length":
             length = int(value)
     body = await reader.readexactly(length) if length else b"{}"
-    return int(head.split()[1]), json.loads(body)
+    try:
+        return int(head.split()[1]), json.loads(body)
+    except ValueError:  # uvicorn's own plain-text answers (its 503 when connections run out)
+        return int(head.split()[1]), {"text": body.decode(errors="replace")}
 
 
 async def _deliver(
-    port: int, body: bytes, headers: dict[str, str]
+    port: int, body: bytes, headers: dict[str, str], *, source: str = "127.0.0.1"
 ) -> tuple[int, dict[str, object]]:
-    """One delivery as GitHub sends it (the whole request at once); the status and JSON."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    """One delivery as GitHub sends it (the whole request at once), from the loopback
+    address ``source``; the status and JSON."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
     try:
         writer.write(_head(headers, len(body)) + body)
         await writer.drain()
@@ -133,12 +137,14 @@ def _legit() -> tuple[bytes, dict[str, str]]:
 
 
 async def _legit_while(
-    port: int, count: int, delay_s: float
+    port: int, count: int, delay_s: float, *, source: str = "127.0.0.1"
 ) -> list[tuple[str, int, dict[str, object]]]:
     """``count`` signed deliveries, sent concurrently once ``delay_s`` has passed."""
     await asyncio.sleep(delay_s)
     deliveries = [_legit() for _ in range(count)]
-    answers = await asyncio.gather(*(_deliver(port, body, h) for body, h in deliveries))
+    answers = await asyncio.gather(
+        *(_deliver(port, body, h, source=source) for body, h in deliveries)
+    )
     return [
         (headers["X-GitHub-Delivery"], status, content)
         for (_, headers), (status, content) in zip(deliveries, answers, strict=True)
@@ -181,6 +187,10 @@ def test_big_bodies_do_not_swell_the_process_and_github_still_gets_through(
             pytest.fail(f"the server's RSS passed {RSS_LIMIT_MB:.0f} MB under the attack")
         return await done, await legit, watch
 
+    if signature is not None:
+        # Bodies over 8 MiB are read only from an address that has sent a signed delivery
+        # (as GitHub's have): prove this one, so that the whole budget is what is tested.
+        asyncio.run(_legit_while(web.port, 1, 0))
     before = web.rss_mb()
     started = time.perf_counter()
     statuses, legit, watch = asyncio.run(attack())
@@ -234,6 +244,158 @@ def test_a_small_unsigned_delivery_is_answered_not_reset(web: ServeProcess) -> N
     assert "X-Hub-Signature-256 is missing" in str(content["error"])
 
 
+# ---------------------------------------------------------------------- one client's share
+
+FORGED_SIZE = 1024 * 1024
+HOLD_FOR_S = 12.0  # longer than the 10 s read deadline: every held body is cut and re-sent
+
+
+async def _hold_forged(port: int, source: str, until: float) -> Counter[int | None]:
+    """Keep one connection from ``source`` sending a 1 MiB forged body at 1 KiB a second,
+    again as soon as it is answered, until ``until``; the answers it got."""
+    loop = asyncio.get_running_loop()
+    answers: Counter[int | None] = Counter()
+    forged = "sha256=" + "ab" * 32
+    while loop.time() < until:
+        status: int | None = None
+        try:
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", port, local_addr=(source, 0)
+            )
+        except OSError:
+            answers[None] += 1
+            await asyncio.sleep(0.2)
+            continue
+        answer = asyncio.create_task(_response(reader))
+        try:
+            writer.write(
+                _head(_github_headers("issue_comment", b"", signature=forged), FORGED_SIZE)
+            )
+            while not answer.done() and loop.time() < until:
+                writer.write(b"x" * 1024)
+                await writer.drain()
+                await asyncio.wait({answer}, timeout=1.0)
+            if answer.done():
+                status = answer.result()[0]
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            answer.cancel()
+            writer.close()
+        answers[status] += 1
+        if status == 503:
+            await asyncio.sleep(0.2)  # refused at once: do not spin
+    return answers
+
+
+async def _waves(
+    port: int, source: str, every_s: float, until: float
+) -> list[tuple[str, int, dict[str, object]]]:
+    """Bursts of signed deliveries from ``source`` every ``every_s`` until ``until``: 150 at
+    once first (more than arrive together from a fresh address after a restart), then 20."""
+    loop = asyncio.get_running_loop()
+    results = []
+    burst = 150
+    while loop.time() + every_s < until:
+        results += await _legit_while(port, burst, every_s, source=source)
+        burst = 20
+    return results
+
+
+def _flood_while_github_delivers(
+    port: int, attackers: list[str], github: str
+) -> tuple[Counter[int | None], list[tuple[str, int, dict[str, object]]]]:
+    """100 connections per attacker address holding forged bodies, for ``HOLD_FOR_S``,
+    while ``github`` sends signed bursts; the attackers' answers and GitHub's."""
+
+    async def attack() -> tuple[Counter[int | None], list[tuple[str, int, dict[str, object]]]]:
+        until = asyncio.get_running_loop().time() + HOLD_FOR_S
+        holds = [_hold_forged(port, source, until) for source in attackers for _ in range(100)]
+        held, legit = await asyncio.gather(asyncio.gather(*holds), _waves(port, github, 1.5, until))
+        return sum(held, Counter()), legit
+
+    return asyncio.run(attack())
+
+
+@pytest.mark.timeout(60)
+def test_one_address_cannot_hold_the_budget_with_slow_forged_bodies(
+    web: ServeProcess, module_store: str
+) -> None:
+    """The address GitHub delivers from has sent nothing yet (a fresh start): the attacker's
+    share, not the whole budget, is what its 100 slow forged bodies can hold."""
+    attacks, legit = _flood_while_github_delivers(web.port, ["127.0.0.2"], "127.0.0.3")
+
+    print(
+        f"\n100 slow forged 1 MiB bodies from one address for {HOLD_FOR_S:g} s: "
+        f"attacker answers {dict(attacks)}; {len(legit)} signed deliveries from an unproven "
+        f"address meanwhile: {Counter(s for _, s, _ in legit)}"
+    )
+    _assert_all_accepted_and_kept(legit, module_store)
+    assert attacks[503] > 100  # all but its share refused at once, again and again
+    assert attacks[408] >= 8  # its share was read, and cut at the deadline
+
+
+@pytest.mark.timeout(60)
+def test_many_addresses_cannot_keep_out_an_address_that_proved_itself(
+    web: ServeProcess, module_store: str
+) -> None:
+    """Eight attacker addresses fill all the budget unproven senders may use; GitHub, once
+    it has sent one signed delivery, draws on the part kept for proven senders."""
+    _assert_all_accepted_and_kept(
+        asyncio.run(_legit_while(web.port, 1, 0, source="127.0.0.4")), module_store
+    )
+    attackers = [f"127.0.1.{n}" for n in range(1, 9)]
+
+    attacks, legit = _flood_while_github_delivers(web.port, attackers, "127.0.0.4")
+
+    print(
+        f"\n8 addresses x 100 slow forged 1 MiB bodies for {HOLD_FOR_S:g} s: attacker "
+        f"answers {dict(attacks)}; {len(legit)} signed deliveries from a proven address "
+        f"meanwhile: {Counter(s for _, s, _ in legit)}"
+    )
+    _assert_all_accepted_and_kept(legit, module_store)
+    assert attacks[503] > 800
+
+
+@pytest.mark.timeout(60)
+def test_one_address_cannot_hold_every_connection(web: ServeProcess, module_store: str) -> None:
+    """1100 connections from one address, each with half a request head: without a limit
+    per client they would fill uvicorn's 1000 and everyone else would get a 503."""
+
+    async def attack() -> tuple[Counter[str], list[tuple[str, int, dict[str, object]]]]:
+        async def hold() -> str:
+            try:
+                reader, writer = await asyncio.open_connection(
+                    "127.0.0.1", web.port, local_addr=("127.0.0.5", 0)
+                )
+            except OSError:
+                return "unconnected"
+            try:
+                writer.write(f"POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: x\r\n".encode())
+                answer = await asyncio.wait_for(reader.read(64), 4.0)
+                return answer.split(b"\r\n")[0].decode() or "closed"
+            except TimeoutError:
+                return "held"
+            except OSError:
+                return "reset"
+            finally:
+                writer.close()
+
+        holds = asyncio.gather(*(hold() for _ in range(1100)))
+        legit = await _legit_while(web.port, 30, 1.5, source="127.0.0.6")
+        return Counter(await holds), legit
+
+    held, legit = asyncio.run(attack())
+
+    print(
+        f"\n1100 half-open requests from one address: {dict(held)}; signed deliveries from "
+        f"another meanwhile: {Counter(s for _, s, _ in legit)}"
+    )
+    _assert_all_accepted_and_kept(legit, module_store)
+    assert held["held"] == 250
+    assert held["HTTP/1.1 503 Service Unavailable"] + held["reset"] == 850
+
+
 # ---------------------------------------------------------------------- slow requests
 
 
@@ -273,7 +435,7 @@ def test_trickling_bodies_and_headers_are_cut_off(web: ServeProcess, module_stor
         bodies = [_trickle(web.port, slow_body(), body, 0.5, 30) for _ in range(200)]
         heads = [_trickle(web.port, b"", slow_head, 0.5, 30) for _ in range(100)]
         cut = asyncio.gather(*bodies, *heads)
-        legit = await _legit_while(web.port, 30, 1.0)
+        legit = await _legit_while(web.port, 30, 1.0, source="127.0.0.6")
         return await cut, legit
 
     cut, legit = asyncio.run(attack())

@@ -7,8 +7,8 @@ import hmac
 
 import pytest
 
+from app.web.budget import BudgetLimits, ByteBudget, Grant
 from app.web.ingress import (
-    ByteBudget,
     IngressLimits,
     Refusal,
     SignatureCheck,
@@ -100,14 +100,67 @@ def test_a_changed_body_or_another_secret_does_not_verify() -> None:
 
 
 def test_the_budget_caps_bytes_held_and_keeps_a_reserve_for_small_bodies() -> None:
-    limits = IngressLimits(budget_bytes=100, small_body_bytes=10, reserve_bytes=20)
+    limits = BudgetLimits(
+        budget_bytes=100, small_body_bytes=10, reserve_bytes=20, proven_reserve_bytes=0
+    )
+    budget = ByteBudget(limits)
+    budget.prove("github")
+
+    first = budget.reserve(50, "github")
+    assert isinstance(first, Grant)
+    assert isinstance(budget.reserve(30, "github"), Grant)
+    assert isinstance(budget.reserve(11, "github"), str)  # big bodies stop at 80
+    assert isinstance(budget.reserve(10, "github"), Grant)  # small ones use the reserve
+    assert isinstance(budget.reserve(10, "github"), Grant)
+    assert isinstance(budget.reserve(1, "github"), str)
+    budget.release(first)
+    assert budget.in_use == 50
+    assert isinstance(budget.reserve(30, "github"), Grant)
+
+
+def test_an_unproven_client_holds_at_most_its_share_and_never_the_proven_reserve() -> None:
+    limits = BudgetLimits(
+        budget_bytes=100,
+        small_body_bytes=100,
+        reserve_bytes=0,
+        proven_reserve_bytes=40,
+        client_share_bytes=25,
+    )
     budget = ByteBudget(limits)
 
-    assert budget.reserve(50)
-    assert budget.reserve(30)
-    assert not budget.reserve(11)  # big bodies stop at 80
-    assert budget.reserve(10) and budget.reserve(10)  # small ones use the reserve
-    assert not budget.reserve(1)
-    budget.release(50)
-    assert budget.in_use == 50
-    assert budget.reserve(30)
+    held = [budget.reserve(10, "attacker"), budget.reserve(10, "attacker")]
+    assert all(isinstance(g, Grant) and g.unproven for g in held)
+    assert "as many bytes of webhook bodies" in str(budget.reserve(10, "attacker"))  # 30 > 25
+    assert "is taken only from" in str(budget.reserve(26, "stranger"))
+    assert isinstance(budget.reserve(5, "attacker"), Grant)  # 25: its whole share
+    for n in range(3):  # unproven clients share 60 at most
+        assert isinstance(budget.reserve(10, f"other-{n}"), Grant)
+    assert "not yet sent a signed delivery" in str(budget.reserve(10, "other-9"))
+    budget.prove("github")
+    proven = [budget.reserve(20, "github"), budget.reserve(20, "github")]
+    assert all(isinstance(g, Grant) and not g.unproven for g in proven)  # the kept 40
+    assert budget.in_use == 95 and budget.unproven_in_use == 55
+    for grant in held:
+        assert isinstance(grant, Grant)
+        budget.release(grant)
+    assert budget.unproven_in_use == 35
+    assert isinstance(budget.reserve(20, "attacker"), Grant)  # 5 + 20: its share again
+    assert isinstance(budget.reserve(1, "attacker"), str)
+
+
+def test_a_proof_expires_and_only_so_many_clients_are_remembered() -> None:
+    now = [0.0]
+    limits = BudgetLimits(proven_for_s=60.0, proven_clients=2)
+    budget = ByteBudget(limits, clock=lambda: now[0])
+
+    budget.prove("a")
+    budget.prove("b")
+    now[0] = 59.0
+    assert budget.is_proven("a") and budget.is_proven("b")
+    budget.prove("a")  # renewed
+    budget.prove("c")  # b, the least recently proven, is forgotten
+    assert not budget.is_proven("b")
+    now[0] = 61.0
+    assert budget.is_proven("a") and budget.is_proven("c")
+    now[0] = 120.0
+    assert not budget.is_proven("c")

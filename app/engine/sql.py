@@ -227,3 +227,28 @@ def _redact_chunk(chunk: str, counter: int, values: list[str]) -> tuple[str, int
         pos = m.end()
     parts.append(chunk[pos:])
     return "".join(parts), counter
+
+
+_FUNCTION_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\(|\[|$)|(CASE)\s")
+
+
+def function_name(node: exp.Func) -> str:
+    """The function PostgreSQL will call: the name in the SQL sqlglot renders for ``node``.
+
+    A name that is not a plain word (quoted, odd characters) comes back as written, cut to
+    60 characters, backticks replaced (the name is quoted in markdown).
+    """
+    if isinstance(node, exp.Anonymous):
+        raw = str(node.this)
+        if not isinstance(node.this, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", raw):
+            return _shortened(raw.replace("`", "'"), 60)
+        return raw.lower()
+    rendered = node.sql(dialect=DIALECT, comments=False)
+    match = _FUNCTION_NAME.match(rendered)
+    if match is None:
+        return _shortened(rendered.split("(")[0].replace("`", "'"), 60)
+    return (match.group(1) or match.group(2)).lower()
+
+
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

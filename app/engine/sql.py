@@ -80,20 +80,53 @@ def is_own(text: str) -> bool:
     return OWN_TAG in text
 
 
+#: Longer statement text is not parsed (sqlglot takes about 4 s per megabyte); generated
+#: statements with thousands of placeholders stay well under it.
+MAX_STATEMENT_CHARS = 65_536
+#: Deeper parentheses are not parsed: sqlglot recurses some 20 frames per level, and Python
+#: stops at 1,000 (RecursionError); hand-written SQL rarely nests ten deep.
+MAX_NESTING = 32
+
+
 class SqlError(ValueError):
     """A statement that cannot be parsed; the message is fit to show to a person."""
+
+
+def nesting(text: str) -> int:
+    """The deepest parenthesis nesting outside strings, quoted names and comments."""
+    deepest = depth = 0
+    for char in _OPAQUE.sub(" ", text):
+        if char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")":
+            depth -= 1
+    return deepest
 
 
 def parse(text: str) -> exp.Expr:
     """Parse one PostgreSQL statement (``$n`` placeholders allowed).
 
+    Bounded: text over ``MAX_STATEMENT_CHARS`` or nested over ``MAX_NESTING`` is refused.
+
     Raises:
-        SqlError: when the text is not one parseable statement.
+        SqlError: when the text is not one parseable statement, or is out of those bounds.
     """
+    if len(text) > MAX_STATEMENT_CHARS:
+        raise SqlError(
+            f"is over {MAX_STATEMENT_CHARS:,} characters long; longer statements are not analysed"
+        )
+    if (deep := nesting(text)) > MAX_NESTING:
+        raise SqlError(
+            f"nests parentheses {deep} deep; statements nested over {MAX_NESTING} deep "
+            "are not analysed"
+        )
     # sqlglot reads "$2,$3" as a dollar-quote tag; a space after the comma is equivalent SQL.
     spaced = _outside_opaque(text, re.compile(r",\$(\d)"), r", $\1")
     try:
         statements = sqlglot.parse(spaced, read=DIALECT)
+    except RecursionError:
+        raise SqlError("is nested too deeply to analyse") from None
     except (ParseError, TokenError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         first = re.sub(r"<Token token_type: [^,]*, text: ([^,]*),[^>]*>", r"'\1'", first)

@@ -45,7 +45,8 @@ DIALECT = "postgres"
 
 # ----------------------------------------------------------------------------- the command
 
-_COMMAND = re.compile(r"[ \t]*/ask(?:[ \t]+(?P<rest>.*?))?[ \t]*")
+#: Matched against the line with its blanks stripped (no backtracking over a run of blanks).
+_COMMAND = re.compile(r"/ask(?:[ \t]+(?P<rest>.*))?")
 _FENCE = re.compile(r"[ \t]{0,3}(?P<fence>`{3,}|~{3,})(?P<info>.*)")
 _QUOTE = re.compile(r"[ \t]{0,3}>")
 _SQL_INFO = frozenset({"", "sql", "postgresql", "postgres", "pgsql", "psql"})
@@ -136,7 +137,7 @@ def parse_ask_command(body: str) -> AskCommand | None:
         (
             (i, match)
             for i, line in enumerate(lines)
-            if line.kind == "text" and (match := _COMMAND.fullmatch(line.text))
+            if line.kind == "text" and (match := _COMMAND.fullmatch(line.text.strip(" \t")))
         ),
         None,
     )

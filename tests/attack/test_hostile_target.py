@@ -8,12 +8,17 @@ a statement that reaches a function whose effects a rollback does not undo must 
 
 from __future__ import annotations
 
+import contextlib
+
 import psycopg
 import pytest
 
+from app.adapters.errors import TargetError, TargetQueryError
 from app.adapters.measure import measure
 from app.adapters.target_pg import connect
+from app.adapters.target_pg.ask import run_select
 from app.adapters.validate import Budget, Planned, validate
+from app.engine.ask import UnsafeSql, allowed_from, check_select
 from app.engine.catalog import Catalog
 from app.engine.evidence import Timing
 from app.engine.model import Analyzed, Query, Recommendation
@@ -167,3 +172,74 @@ def test_stacked_or_utility_statements_change_nothing(fresh_db18: str, text: str
             results = [exc]
         assert not any(isinstance(r, Timing) for r in results) or text == "DELETE FROM canary"
     assert sequence_state(fresh_db18)[3] == (1,)
+
+
+#: What a commenter could write after `/ask` (or talk the model into writing).
+HOSTILE_ASK = [
+    "SELECT pg_read_file('/etc/passwd')",
+    "SELECT * FROM dblink('dbname=x', 'DELETE FROM canary') AS r(x int)",
+    "SELECT dblink_exec('dbname=x', 'DELETE FROM canary')",
+    "SELECT lo_import('/etc/passwd')",
+    "SELECT lo_export(1, '/tmp/x')",
+    "SELECT pg_sleep(60)",
+    "SELECT set_config('default_transaction_read_only', 'off', false)",
+    "SELECT pg_catalog.set_config('role', 'postgres', false)",
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity",
+    "SELECT pg_advisory_lock(1)",
+    "SELECT nextval('s')",
+    "SELECT id FROM t; DELETE FROM canary",
+    "COMMIT; DELETE FROM canary",
+    "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
+    "DO $$BEGIN DELETE FROM canary; END$$",
+    "COPY canary TO PROGRAM 'touch /tmp/pwned'",
+    "WITH d AS (DELETE FROM canary RETURNING *) SELECT * FROM d",
+    "SELECT * INTO stolen FROM t",
+    "SELECT * FROM t FOR UPDATE",
+    "SELECT quiet(1)",
+    "SELECT public.quiet(1)",
+    "SELECT id FROM t WHERE id = (SELECT nextval('s'))",
+    "SELECT current_setting('data_directory')",
+    "SELECT * FROM pg_catalog.pg_authid",
+    "SELECT id::regclass FROM t",
+    "TABLE canary; DELETE FROM canary",
+    "EXPLAIN ANALYZE DELETE FROM canary",
+    "CALL quiet(1)",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE_ASK)
+def test_the_ask_guard_refuses_every_escape(fresh_db18: str, text: str) -> None:
+    """Refused by the guard; and what the runner does anyway with it changes nothing."""
+    seed(fresh_db18)
+    with connect(fresh_db18) as target:
+        allowed = allowed_from(target.snapshot())
+    with pytest.raises(UnsafeSql):
+        check_select(text, allowed)
+    before = sequence_state(fresh_db18)
+    with contextlib.suppress(TargetError):
+        run_select(fresh_db18, text, timeout_ms=500)
+    assert sequence_state(fresh_db18)[1:] == before[1:]  # the canary, locks (nextval aside)
+
+
+@pytest.mark.parametrize("text", ["SELECT ticket FROM v", "SELECT q FROM w", "SELECT * FROM lock"])
+def test_ask_never_runs_a_view_that_hides_a_volatile_function(fresh_db18: str, text: str) -> None:
+    """The guard sees only the view's name; the runner walks the view and refuses to run it."""
+    seed(fresh_db18)
+    with psycopg.connect(fresh_db18, autocommit=True) as conn:
+        conn.execute("CREATE VIEW lock AS SELECT pg_advisory_lock(7)::text AS locked")
+        conn.execute("GRANT SELECT ON lock TO PUBLIC")
+    with connect(fresh_db18) as target:
+        allowed = allowed_from(target.snapshot())
+    checked = check_select(text, allowed)  # the view itself is an allowed relation
+    before = sequence_state(fresh_db18)
+    with pytest.raises(TargetQueryError, match="the query was not run: it reaches functions"):
+        run_select(fresh_db18, checked, timeout_ms=2_000)
+    assert sequence_state(fresh_db18) == before
+
+
+def test_ask_still_runs_plain_views(fresh_db18: str) -> None:
+    seed(fresh_db18)
+    with connect(fresh_db18) as target:
+        allowed = allowed_from(target.snapshot())
+    answer = run_select(fresh_db18, check_select("SELECT count(*) FROM plain", allowed))
+    assert answer.rows == (("6000",),)

@@ -149,6 +149,5 @@ def outside_effects(session: Session, text: str) -> str | None:
     return (
         f"it reaches functions that may act beyond the rolled-back transaction ({shown}: "
         "volatile, or written by a role other than a superuser or this tool's) and would run "
-        "with this tool's privileges, so it is costed but never executed; measure it by hand "
-        "on a copy if it matters"
+        "with this tool's privileges; run it by hand on a copy if it matters"
     )

@@ -248,7 +248,9 @@ class WhatIfOracle:
         try:
             rows = self._target.script(parts)
         except TargetQueryError as exc:
-            if sp is not None:
+            # No SQLSTATE: the driver failed (reading a plan too deep for JSON, say), either
+            # before sending or after the server ran every part, RELEASE included.
+            if sp is not None and exc.sqlstate is not None:
                 self._undo(sp)
             if prepared is None:
                 self.errors[text] = exc.message

@@ -7,11 +7,13 @@ of the audit must go on.
 
 from __future__ import annotations
 
+import json
 import time
 
 import psycopg
 
 from app.adapters.target_pg import connect
+from app.engine.render import to_json
 from app.engine.sql import MAX_NESTING, MAX_STATEMENT_CHARS
 from app.flows.audit_target import WorkloadSpec, audit_target
 
@@ -46,3 +48,18 @@ def test_huge_and_deeply_nested_statements_are_skipped_with_a_reason(fresh_db18:
     assert [r.columns for r in report.recommendations if r.action == "create_index"] == [("id",)]
     assert took < 20, f"the audit took {took:.1f} s"
     print(f"audit of a 1.2 MB and a 120-deep statement: {took:.2f} s")
+
+
+def test_a_plan_nested_too_deep_for_json_is_a_skip_not_a_crash(fresh_db18: str) -> None:
+    """A 600-way join (20 KB of SQL) plans 1,200 JSON levels deep: Python's json gives up."""
+    with psycopg.connect(fresh_db18, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE t AS SELECT g AS id, g % 1000 AS v FROM generate_series(1, 50000) g"
+        )
+        conn.execute("ANALYZE t")
+    joins = " ".join(f"JOIN t t{i} ON t{i}.id = t{i - 1}.id" for i in range(2, 600))
+    deep = f"SELECT t1.id FROM t t1 {joins} WHERE t1.v = $1"
+    workload = f"{deep};\nSELECT * FROM t WHERE id = $1;\n"
+    report = audit_target(fresh_db18, WorkloadSpec(queries_text=workload), allow_build=True)
+    assert [r.columns for r in report.recommendations if r.action == "create_index"] == [("id",)]
+    assert "nests too deeply to read" in json.dumps(to_json(report))

@@ -18,6 +18,7 @@ from app.adapters.measure import measure
 from app.adapters.target_pg import connect
 from app.adapters.target_pg.ask import run_select
 from app.adapters.validate import Budget, Planned, validate
+from app.adapters.whatif import make_oracle
 from app.engine.ask import UnsafeSql, allowed_from, check_select
 from app.engine.catalog import Catalog
 from app.engine.evidence import Timing
@@ -25,6 +26,7 @@ from app.engine.model import Analyzed, Query, Recommendation
 from app.engine.params import ParamSet, parameter_sets
 from app.engine.proof import Affected
 from app.engine.scans import analyze
+from app.engine.whatif import CostRequest
 
 INJECTION = "'); DROP TABLE canary; --"
 SEED = f"""
@@ -243,3 +245,16 @@ def test_ask_still_runs_plain_views(fresh_db18: str) -> None:
         allowed = allowed_from(target.snapshot())
     answer = run_select(fresh_db18, check_select("SELECT count(*) FROM plain", allowed))
     assert answer.rows == (("6000",),)
+
+
+def test_planning_never_calls_a_function_written_by_an_untrusted_role(fresh_db15: str) -> None:
+    """The planner folds IMMUTABLE calls with constant arguments: EXPLAIN alone would run them."""
+    seed(fresh_db15)
+    text = "SELECT id FROM t WHERE n = liar(1) AND tag = $1"
+    with connect(fresh_db15) as target:
+        oracle = make_oracle(target, target.snapshot(), allow_build=True)
+        (cost,) = oracle.costs([CostRequest(text, 1, frozenset())])
+        held = sequence_state(fresh_db15)[2]  # while our session is still open
+    assert held == (0,)
+    assert cost is None
+    assert "may act beyond" in oracle.errors[text]

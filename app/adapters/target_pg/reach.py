@@ -85,10 +85,11 @@ FROM reached AS x
 WHERE x.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
 """
 
-# Of the functions named (any schema) or reached: the volatile ones (a rollback does not undo
-# dblink, pg_terminate_backend, session advisory locks, nextval, lo_export), and those written
-# by a role that is neither a superuser nor us, whatever volatility they claim (their body
-# runs with our privileges). Built-in and extension functions on the harmless list pass.
+# Of the functions named (any schema) or reached: when the statement is executed, the volatile
+# ones (a rollback does not undo dblink, pg_terminate_backend, session advisory locks,
+# nextval, lo_export); always, those written by a role that is neither a superuser nor us,
+# whatever volatility they claim: their body runs with our privileges, and the planner runs
+# an IMMUTABLE one with constant arguments while planning. Harmless built-ins pass.
 Q_UNSAFE_FUNCTIONS: LiteralString = """
 SELECT DISTINCT
     p.oid::pg_catalog.regprocedure::text AS function
@@ -108,7 +109,7 @@ CROSS JOIN LATERAL (
 WHERE (pg_catalog.lower(p.proname) = ANY(%(functions)s::text[]) OR p.oid = ANY(%(oids)s::oid[]))
     AND NOT (s.shipped AND p.proname = ANY(%(harmless)s::text[]))
     AND (
-        p.provolatile = 'v'
+        (%(executes)s AND p.provolatile = 'v')
         OR NOT (s.shipped OR owner.rolsuper OR owner.rolname = current_user)
     )
 ORDER BY
@@ -117,9 +118,10 @@ LIMIT 6
 """
 
 
-def outside_effects(session: Session, text: str) -> str | None:
-    """Why executing ``text`` for real is refused, or None when it may run (rolled back).
+def outside_effects(session: Session, text: str, *, executes: bool = True) -> str | None:
+    """Why running ``text`` is refused, or None when it may run (rolled back).
 
+    ``executes=False``: it is only planned (EXPLAIN), so only untrusted functions count.
     Fails closed: a statement (or a view it reads) whose functions cannot be listed, and a
     relation with a rewrite rule other than a view's, are refused too.
     """
@@ -140,7 +142,12 @@ def outside_effects(session: Session, text: str) -> str | None:
     oids = [int(r["function"]) for r in rows if r["function"] is not None]
     unsafe = session.rows(
         Q_UNSAFE_FUNCTIONS,
-        {"functions": sorted(functions), "oids": oids, "harmless": sorted(HARMLESS_VOLATILE)},
+        {
+            "functions": sorted(functions),
+            "oids": oids,
+            "harmless": sorted(HARMLESS_VOLATILE),
+            "executes": executes,
+        },
     )
     if not unsafe:
         return None

@@ -1,4 +1,4 @@
-"""Comment bodies are parsed in linear time: adversarial 64 KiB bodies in well under a second.
+"""Comment bodies are parsed in linear time: adversarial 64 KiB bodies in under a second each.
 
 GitHub allows 65,536 characters per comment. Runs of blanks between words made the command
 regexes and the feedback clause splitter backtrack quadratically (seconds to tens of seconds
@@ -57,4 +57,4 @@ def test_a_64_kib_adversarial_comment_is_parsed_quickly(parser: str, body: str) 
     with contextlib.suppress(CommandError, PrCommandError, AskError):  # a refusal answers too
         PARSERS[parser](text)
     took = time.perf_counter() - started
-    assert took < 0.25, f"{parser} on {body}: {took:.2f} s"
+    assert took < 1.0, f"{parser} on {body}: {took:.2f} s"  # was 4 to 37 s before the fix

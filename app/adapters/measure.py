@@ -10,6 +10,7 @@ from psycopg import sql
 
 from app.adapters.errors import TargetQueryError
 from app.adapters.target_pg import Target, single_statement, untrusted
+from app.adapters.target_pg.reach import outside_effects
 from app.adapters.whatif import Q_DEALLOCATE, Q_PREPARE, Q_ROLLBACK_TO, Q_SAVEPOINT
 from app.engine.evidence import Failed, Run, Timing
 from app.engine.params import ParamSet
@@ -35,9 +36,13 @@ def measure(
     """Run ``text`` for real under EXPLAIN ANALYZE, inside a transaction that rolls back.
 
     Each run sits in its own savepoint that is rolled back, so writes (UPDATE, DELETE,
-    INSERT) are measured against the same data every time and never persist.
+    INSERT) are measured against the same data every time and never persist. A statement
+    that reaches a volatile function (see :mod:`app.adapters.target_pg.reach`) is not run.
     """
     body = untrusted(single_statement(text))
+    refused = outside_effects(target, text)
+    if refused is not None:
+        return [Failed(p.label, f"not measured: {refused}") for p in param_sets]
     results: list[Timing | Failed] = []
     with target.read_write_transaction(
         lock_timeout_ms=lock_timeout_ms, statement_timeout_ms=statement_timeout_ms

@@ -13,6 +13,7 @@ from psycopg import sql
 from app.adapters.errors import TargetError, TargetQueryError
 from app.adapters.measure import run_prepared, why
 from app.adapters.target_pg import Target, single_statement, untrusted
+from app.adapters.target_pg.reach import outside_effects
 from app.adapters.whatif import (
     Q_CHECK_XMIN,
     Q_DEALLOCATE,
@@ -144,8 +145,12 @@ class _Validation:
         for i, p in enumerate(self.planned):
             if p.notes:
                 continue
+            text = p.affected.statement.explain_sql
             try:
-                body = untrusted(single_statement(p.affected.statement.explain_sql))
+                body = untrusted(single_statement(text))
+                refused = outside_effects(self.session, text)
+                if refused is not None:
+                    raise ValueError(refused)
                 self.session.script(
                     [
                         sql.SQL(Q_SAVEPOINT).format(name=sp),

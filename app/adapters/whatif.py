@@ -14,6 +14,7 @@ from psycopg import sql
 
 from app.adapters.errors import HypoPGMissing, MissingPrerequisite, TargetQueryError
 from app.adapters.target_pg import Target, single_statement, untrusted
+from app.adapters.target_pg.reach import outside_effects
 from app.engine.ddl import create_index_sql, index_name, quote_ident
 from app.engine.evidence import plan_index_names
 from app.engine.model import Candidate, RelKind, Snapshot
@@ -145,6 +146,8 @@ class WhatIfOracle:
         #: Existing indexes each statement's plan uses with no new index (statement text →
         #: index names), so that an index the workload needs is never called unused.
         self.baseline_indexes: dict[str, frozenset[str]] = {}
+        #: Why a statement is not planned at all (it reaches an untrusted function), or None.
+        self._refusals: dict[str, str | None] = {}
 
     @property
     def calls(self) -> int:
@@ -237,6 +240,11 @@ class WhatIfOracle:
         except ValueError as exc:
             self.errors[text] = str(exc)
             return None
+        if text not in self._refusals:
+            self._refusals[text] = outside_effects(self._target, text, executes=False)
+        if (refused := self._refusals[text]) is not None:
+            self.errors[text] = f"not planned: {refused}"
+            return None
         sp = sql.Identifier(self._name("s")) if savepoint else None
         if sp is not None:
             parts = [
@@ -248,7 +256,9 @@ class WhatIfOracle:
         try:
             rows = self._target.script(parts)
         except TargetQueryError as exc:
-            if sp is not None:
+            # No SQLSTATE: the driver failed (reading a plan too deep for JSON, say), either
+            # before sending or after the server ran every part, RELEASE included.
+            if sp is not None and exc.sqlstate is not None:
                 self._undo(sp)
             if prepared is None:
                 self.errors[text] = exc.message

@@ -10,10 +10,31 @@ import yaml  # type: ignore[import-untyped,unused-ignore]
 
 from app.engine.repo_config import ConfigError, RepoConfig, parse_config
 
-__all__ = ["MAX_BYTES", "load_config"]
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "load_config"]
 
 #: A config file is a few lines; anything this large is a mistake (or an attack on the parser).
 MAX_BYTES = 64 * 1024
+#: A config nests three levels deep; PyYAML recurses per level (64 KiB of ``[`` took 25 s).
+MAX_DEPTH = 16
+_OPENS = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_CLOSES = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+
+
+def _check_depth(text: str) -> None:
+    """Refuse nesting beyond ``MAX_DEPTH`` from the event stream, before building any tree."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, _OPENS):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else "?"
+                raise ConfigError(
+                    "(file)",
+                    f"is nested too deeply: over {MAX_DEPTH} levels at line {line}; a config "
+                    "file needs three",
+                )
+        elif isinstance(event, _CLOSES):
+            depth -= 1
 
 
 def _check_duplicates(node: Any, path: str = "", visited: set[int] | None = None) -> None:
@@ -53,6 +74,7 @@ def load_config(text: str | None) -> RepoConfig:
     if size > MAX_BYTES:
         raise ConfigError("(file)", f"is {size:,} bytes; a config file must be under 64 KiB")
     try:
+        _check_depth(text)
         _check_duplicates(yaml.compose(text, Loader=yaml.SafeLoader))
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as err:

@@ -12,6 +12,7 @@ from sqlglot.errors import ParseError, TokenError
 
 from app.engine import markdown as md
 from app.engine.model import RelKind, Snapshot, Table
+from app.engine.sql import function_name
 
 __all__ = [
     "ALLOWED_FUNCTIONS",
@@ -44,7 +45,8 @@ DIALECT = "postgres"
 
 # ----------------------------------------------------------------------------- the command
 
-_COMMAND = re.compile(r"[ \t]*/ask(?:[ \t]+(?P<rest>.*?))?[ \t]*")
+#: Matched against the line with its blanks stripped (no backtracking over a run of blanks).
+_COMMAND = re.compile(r"/ask(?:[ \t]+(?P<rest>.*))?")
 _FENCE = re.compile(r"[ \t]{0,3}(?P<fence>`{3,}|~{3,})(?P<info>.*)")
 _QUOTE = re.compile(r"[ \t]{0,3}>")
 _SQL_INFO = frozenset({"", "sql", "postgresql", "postgres", "pgsql", "psql"})
@@ -135,7 +137,7 @@ def parse_ask_command(body: str) -> AskCommand | None:
         (
             (i, match)
             for i, line in enumerate(lines)
-            if line.kind == "text" and (match := _COMMAND.fullmatch(line.text))
+            if line.kind == "text" and (match := _COMMAND.fullmatch(line.text.strip(" \t")))
         ),
         None,
     )
@@ -334,7 +336,6 @@ _WRITES: dict[type[exp.Expr], str] = {
 }
 _CATALOG_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast"})
 #: How a rendered function call starts: ``NAME(``, ``ARRAY[``, a bare ``CURRENT_DATE``, ``CASE ``.
-_FUNCTION_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\(|\[|$)|(CASE)\s")
 _SIMPLE_NAME = re.compile(r"[a-z_][a-z0-9_$]*")
 _SCOPES: tuple[type[exp.Expr], ...] = (*_QUERY_ROOTS, exp.Subquery)
 
@@ -476,7 +477,7 @@ def _check_tables(nodes: Sequence[exp.Expr], allowed: Allowed) -> None:
             if this is None or (isinstance(this, exp.Func) and not qualified):
                 continue  # a table function: the function check covers it
             if isinstance(this, exp.Func):
-                name = _function_name(this)
+                name = function_name(this)
                 raise UnsafeSql(
                     f"`{_snippet(node)}` names a schema for the function `{name}`; "
                     "functions are called without one"
@@ -562,7 +563,7 @@ def _check_nodes(nodes: Sequence[exp.Expr]) -> None:
         elif kind in _OPERATORS:
             continue
         elif isinstance(node, exp.Func):
-            name = _function_name(node)
+            name = function_name(node)
             if name not in ALLOWED_FUNCTIONS:
                 raise UnsafeSql(f"`{name}` is not an allowed function")
         elif isinstance(node, exp.DataType):
@@ -575,26 +576,12 @@ def _check_nodes(nodes: Sequence[exp.Expr]) -> None:
             raise UnsafeSql(f"`{_snippet(node)}` is not supported in an /ask query")
 
 
-def _function_name(node: exp.Func) -> str:
-    """The function PostgreSQL will call: the name in the SQL sqlglot renders for ``node``."""
-    if isinstance(node, exp.Anonymous):
-        raw = str(node.this)
-        if not isinstance(node.this, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", raw):
-            return _cut(raw.replace("`", "'"), 60)
-        return raw.lower()
-    rendered = node.sql(dialect=DIALECT, comments=False)
-    match = _FUNCTION_NAME.match(rendered)
-    if match is None:
-        return _cut(rendered.split("(")[0].replace("`", "'"), 60)
-    return (match.group(1) or match.group(2)).lower()
-
-
 def _check_dot(node: exp.Dot) -> None:
     """``(composite).field`` is fine; a schema-qualified function call is not."""
     target = node.expression
     if isinstance(target, exp.Func):
         qualifier = _cut(node.this.sql(dialect=DIALECT, comments=False), 40)
-        name = _function_name(target)
+        name = function_name(target)
         if name in ALLOWED_FUNCTIONS:
             raise UnsafeSql(f"`{qualifier}.{name}` names a schema; call `{name}(…)` without one")
         raise UnsafeSql(f"`{qualifier}.{name}` is not an allowed function (`{name}`)")
@@ -627,7 +614,7 @@ def _check_columns(nodes: Sequence[exp.Expr], allowed: Allowed) -> None:
         elif isinstance(node, exp.Table):
             defined.add(_name(node.this) or "")
         elif isinstance(node, exp.Func) and not isinstance(node, exp.Binary):
-            defined.add(_function_name(node))  # a result column named after its function
+            defined.add(function_name(node))  # a result column named after its function
     tables = _base_tables(nodes, allowed)
     for node in nodes:
         if isinstance(node, exp.Lambda):

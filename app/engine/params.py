@@ -61,7 +61,7 @@ def bindings(stmt: Analyzed, catalog: Catalog) -> tuple[Binding, ...]:
             validate_qualify_columns=False,
             quote_identifiers=False,
         )
-    except (SqlError, SqlglotError):
+    except (SqlError, SqlglotError, RecursionError):
         tree = None
     if tree is not None:
         found.update(_dml_bindings(tree, catalog))

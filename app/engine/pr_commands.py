@@ -56,9 +56,10 @@ class PrCommand:
 
 def _mention(slug: str) -> re.Pattern[str]:
     # ``@db-architect`` or ``@db-architect[bot]``, not ``@db-architect-staging``; GitHub
-    # logins are case-insensitive, so the mention is too.
+    # logins are case-insensitive, so the mention is too. Matched against the line with its
+    # blanks stripped, so nothing can backtrack over a run of blanks.
     return re.compile(
-        rf"[ \t]*@{re.escape(slug)}(?:\[bot\])?(?![\w-])[,:]?(?:[ \t]+(?P<args>.*?))?[ \t]*",
+        rf"@{re.escape(slug)}(?:\[bot\])?(?![\w-])[,:]?(?:[ \t]+(?P<args>.*))?",
         re.IGNORECASE,
     )
 
@@ -79,7 +80,7 @@ def parse_pr_command(body: str, slug: str = "db-architect") -> PrCommand | None:
     """
     mention = _mention(slug)
     for line in _command_lines(body):
-        match = mention.fullmatch(line)
+        match = mention.fullmatch(line.strip(" \t"))
         if match:
             return _command((match["args"] or "").split(), slug)
     return None

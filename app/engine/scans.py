@@ -95,6 +95,8 @@ def analyze(query: Query, catalog: Catalog) -> Analyzed | Skipped:
         return Skipped(query, str(err))
     except (OptimizeError, SqlglotError) as err:
         return Skipped(query, f"could not resolve columns: {str(err).splitlines()[0]}")
+    except RecursionError:  # parse() bounds nesting; sqlglot's later passes recurse deeper
+        return Skipped(query, "is nested too deeply to analyse")
     return Analyzed(query, kind, scans, explain_sql=sql, params=param_count(sql))
 
 

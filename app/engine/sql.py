@@ -80,20 +80,53 @@ def is_own(text: str) -> bool:
     return OWN_TAG in text
 
 
+#: Longer statement text is not parsed (sqlglot takes about 4 s per megabyte); generated
+#: statements with thousands of placeholders stay well under it.
+MAX_STATEMENT_CHARS = 65_536
+#: Deeper parentheses are not parsed: sqlglot recurses some 20 frames per level, and Python
+#: stops at 1,000 (RecursionError); hand-written SQL rarely nests ten deep.
+MAX_NESTING = 32
+
+
 class SqlError(ValueError):
     """A statement that cannot be parsed; the message is fit to show to a person."""
+
+
+def nesting(text: str) -> int:
+    """The deepest parenthesis nesting outside strings, quoted names and comments."""
+    deepest = depth = 0
+    for char in _OPAQUE.sub(" ", text):
+        if char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")":
+            depth -= 1
+    return deepest
 
 
 def parse(text: str) -> exp.Expr:
     """Parse one PostgreSQL statement (``$n`` placeholders allowed).
 
+    Bounded: text over ``MAX_STATEMENT_CHARS`` or nested over ``MAX_NESTING`` is refused.
+
     Raises:
-        SqlError: when the text is not one parseable statement.
+        SqlError: when the text is not one parseable statement, or is out of those bounds.
     """
+    if len(text) > MAX_STATEMENT_CHARS:
+        raise SqlError(
+            f"is over {MAX_STATEMENT_CHARS:,} characters long; longer statements are not analysed"
+        )
+    if (deep := nesting(text)) > MAX_NESTING:
+        raise SqlError(
+            f"nests parentheses {deep} deep; statements nested over {MAX_NESTING} deep "
+            "are not analysed"
+        )
     # sqlglot reads "$2,$3" as a dollar-quote tag; a space after the comma is equivalent SQL.
     spaced = _outside_opaque(text, re.compile(r",\$(\d)"), r", $\1")
     try:
         statements = sqlglot.parse(spaced, read=DIALECT)
+    except RecursionError:
+        raise SqlError("is nested too deeply to analyse") from None
     except (ParseError, TokenError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         first = re.sub(r"<Token token_type: [^,]*, text: ([^,]*),[^>]*>", r"'\1'", first)
@@ -227,3 +260,28 @@ def _redact_chunk(chunk: str, counter: int, values: list[str]) -> tuple[str, int
         pos = m.end()
     parts.append(chunk[pos:])
     return "".join(parts), counter
+
+
+_FUNCTION_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\(|\[|$)|(CASE)\s")
+
+
+def function_name(node: exp.Func) -> str:
+    """The function PostgreSQL will call: the name in the SQL sqlglot renders for ``node``.
+
+    A name that is not a plain word (quoted, odd characters) comes back as written, cut to
+    60 characters, backticks replaced (the name is quoted in markdown).
+    """
+    if isinstance(node, exp.Anonymous):
+        raw = str(node.this)
+        if not isinstance(node.this, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", raw):
+            return _shortened(raw.replace("`", "'"), 60)
+        return raw.lower()
+    rendered = node.sql(dialect=DIALECT, comments=False)
+    match = _FUNCTION_NAME.match(rendered)
+    if match is None:
+        return _shortened(rendered.split("(")[0].replace("`", "'"), 60)
+    return (match.group(1) or match.group(2)).lower()
+
+
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -92,11 +92,18 @@ def test_a_write_that_bypasses_the_guard_changes_nothing(shop: str) -> None:
     # A data-modifying CTE is refused by PostgreSQL too.
     with pytest.raises(TargetQueryError):
         run_select(shop, "WITH gone AS (DELETE FROM orders RETURNING id) SELECT count(*) FROM gone")
-    # A function that writes fails because the transaction is read-only.
+    # A volatile function is not even run (it could act beyond the transaction) ...
     with psycopg.connect(shop, autocommit=True) as conn:
         conn.execute("CREATE SEQUENCE seq")
-    with pytest.raises(TargetQueryError) as caught:
+        conn.execute(
+            "CREATE FUNCTION ticket() RETURNS bigint STABLE LANGUAGE sql "
+            "AS 'SELECT nextval(''seq'')'"
+        )
+    with pytest.raises(TargetQueryError, match="not run: it reaches functions"):
         run_select(shop, "SELECT nextval('seq')")
+    # ... and one that writes behind a trusted owner's "stable" label fails: read-only.
+    with pytest.raises(TargetQueryError) as caught:
+        run_select(shop, "SELECT ticket()")
     assert caught.value.sqlstate == "25006"
     assert "read-only transaction" in str(caught.value)
     with pytest.raises(TargetQueryError, match="one SQL statement"):

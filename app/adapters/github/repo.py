@@ -38,6 +38,10 @@ log = structlog.get_logger(__name__)
 
 #: Files above this are not read as migrations (the contents API stops inlining at 1 MB).
 MAX_FILE_BYTES = 1024 * 1024
+#: The largest file :meth:`GitHubRepo.file_text` downloads (GitHub serves blobs up to 100 MB,
+#: base64 in JSON: a hostile config that size would cost the worker hundreds of MB). What the
+#: App reads is small: a config (64 KiB at most) and migration files.
+MAX_TEXT_BYTES = 4 * 1024 * 1024
 PULL_PAGES = 3
 PER_PAGE = 100
 #: How many files of a directory are fetched at once (GitHub dislikes bursts of concurrency).
@@ -143,6 +147,12 @@ class GitHubRepo:
         data = await self._contents(path, ref)
         if not isinstance(data, dict) or data.get("type") != "file":
             return None
+        size = int(data.get("size") or 0)
+        if size > MAX_TEXT_BYTES:
+            raise GitHubError(
+                f"`{path}` at {ref} is {size:,} bytes; files over {MAX_TEXT_BYTES >> 20} MiB "
+                "are not read: shrink it (a config file must be under 64 KiB)"
+            )
         if data.get("encoding") == "base64" and data.get("content") is not None:
             raw = base64.b64decode(str(data["content"]))
         else:  # 1-100 MB files come without inline content: read the blob instead

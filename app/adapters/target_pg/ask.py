@@ -9,6 +9,7 @@ import structlog
 
 from app.adapters.errors import TargetQueryError
 from app.adapters.target_pg.gate import Session, single_statement, untrusted
+from app.adapters.target_pg.reach import outside_effects
 from app.engine.sql import scrub_message
 
 log = structlog.get_logger(__name__)
@@ -34,7 +35,9 @@ def run_select(dsn: str, sql: str, *, row_cap: int = 50, timeout_ms: int = 5_000
 
     A fresh read-only session (``statement_timeout`` = ``timeout_ms``, short ``lock_timeout``)
     runs it inside ``BEGIN READ ONLY`` … ``ROLLBACK`` through a server-side cursor and fetches
-    at most ``row_cap + 1`` rows. Callers on an event loop use ``asyncio.to_thread``.
+    at most ``row_cap + 1`` rows. It is not run at all when it reaches a volatile or untrusted
+    function (through a view, say: see :mod:`app.adapters.target_pg.reach`). Callers on an
+    event loop use ``asyncio.to_thread``.
 
     Raises:
         TargetQueryError: the query failed; the message is safe to show (values it quoted
@@ -56,6 +59,10 @@ def run_select(dsn: str, sql: str, *, row_cap: int = 50, timeout_ms: int = 5_000
         lock_timeout_ms=min(LOCK_TIMEOUT_MS, timeout_ms),
         idle_in_transaction_timeout_ms=timeout_ms + 10_000,
     ) as session:
+        refused = outside_effects(session, statement)
+        if refused is not None:  # a view can hide what the guard cannot see in the text
+            log.info("ask.refused_reach")
+            raise TargetQueryError(f"the query was not run: {refused}")
         started = time.perf_counter()
         try:
             columns, rows = session.read_only_text(untrusted(statement), max_rows=row_cap + 1)

@@ -13,6 +13,7 @@ from app.adapters.errors import MissingPrerequisite, TargetQueryError
 from app.adapters.target_pg.gate import TAG, Session
 from app.engine.ddl import quote_ident
 from app.engine.model import Query, QuerySource
+from app.engine.sql import MAX_STATEMENT_CHARS
 from app.engine.workload import is_housekeeping
 
 log = structlog.get_logger(__name__)
@@ -43,11 +44,13 @@ _WORKLOAD_KEYWORDS: LiteralString = (
 )
 
 # {pgss}: the extension's schema-qualified view; {total}: total_exec_time (total_time < 1.8).
+# Text beyond max_chars is never fetched: a longer statement is not analysed anyway, and
+# 1,000 entries of a megabyte each would be a gigabyte.
 Q_WORKLOAD: LiteralString = (
     """
 SELECT
     s.queryid::text AS queryid,
-    min(s.query) AS query,
+    pg_catalog.left(min(s.query), %(max_chars)s) AS query,
     sum(s.calls)::bigint AS calls,
     sum(s.{total})::float8 AS total_ms,
     sum(s.rows)::bigint AS rows
@@ -120,6 +123,7 @@ def read_workload(
                 "min_total_ms": float(min_total_ms),
                 "limit": int(limit),
                 "offset": read,
+                "max_chars": MAX_STATEMENT_CHARS + 1,
             },
         )
         read += len(page)

@@ -17,6 +17,7 @@ from app.adapters.github import (
     GitHubRepo,
     GitHubTransient,
 )
+from app.adapters.github.repo import MAX_TEXT_BYTES
 from tests.github_fake import BOT_LOGIN, FakeGitHub
 
 REPO = "octo/shop"
@@ -98,6 +99,17 @@ async def test_large_files_are_read_through_the_blob_api(
     fake.push(REPO, "main", {"big.sql": big})
     assert await repo.file_text("big.sql", "main") == big
     assert fake.paths()[-1].startswith(f"GET {ROOT}/git/blobs/")
+
+
+async def test_a_file_over_the_cap_is_refused_without_downloading_it(
+    fake: FakeGitHub, repo: GitHubRepo
+) -> None:
+    """A 100 MB config would be 133 MB of base64 JSON in the worker: its size says enough."""
+    huge = "#" * (MAX_TEXT_BYTES + 1)
+    fake.push(REPO, "main", {CONFIG: huge})
+    with pytest.raises(GitHubError, match=r"is 4,194,305 bytes; files over 4 MiB are not read"):
+        await repo.file_text(CONFIG, "main")
+    assert not any("/git/blobs/" in path for path in fake.paths())
 
 
 async def test_python_files_of_a_directory(fake: FakeGitHub, repo: GitHubRepo) -> None:

@@ -14,7 +14,7 @@ from psycopg import sql
 
 from app.adapters.errors import HypoPGMissing, MissingPrerequisite, TargetQueryError
 from app.adapters.target_pg import Target, single_statement, untrusted
-from app.adapters.target_pg.reach import outside_effects
+from app.adapters.target_pg.reach import Answers, outside_effects
 from app.engine.ddl import create_index_sql, index_name, quote_ident
 from app.engine.evidence import plan_index_names
 from app.engine.model import Candidate, RelKind, Snapshot
@@ -148,6 +148,7 @@ class WhatIfOracle:
         self.baseline_indexes: dict[str, frozenset[str]] = {}
         #: Why a statement is not planned at all (it reaches an untrusted function), or None.
         self._refusals: dict[str, str | None] = {}
+        self._catalog_answers: Answers = {}
 
     @property
     def calls(self) -> int:
@@ -241,7 +242,9 @@ class WhatIfOracle:
             self.errors[text] = str(exc)
             return None
         if text not in self._refusals:
-            self._refusals[text] = outside_effects(self._target, text, executes=False)
+            self._refusals[text] = outside_effects(
+                self._target, text, executes=False, answers=self._catalog_answers
+            )
         if (refused := self._refusals[text]) is not None:
             self.errors[text] = f"not planned: {refused}"
             return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import LiteralString
+from typing import Any, LiteralString
 
 from app.adapters.target_pg.gate import Session
 from app.engine.side_effects import HARMLESS_VOLATILE, reach
@@ -118,18 +118,39 @@ LIMIT 6
 """
 
 
-def outside_effects(session: Session, text: str, *, executes: bool = True) -> str | None:
+#: The catalog's answers within one audit, keyed by query and parameters: statements of a
+#: workload share their tables and functions, so most of them need no round trip.
+Answers = dict[tuple[str, str], list[dict[str, Any]]]
+
+
+def _rows(
+    session: Session, query: LiteralString, params: dict[str, Any], answers: Answers | None
+) -> list[dict[str, Any]]:
+    if answers is None:
+        return session.rows(query, params)
+    key = (query, repr(sorted(params.items())))
+    if key not in answers:
+        answers[key] = session.rows(query, params)
+    return answers[key]
+
+
+def outside_effects(
+    session: Session, text: str, *, executes: bool = True, answers: Answers | None = None
+) -> str | None:
     """Why running ``text`` is refused, or None when it may run (rolled back).
 
     ``executes=False``: it is only planned (EXPLAIN), so only untrusted functions count.
     Fails closed: a statement (or a view it reads) whose functions cannot be listed, and a
-    relation with a rewrite rule other than a view's, are refused too.
+    relation with a rewrite rule other than a view's, are refused too. ``answers`` keeps the
+    catalog's answers for the caller's next statements (one audit: the catalog is a snapshot).
     """
     try:
         found = reach(text)
-        rows = session.rows(
+        rows = _rows(
+            session,
             Q_REACHED,
             {"relations": sorted(found.relations), "writes": found.writes},
+            answers,
         )
         functions = set(found.functions)
         for row in rows:
@@ -140,14 +161,16 @@ def outside_effects(session: Session, text: str, *, executes: bool = True) -> st
     except SqlError as exc:
         return f"cannot tell which functions it calls, so it is not executed ({exc})"
     oids = [int(r["function"]) for r in rows if r["function"] is not None]
-    unsafe = session.rows(
+    unsafe = _rows(
+        session,
         Q_UNSAFE_FUNCTIONS,
         {
             "functions": sorted(functions),
-            "oids": oids,
+            "oids": sorted(oids),
             "harmless": sorted(HARMLESS_VOLATILE),
             "executes": executes,
         },
+        answers,
     )
     if not unsafe:
         return None

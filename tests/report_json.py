@@ -1,4 +1,4 @@
-"""Pieces of the JSON report (DESIGN.md §3) as the store keeps them, for tests that seed it."""
+"""Pieces of the JSON report (docs/architecture.md) as the store keeps them, for seeding tests."""
 
 from __future__ import annotations
 

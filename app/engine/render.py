@@ -1,4 +1,4 @@
-"""Render a Report as the JSON contract (DESIGN.md §3), plain text for terminals, or Markdown."""
+"""Render a Report as the JSON contract (docs/architecture.md), as plain text, or as Markdown."""
 
 from __future__ import annotations
 

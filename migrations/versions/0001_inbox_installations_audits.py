@@ -93,7 +93,7 @@ def upgrade() -> None:
         sa.Column("started_at", TZ),
         sa.Column("finished_at", TZ),
         sa.Column("summary", postgresql.JSONB),
-        sa.Column("report", postgresql.JSONB, comment="the JSON report (DESIGN.md §3)"),
+        sa.Column("report", postgresql.JSONB, comment="the JSON report (docs/architecture.md)"),
         sa.CheckConstraint(
             "status IN (" + ", ".join(f"'{s}'" for s in AUDIT_STATUSES) + ")",
             name="audits_status_check",

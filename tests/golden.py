@@ -25,7 +25,9 @@ from app.engine.model import (
 from tests.fakes import NOW, FakeOracle
 
 SECTIONS = ("schema", "workload", "expect")
-_HEADER = re.compile(r"^-- (schema|workload|expect):\s*$")
+#: Optional: SQL that fills the tables with data, for the run against real PostgreSQL.
+SEED = "seed"
+_HEADER = re.compile(r"^-- (schema|workload|seed|expect):\s*$")
 _HINT = re.compile(r"^-- (table|column|index) (.+?): (.*)$")
 _RESET = re.compile(r"^-- stats reset: (\d{4}-\d{2}-\d{2})\s*$")
 _CALLS = re.compile(r"^-- calls: (\d+)\s*$")
@@ -56,6 +58,8 @@ class Case:
     schema: str
     workload: str
     expect: str
+    #: Data for the real-PostgreSQL run ("" when the case is checked on the toy planner only).
+    seed: str = ""
 
 
 def read_case(path: Path) -> Case:
@@ -86,6 +90,7 @@ def read_case(path: Path) -> Case:
         schema="\n".join(parts["schema"]),
         workload="\n".join(parts["workload"]),
         expect="\n".join(parts["expect"]).strip("\n"),
+        seed="\n".join(parts.get(SEED, [])).strip("\n"),
     )
 
 
@@ -109,6 +114,11 @@ def _statements(text: str) -> list[tuple[list[str], str]]:
     elif comments:
         out.append((comments, ""))
     return out
+
+
+def workload_text(case: Case) -> str:
+    """The workload as a ``;``-separated file (without the calls comments)."""
+    return "".join(f"{q.text};\n" for q in queries(case))
 
 
 def queries(case: Case) -> list[Query]:
@@ -429,7 +439,7 @@ def _one_line(sql: str) -> str:
     return " ".join(sql.split())
 
 
-def _header(rec: Recommendation) -> str:
+def header(rec: Recommendation) -> str:
     flags = rec.descending or (False,) * len(rec.columns)
     keys = ", ".join(c + (" DESC" if d else "") for c, d in zip(rec.columns, flags, strict=False))
     text = f"{rec.action} {rec.table} ({keys})"
@@ -444,7 +454,7 @@ def render(report: Report) -> str:
     """The expect section: recommendations, rejected candidates, skipped statements, cost."""
     lines: list[str] = []
     for rec in report.recommendations:
-        lines.append(_header(rec))
+        lines.append(header(rec))
         lines.append(f"  ddl: {rec.ddl}")
         lines.extend(f"  reason: {r}" for r in rec.reasons)
         for effect in rec.effects:

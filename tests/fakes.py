@@ -14,10 +14,12 @@ from app.engine.model import (
     Index,
     IndexKey,
     Op,
+    Predicate,
     Query,
     RelKind,
     Scan,
     Snapshot,
+    StatementKind,
     Table,
 )
 from app.engine.scans import analyze
@@ -48,8 +50,10 @@ def snapshot(*tables: Table, indexes: Sequence[Index] = ()) -> Snapshot:
 class FakeOracle:
     """Costs from a toy planner: seq scan = rows; an index scan = rows × selectivity of its prefix.
 
-    Equality keys multiply selectivity by 1/distinct, a range key after them by 0.3, and an
-    index that delivers the ORDER BY of a LIMIT query costs almost nothing.
+    Equality keys multiply selectivity by 1/distinct (IS NULL by the null fraction when the
+    statistics know it), a range key after them by 0.3, and an index that delivers the ORDER
+    BY of a LIMIT query costs almost nothing, provided its leading keys take every predicate
+    (otherwise it would have to walk and filter rows in order until the LIMIT is met).
     """
 
     kind = "fake"
@@ -73,7 +77,10 @@ class FakeOracle:
                 self.errors[req.sql] = "syntax error"
                 out.append(None)
                 continue
-            out.append(sum(self._scan_cost(s, req.indexes) for s in stmt.scans) + 1.0)
+            insert = stmt.kind is StatementKind.insert
+            # An INSERT's target is written, not read: one row, not a scan of the table.
+            scans = [s for s in stmt.scans if not (insert and s.write)]
+            out.append(sum(self._scan_cost(s, req.indexes) for s in scans) + 1.0)
         return out
 
     def _scan_cost(self, scan: Scan, indexes: frozenset[Candidate]) -> float:
@@ -95,27 +102,39 @@ class FakeOracle:
         preds = {p.key: p for p in scan.predicates}
         if idx.where and not any(p.constant for p in scan.predicates):
             return rows
+        # A partial index's WHERE answers the constant predicates it names.
+        implied = {
+            p.key for p in scan.predicates if idx.where and p.constant and p.key in idx.where
+        }
         sel = 1.0
         used = 0
         for key in idx.keys:
             pred = preds.get(key.key)
             if pred is None:
                 break
-            if pred.op in (Op.eq, Op.in_, Op.is_null):
-                sel *= self._eq_selectivity(scan.table, key.key, rows)
-                used += 1
-                continue
-            sel *= 0.3
+            sel *= self._selectivity(scan.table, pred, rows)
             used += 1
-            break
+            if pred.op not in (Op.eq, Op.in_, Op.is_null):
+                break  # a range: later keys no longer narrow the scan
+        keys = {k.key for k in idx.keys[:used]}
+        for name in implied - keys:
+            sel *= self._selectivity(scan.table, preds[name], rows)
         order = [k.key for k in scan.order_by]
-        if scan.limit and order and [k.key for k in idx.keys[used : used + len(order)]] == order:
+        delivered = [k.key for k in idx.keys[used : used + len(order)]] == order
+        if scan.limit and order and delivered and keys | implied >= preds.keys():
             return 4.0 + used
-        if used == 0:
+        if used == 0 and not implied:
             if scan.join_keys and idx.keys[0].key in scan.join_keys:
                 return 4.0
             return rows
         return 4.0 + rows * sel * 1.1
+
+    def _selectivity(self, table_name: str, pred: Predicate, rows: float) -> float:
+        if pred.op is Op.is_null:
+            return self._null_selectivity(table_name, pred.key, rows)
+        if pred.op in (Op.eq, Op.in_):
+            return self._eq_selectivity(table_name, pred.key, rows)
+        return 0.3
 
     def _eq_selectivity(self, table_name: str, key: str, rows: float) -> float:
         t = self.catalog.table(table_name)
@@ -126,3 +145,10 @@ class FakeOracle:
         if distinct < 0:
             distinct = -distinct * rows
         return 1.0 / max(distinct, 1.0)
+
+    def _null_selectivity(self, table_name: str, key: str, rows: float) -> float:
+        t = self.catalog.table(table_name)
+        col = t.column(key) if t else None
+        if col is None or col.stats is None or col.stats.null_frac == 0:
+            return self._eq_selectivity(table_name, key, rows)
+        return col.stats.null_frac

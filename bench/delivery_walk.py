@@ -8,7 +8,10 @@ anything else (the fakes, the standard library) are transparent. From that walk:
 - **stays**: runs of consecutive calls in one room (a room re-entered later is a new stay);
 - **rooms**: distinct modules visited;
 - **climbs back**: stays in a room the walk had already left once (stays − rooms);
-- **deliveries↔feedback**: steps between ``app.flows.deliveries`` and ``app.flows.feedback``.
+- **deliveries↔feedback**: steps between ``app.flows.deliveries`` and ``app.flows.feedback``;
+- **flow stays / flow climbs**: the same walk seen from the orchestration only (rooms under
+  ``app.flows``; pure and adapter modules are transparent), i.e. how often the flows hand the
+  delivery back and forth among themselves.
 
 A coroutine resumed after an ``await`` is not a new call; only the first entry of each frame
 counts. Run from a checkout (``PYTHONPATH`` at its root)::
@@ -32,7 +35,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 _PAIR = frozenset({"app.flows.deliveries", "app.flows.feedback"})
-_FLOWS = "app.flows."
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,15 @@ class Walk:
     def climbs_back(self) -> int:
         """Stays in a room the walk had already left once."""
         return len(self.stays) - self.rooms
+
+    @property
+    def flows(self) -> Walk:
+        """The walk through ``app.flows`` rooms only."""
+        stays: list[str] = []
+        for room in self.stays:
+            if room.startswith("app.flows.") and (not stays or stays[-1] != room):
+                stays.append(room)
+        return Walk(self.family, self.outcome, tuple(stays))
 
     @property
     def ping_pong(self) -> int:
@@ -126,18 +137,21 @@ def main() -> None:
     parser.add_argument("--walk", action="store_true", help="print each family's rooms in order")
     args = parser.parse_args()
     walks = [trace(family, run) for family, run in deliveries().items()]
-    print(f"{'family':24} {'stays':>5} {'rooms':>5} {'climbs':>6} {'d<->f':>5}  outcome")
+    head = f"{'family':22} {'stays':>5} {'rooms':>5} {'climbs':>6} {'d<->f':>5}"
+    print(f"{head} {'f.stays':>7} {'f.climbs':>8}  outcome")
     for w in walks:
         print(
-            f"{w.family:24} {len(w.stays):5} {w.rooms:5} {w.climbs_back:6} {w.ping_pong:5}  "
-            f"{w.outcome[:60]}"
+            f"{w.family:22} {len(w.stays):5} {w.rooms:5} {w.climbs_back:6} {w.ping_pong:5} "
+            f"{len(w.flows.stays):7} {w.flows.climbs_back:8}  {w.outcome[:40]}"
         )
         if args.walk:
             print("    " + " > ".join(s.removeprefix("app.") for s in w.stays))
     print(
-        f"{'total':24} {sum(len(w.stays) for w in walks):5} "
+        f"{'total':22} {sum(len(w.stays) for w in walks):5} "
         f"{len(set().union(*(w.stays for w in walks))):5} "
-        f"{sum(w.climbs_back for w in walks):6} {sum(w.ping_pong for w in walks):5}"
+        f"{sum(w.climbs_back for w in walks):6} {sum(w.ping_pong for w in walks):5} "
+        f"{sum(len(w.flows.stays) for w in walks):7} "
+        f"{sum(w.flows.climbs_back for w in walks):8}"
     )
 
 

@@ -11,6 +11,7 @@ __all__ = [
     "ask_error",
     "ask_public",
     "ask_refusal",
+    "no_marker_reply",
     "no_store_reply",
     "queued_summary",
 ]
@@ -58,6 +59,15 @@ def no_store_reply(login: str) -> str:
     return (
         f"{md.mention(login)}, this DB Architect runs without its store (DBARCH_STORE_DSN), so "
         "it cannot remember ignores or explain its history. The operator can configure one."
+    )
+
+
+def no_marker_reply(login: str) -> str:
+    """``ignore`` on a pull request whose description lost our marker."""
+    return (
+        f"{md.mention(login)}, this pull request carries no DB Architect marker (was its "
+        "description edited?), so there is nothing to ignore. Close it, or use "
+        "`@db-architect ignore table <table>`."
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import structlog
 
 from app.flows.events.common import Delivery
-from app.flows.events.registry import DISPATCH_EVENT_TYPE
 
 __all__ = ["handle"]
 
@@ -13,9 +12,10 @@ log = structlog.get_logger(__name__)
 
 
 async def handle(d: Delivery) -> str:
-    """Queue the audit the dispatch's ``client_payload`` describes, or say what is wrong."""
-    if d.action != DISPATCH_EVENT_TYPE:
-        return f"ignored: event_type {d.job.get('action')!r}"
+    """Queue the audit the dispatch's ``client_payload`` describes, or say what is wrong.
+
+    Only the ``event_type`` of ``registry.DISPATCH_EVENT_TYPE`` is routed here.
+    """
     try:
         tables, dry_run, min_confidence = _options(d.payload.get("client_payload"))
     except ValueError as err:

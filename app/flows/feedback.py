@@ -11,7 +11,7 @@ import structlog
 from app.adapters.github.repo import Effects
 from app.adapters.llm import ClaudeUnavailable
 from app.adapters.memory import FeedbackRow, StoredFeedback, StoredRecommendation
-from app.engine import markdown as md
+from app.engine.delivery_replies import no_marker_reply
 from app.engine.feedback import Classified, classify
 from app.engine.fixpr import BRANCH_PREFIX, read_meta
 from app.engine.pr_commands import PrCommand
@@ -250,11 +250,7 @@ async def ignore(
         reply = ignore_table_reply(login, table, closed=covered)
     else:
         if pull.fingerprint is None:
-            return (
-                f"{md.mention(login)}, this pull request carries no DB Architect marker (was its "
-                "description edited?), so there is nothing to ignore. Close it, or use "
-                "`@db-architect ignore table <table>`."
-            )
+            return no_marker_reply(login)
         await deps.memory.add_ignore(repository, "fingerprint", pull.fingerprint, login)
         covered = True
         reason = "ignored with a command"

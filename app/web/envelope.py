@@ -8,6 +8,7 @@ from typing import Annotated
 import msgspec
 
 from app.adapters.store import Delivery
+from app.flows.events.registry import ACCEPTED_EVENTS
 
 __all__ = [
     "ACCEPTED_EVENTS",
@@ -19,26 +20,6 @@ __all__ = [
     "delivery_from",
     "parse_envelope",
 ]
-
-#: (X-GitHub-Event, action) pairs a job exists for; everything else is acknowledged and dropped.
-ACCEPTED_EVENTS: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("issue_comment", "created"),
-        ("repository_dispatch", "db-architect-audit"),
-        ("check_run", "rerequested"),
-        ("check_run", "requested_action"),
-        ("installation", "created"),
-        ("installation", "deleted"),
-        ("installation", "suspend"),
-        ("installation", "unsuspend"),
-        ("installation", "new_permissions_accepted"),
-        ("installation_repositories", "added"),
-        ("installation_repositories", "removed"),
-        ("pull_request", "closed"),
-        ("pull_request_review", "submitted"),
-        ("pull_request_review_comment", "created"),
-    }
-)
 
 
 def accepts(event: str, action: str | None) -> bool:

@@ -46,8 +46,8 @@ import anthropic
 import structlog
 from anthropic.types import Message, TextBlock
 
+from app.bot.memory.feedback import Classification, Classified
 from app.engine import markdown as md
-from app.engine.feedback import Classification, Classified
 from app.settings import DEFAULT_ANTHROPIC_MODEL, Settings
 
 __all__ = [

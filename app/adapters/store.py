@@ -164,7 +164,7 @@ class ScheduledRepository(NamedTuple):
 
     installation_id: int
     full_name: str
-    #: The 5-field cron text, as validated by ``app.engine.repo_config``.
+    #: The 5-field cron text, as validated by ``app.bot.repo_config``.
     schedule: str
     #: The IANA time zone the schedule is read in.
     timezone: str

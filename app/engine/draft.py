@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.engine.audit import recommendation_id
+from app.engine.advisor.audit import recommendation_id
 from app.engine.ddl import (
     MAX_IDENTIFIER_BYTES,
     drop_index_sql,

@@ -14,7 +14,7 @@ from app.adapters.llm import ClaudeDeclined, ClaudeUnavailable
 from app.adapters.target_pg.ask import Answer, run_select
 from app.adapters.target_pg.target import Target
 from app.adapters.yaml_config import load_config
-from app.engine.ask import (
+from app.bot.commands.ask import (
     AskCommand,
     UnsafeSql,
     allowed_from,
@@ -24,8 +24,8 @@ from app.engine.ask import (
     refusal_markdown,
     schema_text,
 )
+from app.bot.repo_config import CONFIG_PATH, ConfigError
 from app.engine.model import Snapshot
-from app.engine.repo_config import CONFIG_PATH, ConfigError
 from app.flows.targets import TargetProblem, resolve_target
 from app.settings import Settings
 

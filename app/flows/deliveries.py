@@ -10,19 +10,19 @@ import structlog
 
 from app.adapters.github.models import CheckOutput, RepoRef
 from app.adapters.github.repo import Effects, RepoReader
-from app.engine import markdown as md
-from app.engine.ask import AskCommand, AskError, parse_ask_command
-from app.engine.checkrun import (
+from app.bot.commands.ask import AskCommand, AskError, parse_ask_command
+from app.bot.commands.audit import AuditCommand, CommandError, parse_audit_command
+from app.bot.commands.pr import PrCommand, PrCommandError, parse_pr_command
+from app.bot.pulls.fixpr import BRANCH_PREFIX
+from app.bot.replies.checkrun import (
     CHECK_NAME,
     command_error_comment,
     queued_comment,
     refusal_comment,
 )
-from app.engine.commands import AuditCommand, CommandError, parse_audit_command
-from app.engine.fixpr import BRANCH_PREFIX
-from app.engine.pr_commands import PrCommand, PrCommandError, parse_pr_command
-from app.engine.pr_replies import command_error_reply, command_refusal_reply, queued_reply
-from app.engine.repo_config import CONFIG_PATH
+from app.bot.replies.pr import command_error_reply, command_refusal_reply, queued_reply
+from app.bot.repo_config import CONFIG_PATH
+from app.engine import markdown as md
 from app.flows import feedback
 from app.flows.feedback import BotPull, FeedbackDeps, bot_pull, record_feedback
 from app.flows.requests import AuditRequest, Memo

@@ -9,11 +9,11 @@ import psycopg
 import structlog
 
 from app.adapters.memory import Neighbour, Unembedded
-from app.engine.audit import Report, recommendation_id
-from app.engine.feedback import MemoryHit, memory_adjustment, quote, themes
-from app.engine.fixpr import fingerprint
-from app.engine.pr_plan import Decision
-from app.engine.recall import describe, feedback_text, remember, stored_ignores
+from app.bot.memory.feedback import MemoryHit, memory_adjustment, quote, themes
+from app.bot.memory.recall import describe, feedback_text, remember, stored_ignores
+from app.bot.pulls.fixpr import fingerprint
+from app.bot.pulls.plan import Decision
+from app.engine.advisor.audit import Report, recommendation_id
 
 __all__ = ["MEMORY_K", "AuditMemory", "Embed", "recall", "record_ledger"]
 

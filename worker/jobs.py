@@ -1,4 +1,5 @@
 """The arq jobs: deliveries and schedule crons (events queue), audits (audits queue)."""
+# Long module: arq resolves jobs by function in one module; each job is a thin call into flows.
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ The tables come from migration 0002. Embeddings travel through pgvector's psycop
 (registered once per pooled connection). Like :class:`~app.adapters.store.Store`, methods
 raise ``psycopg.Error`` when the store cannot be reached or a statement fails.
 """
+# Long module: one store table family (recommendations, feedback, ignores) and its SQL.
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@
 :class:`ConfigError` naming the key, so a broken file fails the check run loudly instead of
 being half-applied. The YAML text itself is read by ``app.adapters.yaml_config``.
 """
+# Long module: the whole YAML schema and its error messages in one place, the file users edit.
 
 from __future__ import annotations
 

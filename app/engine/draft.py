@@ -1,4 +1,5 @@
 """FixDraft: one recommendation as the source text of an online-safe Alembic revision."""
+# Long module: the revision template and its safety checks must be read together.
 
 from __future__ import annotations
 

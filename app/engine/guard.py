@@ -4,6 +4,7 @@ A query passes only when every node of its sqlglot tree is on an allow-list (a S
 allowed relations and columns, allowed functions and casts), and sqlglot's re-rendering of it
 checks the same; what runs is that rendering, capped in rows.
 """
+# Long module: the allow-lists and the checks that use them are one security boundary, read whole.
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
 """Audit one repository's target and report it: check run, fix PRs (or the outbox), comment."""
+# Long module: the audit's report steps (check run, PRs, outbox, comment) share one context.
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
 """Act on one accepted webhook delivery: commands, dispatches, check-run buttons, lifecycle."""
+# Long module: one dispatch over every webhook event kind, each branch a short call.
 
 from __future__ import annotations
 

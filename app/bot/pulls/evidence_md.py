@@ -1,4 +1,5 @@
 """The evidence behind one recommendation as Markdown: the body of its pull request."""
+# Long module: one PR body; its sections share the statement numbering.
 
 from __future__ import annotations
 

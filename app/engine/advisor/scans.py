@@ -1,4 +1,5 @@
 """Turn one workload statement into per-table scans: predicates, joins, order, writes."""
+# Long module: one walk over sqlglot's tree; its cases only make sense side by side.
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ thresholds. A final pass drops any choice that later choices made redundant. Cos
 cached on (statement, the chosen indexes that statement could use), so a round only plans the
 statements touched by the previous pick.
 """
+# Long module: one greedy algorithm with its costs and budgets; splitting it hides the loop.
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 A module that imports nothing inside the package is on floor 1; any other module sits one floor
 above the highest module it imports. Counted twice: per module, and per room (a subpackage, the
-shared values ``model sql catalog ddl``, or a lone top-level module), the unit a newcomer
+shared values ``model sql catalog ddl markdown``, or a lone top-level module), the unit a newcomer
 navigates. Every import counts, also those inside functions and ``TYPE_CHECKING`` blocks.
 """
 
@@ -15,8 +15,9 @@ from pathlib import Path
 
 __all__ = ["SHARED_VALUES", "floors", "imports_of", "module_graph", "room_graph"]
 
-#: The engine's shared values: one room, the ground floor everything else stands on.
-SHARED_VALUES = frozenset({"model", "sql", "catalog", "ddl"})
+#: The engine's shared values: one room, the ground floor everything else stands on (markdown
+#: is the inert-text leaf the renderers, the SQL guard and the bot all use).
+SHARED_VALUES = frozenset({"model", "sql", "catalog", "ddl", "markdown"})
 
 
 def _name(path: Path, root: Path, package: str) -> str:

@@ -16,6 +16,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from app.engine import markdown as md
 from app.engine.model import RelKind, Snapshot, Table
 from app.engine.sql import function_name
 
@@ -246,7 +247,7 @@ def _parse(text: str) -> exp.Expr:
     except (ParseError, TokenError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         first = re.sub(r"<Token token_type: [^,]*, text: ([^,]*),[^>]*>", r"'\1'", first)
-        raise UnsafeSql(f"the SQL could not be parsed: {_cut(first, 160)}") from None
+        raise UnsafeSql(f"the SQL could not be parsed: {md.shorten(first, 160)}") from None
     except RecursionError:
         raise UnsafeSql("the SQL is nested too deeply to check") from None
     except Exception as err:  # the parser choked: whatever it is, the query is not proven
@@ -285,7 +286,7 @@ def _keyword(node: exp.Expr) -> str:
     if isinstance(node, exp.Command):
         return str(node.this).upper()
     words = node.sql(dialect=DIALECT, comments=False).split()
-    return _cut(words[0].upper() if words else type(node).__name__.upper(), 30)
+    return md.shorten(words[0].upper() if words else type(node).__name__.upper(), 30)
 
 
 def _refuse_writes(nodes: Sequence[exp.Expr]) -> None:
@@ -302,7 +303,7 @@ def _refuse_writes(nodes: Sequence[exp.Expr]) -> None:
         if isinstance(node, exp.Into):
             raise UnsafeSql("`SELECT … INTO` creates a table; only a plain SELECT can be run")
         if isinstance(node, exp.Lock):
-            clause = _cut(node.sql(dialect=DIALECT, comments=False), 40)
+            clause = md.shorten(node.sql(dialect=DIALECT, comments=False), 40)
             raise UnsafeSql(f"`{clause}` locks rows; remove the locking clause")
 
 
@@ -336,7 +337,7 @@ def _check_tables(nodes: Sequence[exp.Expr], allowed: Allowed) -> None:
             raise UnsafeSql(f"`{_snippet(node)}` is not supported in an /ask query")
         name = _name(this) or ""
         schema = _name(node.args.get("db"))
-        shown = _cut(node.sql(dialect=DIALECT, comments=False).split(" AS ")[0], 60)
+        shown = md.shorten(node.sql(dialect=DIALECT, comments=False).split(" AS ")[0], 60)
         if node.args.get("catalog") is not None:
             raise UnsafeSql(
                 f"`{shown}` names another database: only the application's tables can be "
@@ -431,7 +432,7 @@ def _check_dot(node: exp.Dot) -> None:
     """``(composite).field`` is fine; a schema-qualified function call is not."""
     target = node.expression
     if isinstance(target, exp.Func):
-        qualifier = _cut(node.this.sql(dialect=DIALECT, comments=False), 40)
+        qualifier = md.shorten(node.this.sql(dialect=DIALECT, comments=False), 40)
         name = function_name(target)
         if name in ALLOWED_FUNCTIONS:
             raise UnsafeSql(f"`{qualifier}.{name}` names a schema; call `{name}(…)` without one")
@@ -444,7 +445,7 @@ def _check_type(node: exp.DataType) -> None:
     kind = node.this
     if kind in _CAST_TYPES:
         return
-    shown = _cut(node.sql(dialect=DIALECT, comments=False), 40)
+    shown = md.shorten(node.sql(dialect=DIALECT, comments=False), 40)
     raise UnsafeSql(f"`{shown}` is not an allowed type to cast to")
 
 
@@ -484,10 +485,10 @@ def _check_columns(nodes: Sequence[exp.Expr], allowed: Allowed) -> None:
             table, columns = tables[qualifier]
             if name not in columns:
                 raise UnsafeSql(
-                    f"`{_cut(qualifier + '.' + name, 60)}` is not a column of `{table}`"
+                    f"`{md.shorten(qualifier + '.' + name, 60)}` is not a column of `{table}`"
                 )
         elif not allowed.has_column(name) and name not in defined:
-            raise UnsafeSql(f"`{_cut(name, 60)}` is not a column of the application's tables")
+            raise UnsafeSql(f"`{md.shorten(name, 60)}` is not a column of the application's tables")
 
 
 def _base_tables(
@@ -518,11 +519,7 @@ def _snippet(node: exp.Expr) -> str:
         text = node.sql(dialect=DIALECT, comments=False)
     except Exception:  # rendering an odd node must not hide the refusal
         text = type(node).__name__
-    return _cut(" ".join(text.split()).replace("`", "'"), 60) or type(node).__name__
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return md.shorten(" ".join(text.split()).replace("`", "'"), 60) or type(node).__name__
 
 
 #: PostgreSQL's reserved key words (they need quotes as names).

@@ -51,7 +51,7 @@ def test_the_engine_rooms_stand_on_at_most_four_floors() -> None:
     graph = module_graph(ROOT / "app/engine", "app.engine")
     by_room = floors(room_graph(graph, "app.engine"))
     assert max(by_room.values()) <= 4, by_room
-    assert set(by_room) == {"advisor", "proof", "values", "markdown", "guard"} | {
+    assert set(by_room) == {"advisor", "proof", "values", "guard"} | {
         "draft",
         "render",
         "verdict",

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from app.bot import comment
+from app.bot.comment import Line
 from app.engine import markdown as md
 from app.engine.guard import MAX_SQL_CHARS
 
@@ -34,8 +36,6 @@ MAX_COMMENT_CHARS = 60_000
 
 #: Matched against the line with its blanks stripped (no backtracking over a run of blanks).
 _COMMAND = re.compile(r"/ask(?:[ \t]+(?P<rest>.*))?")
-_FENCE = re.compile(r"[ \t]{0,3}(?P<fence>`{3,}|~{3,})(?P<info>.*)")
-_QUOTE = re.compile(r"[ \t]{0,3}>")
 _SQL_INFO = frozenset({"", "sql", "postgresql", "postgres", "pgsql", "psql"})
 
 
@@ -57,50 +57,6 @@ class AskCommand:
     sql: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Line:
-    """One line of a comment and where it stands: prose, a fence line, fenced code, or skipped."""
-
-    text: str
-    kind: str  # text | open | code | close | skip
-    info: str = ""
-
-
-def _lines(body: str) -> Iterator[_Line]:
-    """Classify the lines of ``body`` (code fences, ``>`` quotes and HTML comments as GitHub)."""
-    fence: str | None = None
-    in_comment = False
-    for line in body.splitlines():
-        if in_comment:
-            in_comment = "-->" not in line
-            yield _Line(line, "skip")
-            continue
-        marker = _FENCE.match(line)
-        if fence is not None:
-            if marker and _closes(marker, fence):
-                fence = None
-                yield _Line(line, "close")
-            else:
-                yield _Line(line, "code")
-            continue
-        if marker and not (marker["fence"][0] == "`" and "`" in marker["info"]):
-            fence = marker["fence"]
-            info = marker["info"].strip().split(maxsplit=1)
-            yield _Line(line, "open", info[0].lower() if info else "")
-            continue
-        if line.lstrip().startswith("<!--"):
-            in_comment = "-->" not in line
-            yield _Line(line, "skip")
-            continue
-        yield _Line(line, "skip" if _QUOTE.match(line) else "text")
-
-
-def _closes(marker: re.Match[str], fence: str) -> bool:
-    """A closing fence: the same character, at least as long, nothing after it."""
-    found = marker["fence"]
-    return found[0] == fence[0] and len(found) >= len(fence) and not marker["info"].strip()
-
-
 def parse_ask_command(body: str) -> AskCommand | None:
     """The first `/ask` command that starts a line, or None when there is none.
 
@@ -119,7 +75,7 @@ def parse_ask_command(body: str) -> AskCommand | None:
     Raises:
         AskError: nothing asked, a question over 500 characters, an overlong SQL block.
     """
-    lines = list(_lines(body))
+    lines = list(comment.lines(body))
     found = next(
         (
             (i, match)
@@ -154,7 +110,7 @@ def parse_ask_command(body: str) -> AskCommand | None:
     return AskCommand(question=question, sql=sql)
 
 
-def _fenced_sql(lines: Sequence[_Line]) -> str | None:
+def _fenced_sql(lines: Sequence[Line]) -> str | None:
     """The body of the first SQL (or unlabelled) fenced block, or None; blank blocks don't count."""
     body: list[str] | None = None
     for line in lines:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NoReturn
 
+from app.bot.comment import command_lines, shown_word
 from app.bot.repo_config import CONFIG_PATH, table_problem
 from app.engine.proof.confidence import MIN_CONFIDENCE
 
@@ -25,8 +25,6 @@ MAX_TABLES = 50
 # Matched against the line with its blanks stripped: a lazy ``.*?`` before ``[ \t]*`` made a
 # long run of blanks backtrack quadratically (18 s for one 64 KiB comment).
 _COMMAND = re.compile(r"/audit(?:[ \t]+(?P<args>.*))?")
-_FENCE = re.compile(r"[ \t]{0,3}(?P<fence>`{3,}|~{3,})")
-_QUOTE = re.compile(r"[ \t]{0,3}>")
 
 
 class CommandError(ValueError):
@@ -48,35 +46,6 @@ class AuditCommand:
     min_confidence: float | None = None
 
 
-def _command_lines(body: str) -> Iterator[str]:
-    """Lines of ``body`` outside code fences, quotes and HTML comments."""
-    fence: str | None = None
-    in_comment = False
-    for line in body.splitlines():
-        if in_comment:
-            in_comment = "-->" not in line
-            continue
-        marker = _FENCE.match(line)
-        if fence is not None:
-            fence = None if marker and _closes(marker, fence) else fence
-            continue
-        if marker:
-            fence = marker["fence"]
-            continue
-        if line.lstrip().startswith("<!--"):
-            in_comment = "-->" not in line
-            continue
-        if not _QUOTE.match(line):
-            yield line
-
-
-def _closes(marker: re.Match[str], fence: str) -> bool:
-    """A closing fence: the same character, at least as long, nothing after it."""
-    found = marker["fence"]
-    rest = marker.string[marker.end() :]
-    return found[0] == fence[0] and len(found) >= len(fence) and not rest.strip()
-
-
 def parse_audit_command(body: str) -> AuditCommand | None:
     """The first `/audit` command that starts a line, or None when there is none.
 
@@ -91,7 +60,7 @@ def parse_audit_command(body: str) -> AuditCommand | None:
     Raises:
         CommandError: unknown options or bad values.
     """
-    for line in _command_lines(body):
+    for line in command_lines(body):
         match = _COMMAND.fullmatch(line.strip(" \t"))
         if match:
             return _options((match["args"] or "").split())
@@ -122,17 +91,12 @@ def _options(words: list[str]) -> AuditCommand:
             else:
                 min_confidence = _confidence(value) if min_confidence is None else _twice(name)
         else:
-            raise CommandError(f"`{_cut(word)}` is not an option of `/audit`.")
+            raise CommandError(f"`{shown_word(word)}` is not an option of `/audit`.")
     return AuditCommand(dry_run=dry_run, tables=tables or (), min_confidence=min_confidence)
 
 
 def _twice(name: str) -> NoReturn:
     raise CommandError(f"`{name}` is given twice.")
-
-
-def _cut(text: str) -> str:
-    clean = text.replace("`", "'")
-    return clean if len(clean) <= 40 else clean[:39] + "…"
 
 
 def _tables(value: str) -> tuple[str, ...]:
@@ -144,7 +108,7 @@ def _tables(value: str) -> tuple[str, ...]:
     for name in names:
         problem = table_problem(name)
         if problem:
-            raise CommandError(f"`--tables`: `{_cut(name)}` is not a table name.")
+            raise CommandError(f"`--tables`: `{shown_word(name)}` is not a table name.")
     return tuple(dict.fromkeys(names))
 
 
@@ -157,12 +121,12 @@ def _confidence(value: str) -> float:
         return number
     if 0 <= number < MIN_CONFIDENCE:
         raise CommandError(
-            f"`--min-confidence {_cut(value)}` would lower the bar: it can be raised from "
+            f"`--min-confidence {shown_word(value)}` would lower the bar: it can be raised from "
             f"{MIN_CONFIDENCE:.2f} up to 1.0, never lowered."
         )
     raise CommandError(
         f"`--min-confidence` must be a number from {MIN_CONFIDENCE:.2f} to 1.0, "
-        f"got `{_cut(value)}`."
+        f"got `{shown_word(value)}`."
     )
 
 

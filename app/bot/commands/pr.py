@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from app.bot.commands.audit import _command_lines
+from app.bot.comment import command_lines, shown_word
 from app.bot.repo_config import table_problem
 
 __all__ = [
@@ -79,7 +79,7 @@ def parse_pr_command(body: str, slug: str = "db-architect") -> PrCommand | None:
         PrCommandError: a mention that starts a line but names no known command.
     """
     mention = _mention(slug)
-    for line in _command_lines(body):
+    for line in command_lines(body):
         match = mention.fullmatch(line.strip(" \t"))
         if match:
             return _command((match["args"] or "").split(), slug)
@@ -93,7 +93,7 @@ def _command(words: list[str], slug: str) -> PrCommand:
     if verb in ("help", "--help", "-h"):
         raise PrCommandError(f"`@{slug}` understands these commands on its pull requests.", slug)
     if verb not in _VERBS:
-        raise PrCommandError(f"`{_cut(words[0])}` is not a command of `@{slug}`.", slug)
+        raise PrCommandError(f"`{shown_word(words[0])}` is not a command of `@{slug}`.", slug)
     if verb == "ignore" and rest:
         return _ignore_table(rest, slug)
     if rest:
@@ -112,13 +112,8 @@ def _ignore_table(rest: list[str], slug: str) -> PrCommand:
         raise PrCommandError(f"`@{slug} ignore table` needs exactly one table name.", slug)
     name = rest[1].strip("`")
     if table_problem(name):
-        raise PrCommandError(f"`{_cut(rest[1])}` is not a table name.", slug)
+        raise PrCommandError(f"`{shown_word(rest[1])}` is not a table name.", slug)
     return PrCommand("ignore_table", name)
-
-
-def _cut(text: str) -> str:
-    clean = text.replace("`", "'")
-    return clean if len(clean) <= 40 else clean[:39] + "…"
 
 
 def pr_commands_help(slug: str = "db-architect") -> str:

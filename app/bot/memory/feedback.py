@@ -45,7 +45,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from app.bot.commands.audit import _command_lines
+from app.bot.comment import command_lines
 from app.engine import markdown as md
 from app.engine.proof.confidence import Confidence
 
@@ -160,7 +160,7 @@ class Classified:
 
 def _prose(text: str) -> str:
     """Lower-cased text a reviewer wrote themselves: no code, quotes or HTML comments."""
-    lines = "\n".join(_command_lines(text))
+    lines = "\n".join(command_lines(text))
     return _INLINE_CODE.sub(" ", lines).replace("’", "'").lower()
 
 
@@ -261,7 +261,7 @@ def quote(text: str, limit: int = MAX_QUOTE) -> str:
     """
     sentences = [
         " ".join(s.split())
-        for line in _command_lines(text)
+        for line in command_lines(text)
         for s in re.split(r"(?<=[.!?])\s+", _INLINE_CODE.sub("…", line))
         if s.strip()
     ]

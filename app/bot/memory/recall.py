@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from app.bot.commands.audit import _command_lines
+from app.bot.comment import command_lines
 from app.bot.memory.feedback import SIGNALS, Adjustment, apply_memory, cite
 from app.bot.pulls.fixpr import fingerprint, short_table
 from app.engine.advisor.audit import Report, recommendation_id
@@ -142,7 +142,7 @@ def feedback_text(descriptor: str, classification: str, text: str) -> str:
             f"classification must be one of {', '.join(sorted(SIGNALS))}, not {classification!r}; "
             "classify the feedback first (feedback.classify)"
         )
-    prose = _cut(" ".join(" ".join(_command_lines(text)).split()), MAX_PROSE)
+    prose = _cut(" ".join(" ".join(command_lines(text)).split()), MAX_PROSE)
     head = " ".join(descriptor.split())
     return f"{head}\nreviewer ({classification}): {prose}".rstrip()
 

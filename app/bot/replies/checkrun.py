@@ -78,18 +78,13 @@ class Output:
     text: str | None = None
 
 
-def _cut(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _fit(text: str, limit: int = MAX_OUTPUT) -> str:
     """``text`` cut at a line boundary to ``limit`` characters, saying so (never mid-code)."""
     return md.fit(text, limit, "… more lines cut to stay within GitHub's size limit.")
 
 
 def _output(title: str, summary: str, text: str | None = None) -> Output:
-    shown = md.plain(_cut(title, MAX_TITLE))
+    shown = md.plain(md.shorten(" ".join(title.split()), MAX_TITLE))
     return Output(shown, _fit(summary), None if text is None else _fit(text))
 
 

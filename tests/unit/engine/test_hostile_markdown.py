@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from app.bot.commands.ask import answer_markdown, refusal_markdown
 from app.bot.memory.feedback import MemoryHit, cite, memory_adjustment
 from app.bot.memory.recall import remember, stored_ignores
 from app.bot.pulls.evidence_md import MAX_CHARS, evidence_markdown
 from app.bot.pulls.fixpr import PrMeta, pr_body, pr_title
 from app.bot.pulls.plan import Candidate, Decision
+from app.bot.replies.ask import answer_markdown, refusal_markdown
 from app.bot.replies.checkrun import audit_output, comment_body, config_error_output
 from app.bot.replies.pr import PastFeedback, explain_reply
 from app.bot.repo_config import ConfigError

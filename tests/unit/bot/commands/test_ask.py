@@ -7,15 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.bot.commands.ask import (
-    ASK_USAGE,
-    MAX_COMMENT_CHARS,
-    AskCommand,
-    AskError,
-    answer_markdown,
-    parse_ask_command,
-    refusal_markdown,
-)
+from app.bot.commands.ask import ASK_USAGE, AskCommand, AskError, parse_ask_command
+from app.bot.replies.ask import MAX_COMMENT_CHARS, answer_markdown, refusal_markdown
 from app.engine.guard import (
     ALLOWED_FUNCTIONS,
     Allowed,

@@ -47,7 +47,7 @@ format: venv  ## apply ruff fixes and formatting
 	$(BIN)/ruff format $(LINT_PATHS)
 
 # pytest exits 5 when it collected nothing; make treats that as a failure like any non-zero.
-test: deps venv lint model github-spec  ## lint, then every test (unit, integration, doctests of app/engine)
+test: deps venv lint model github-spec  ## lint, then every test (unit, integration, doctests of app/engine and app/bot)
 	$(BIN)/pytest
 
 test-unit: venv github-spec  ## unit tests and doctests only (no PostgreSQL, no Redis)

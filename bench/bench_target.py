@@ -13,8 +13,8 @@ from psycopg import sql
 from app.adapters import target_pg
 from app.adapters.pgserver import DebianPostgres, EmbeddedPostgres, LocalPostgres
 from app.adapters.whatif import HypoPGOracle, RolledBackBuildOracle
+from app.engine.advisor.whatif import CostRequest
 from app.engine.model import Candidate, IndexKey
-from app.engine.whatif import CostRequest
 
 COLUMNS = ("a", "b", "c", "d")
 

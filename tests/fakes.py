@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from app.engine.advisor.scans import analyze
+from app.engine.advisor.whatif import CostRequest
 from app.engine.catalog import Catalog
 from app.engine.model import (
     Analyzed,
@@ -22,8 +24,6 @@ from app.engine.model import (
     StatementKind,
     Table,
 )
-from app.engine.scans import analyze
-from app.engine.whatif import CostRequest
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 

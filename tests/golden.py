@@ -11,7 +11,7 @@ from pathlib import Path
 import sqlglot
 from sqlglot import exp
 
-from app.engine.audit import Report, audit
+from app.engine.advisor.audit import Report, audit
 from app.engine.model import (
     Column,
     ColumnStats,

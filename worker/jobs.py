@@ -1,4 +1,5 @@
 """The arq jobs: deliveries and schedule crons (events queue), audits (audits queue)."""
+# Long module: arq resolves jobs by function in one module; each job is a thin call into flows.
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ from app.adapters.github.models import RepoRef
 from app.adapters.github.outbox import OutboxEffects
 from app.adapters.github.repo import Effects, GitHubRepo, RepoReader
 from app.adapters.queue import AUDIT_JOB, AUDITS_QUEUE, audit_job_id
-from app.engine.ask import AskCommand
-from app.engine.repo_config import CONFIG_PATH
+from app.bot.commands.ask import AskCommand
+from app.bot.repo_config import CONFIG_PATH
 from app.flows.ask import AskDeps, answer
 from app.flows.audit_repository import AuditDeps, abandon, audit_repository
 from app.flows.deliveries import DeliveryDeps, handle

@@ -29,6 +29,7 @@ default model does not think unless asked; models that always think (the 5.x fam
 Each call logs one ``claude.call`` event: operation, model, outcome, token counts from
 ``usage``, latency; never prompt text, output or the key.
 """
+# Long module: three prompts with their output checks; the prompts are most of the text.
 
 from __future__ import annotations
 
@@ -46,8 +47,8 @@ import anthropic
 import structlog
 from anthropic.types import Message, TextBlock
 
+from app.bot.memory.feedback import Classification, Classified
 from app.engine import markdown as md
-from app.engine.feedback import Classification, Classified
 from app.settings import DEFAULT_ANTHROPIC_MODEL, Settings
 
 __all__ = [

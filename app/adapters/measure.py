@@ -12,8 +12,8 @@ from app.adapters.errors import TargetQueryError
 from app.adapters.target_pg import Target, single_statement, untrusted
 from app.adapters.target_pg.reach import outside_effects
 from app.adapters.whatif import Q_DEALLOCATE, Q_PREPARE, Q_ROLLBACK_TO, Q_SAVEPOINT
-from app.engine.evidence import Failed, Run, Timing
-from app.engine.params import ParamSet
+from app.engine.advisor.params import ParamSet
+from app.engine.proof.evidence import Failed, Run, Timing
 from app.engine.sql import scrub_message
 
 __all__ = ["Failed", "Timing", "measure", "run_prepared", "why"]

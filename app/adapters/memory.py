@@ -4,6 +4,7 @@ The tables come from migration 0002. Embeddings travel through pgvector's psycop
 (registered once per pooled connection). Like :class:`~app.adapters.store.Store`, methods
 raise ``psycopg.Error`` when the store cannot be reached or a statement fails.
 """
+# Long module: one store table family (recommendations, feedback, ignores) and its SQL.
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ __all__ = [
     "IGNORE_KINDS",
     "RECOMMENDATION_STATES",
     "FeedbackRow",
+    "LedgerEntry",
     "Memory",
     "Neighbour",
     "StoredFeedback",
@@ -186,6 +188,23 @@ class Neighbour:
 
 
 @dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One recommendation as an audit records it in the ledger (the row it upserts)."""
+
+    repository: str
+    fingerprint: str
+    rec_id: str
+    action: str
+    table_name: str
+    #: One of :data:`RECOMMENDATION_STATES`.
+    state: str
+    confidence: float | None
+    breakdown: Mapping[str, Any] | None
+    pr_number: int | None
+    descriptor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StoredRecommendation:
     """A recommendation as the store remembers it (for feedback and ``explain``)."""
 
@@ -230,36 +249,24 @@ class Memory:
 
     # ------------------------------------------------------------------ recommendations
 
-    async def upsert_recommendation(
-        self,
-        repository: str,
-        fingerprint: str,
-        rec_id: str,
-        action: str,
-        table_name: str,
-        state: str,
-        confidence: float | None,
-        breakdown: Mapping[str, Any] | None,
-        pr_number: int | None,
-        *,
-        descriptor: str | None = None,
-    ) -> int:
+    async def upsert_recommendation(self, entry: LedgerEntry) -> int:
         """Record a recommendation, or refresh the one with this fingerprint; returns its id.
 
         A known PR number (and descriptor) is kept when the new one is None.
         """
-        _check(state, RECOMMENDATION_STATES, "state")
+        _check(entry.state, RECOMMENDATION_STATES, "state")
+        breakdown = entry.breakdown
         params = (
-            repository,
-            fingerprint,
-            rec_id,
-            action,
-            table_name,
-            state,
-            confidence,
+            entry.repository,
+            entry.fingerprint,
+            entry.rec_id,
+            entry.action,
+            entry.table_name,
+            entry.state,
+            entry.confidence,
             None if breakdown is None else Jsonb(dict(breakdown)),
-            pr_number,
-            descriptor,
+            entry.pr_number,
+            entry.descriptor,
         )
         async with self.pool.connection() as conn:
             cur = await conn.execute(Q_UPSERT_RECOMMENDATION, params)

@@ -1,4 +1,5 @@
 """Local PostgreSQL servers we start ourselves: throwaway ones for tests, the embedded store."""
+# Long module: initdb/pg_ctl lifecycle and its failure modes, one process protocol.
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ created only by the Alembic migrations: the helpers (``upgrade_store``, ``start_
 ``psycopg.Error`` when the store cannot be reached or a statement fails
 (``psycopg_pool.PoolTimeout``, a subclass, when no connection frees up in time).
 """
+# Long module: the inbox and its leases are one transaction protocol; SQL text is most of it.
 
 from __future__ import annotations
 
@@ -164,7 +165,7 @@ class ScheduledRepository(NamedTuple):
 
     installation_id: int
     full_name: str
-    #: The 5-field cron text, as validated by ``app.engine.repo_config``.
+    #: The 5-field cron text, as validated by ``app.bot.repo_config``.
     schedule: str
     #: The IANA time zone the schedule is read in.
     timezone: str

@@ -22,11 +22,11 @@ from app.adapters.whatif import (
     Q_ROLLBACK_TO,
     Q_SAVEPOINT,
 )
+from app.engine.advisor.params import ParamSet
 from app.engine.ddl import drop_index_sql, quote_ident, restate_create_index
-from app.engine.evidence import Evidence, Run, StatementEvidence, Timing, plan_index_names
 from app.engine.model import Recommendation
-from app.engine.params import ParamSet
-from app.engine.proof import Affected
+from app.engine.proof.evidence import Evidence, Run, StatementEvidence, Timing, plan_index_names
+from app.engine.verdict import Affected
 
 log = structlog.get_logger(__name__)
 

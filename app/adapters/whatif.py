@@ -1,4 +1,5 @@
 """What-if planner costs for the engine: HypoPG hypothetical indexes, or real builds rolled back."""
+# Long module: HypoPG and real builds share the caching oracle; SQL text is a fifth of it.
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from psycopg import sql
 from app.adapters.errors import HypoPGMissing, MissingPrerequisite, TargetQueryError
 from app.adapters.target_pg import Target, single_statement, untrusted
 from app.adapters.target_pg.reach import Answers, outside_effects
+from app.engine.advisor.whatif import CostRequest
 from app.engine.ddl import create_index_sql, index_name, quote_ident
-from app.engine.evidence import plan_index_names
 from app.engine.model import Candidate, RelKind, Snapshot
-from app.engine.whatif import CostRequest
+from app.engine.proof.evidence import plan_index_names
 
 __all__ = [
     "HypoPGOracle",
@@ -127,7 +128,7 @@ def _index_names(rows: list[dict[str, Any]]) -> frozenset[str]:
 
 
 class WhatIfOracle:
-    """A :class:`~app.engine.whatif.CostOracle` with caching, grouping and generic-plan EXPLAIN.
+    """A :class:`~app.engine.advisor.whatif.CostOracle` with caching, grouping, generic plans.
 
     ``kind`` names the method; ``errors`` / ``index_errors`` say why something got ``None``.
     """

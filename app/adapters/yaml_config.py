@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped,unused-ignore]
 
-from app.engine.repo_config import ConfigError, RepoConfig, parse_config
+from app.bot.repo_config import ConfigError, RepoConfig, parse_config
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "load_config"]
 

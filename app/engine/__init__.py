@@ -1,0 +1,1 @@
+"""The PostgreSQL advisor, pure: the standard library and sqlglot only, no I/O."""

@@ -1,4 +1,5 @@
 """FixDraft: one recommendation as the source text of an online-safe Alembic revision."""
+# Long module: the revision template and its safety checks must be read together.
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.engine.audit import recommendation_id
+from app.engine.advisor.audit import recommendation_id
 from app.engine.ddl import (
     MAX_IDENTIFIER_BYTES,
     drop_index_sql,

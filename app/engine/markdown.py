@@ -100,6 +100,15 @@ def cut(value: str, limit: int) -> str:
     return value[: max(limit - len(CUT_MARK), 0)] + CUT_MARK[: max(limit, 0)]
 
 
+def shorten(text: str, limit: int) -> str:
+    """``text`` at most ``limit`` characters, its last one ``…`` when it was longer.
+
+    >>> shorten("orders_created_at_idx", 10)
+    'orders_cr…'
+    """
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _special(match: re.Match[str]) -> str:
     found, whole = match.group(), match.string
     if found[0] == "_":

@@ -8,6 +8,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from app.engine import markdown as md
 from app.engine.ddl import quote_ident, truncate_identifier
 
 DIALECT = "postgres"
@@ -274,14 +275,10 @@ def function_name(node: exp.Func) -> str:
     if isinstance(node, exp.Anonymous):
         raw = str(node.this)
         if not isinstance(node.this, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", raw):
-            return _shortened(raw.replace("`", "'"), 60)
+            return md.shorten(raw.replace("`", "'"), 60)
         return raw.lower()
     rendered = node.sql(dialect=DIALECT, comments=False)
     match = _FUNCTION_NAME.match(rendered)
     if match is None:
-        return _shortened(rendered.split("(")[0].replace("`", "'"), 60)
+        return md.shorten(rendered.split("(")[0].replace("`", "'"), 60)
     return (match.group(1) or match.group(2)).lower()
-
-
-def _shortened(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -14,18 +14,11 @@ from app.adapters.llm import ClaudeDeclined, ClaudeUnavailable
 from app.adapters.target_pg.ask import Answer, run_select
 from app.adapters.target_pg.target import Target
 from app.adapters.yaml_config import load_config
-from app.engine.ask import (
-    AskCommand,
-    UnsafeSql,
-    allowed_from,
-    answer_markdown,
-    check_select,
-    problem_markdown,
-    refusal_markdown,
-    schema_text,
-)
+from app.bot.commands.ask import AskCommand
+from app.bot.replies.ask import answer_markdown, problem_markdown, refusal_markdown
+from app.bot.repo_config import CONFIG_PATH, ConfigError
+from app.engine.guard import UnsafeSql, allowed_from, check_select, schema_text
 from app.engine.model import Snapshot
-from app.engine.repo_config import CONFIG_PATH, ConfigError
 from app.flows.targets import TargetProblem, resolve_target
 from app.settings import Settings
 

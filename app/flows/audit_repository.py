@@ -1,4 +1,5 @@
 """Audit one repository's target and report it: check run, fix PRs (or the outbox), comment."""
+# Long module: the audit's report steps (check run, PRs, outbox, comment) share one context.
 
 from __future__ import annotations
 
@@ -30,19 +31,8 @@ from app.adapters.github.repo import Effects, RepoReader
 from app.adapters.llm import ClaudeUnavailable
 from app.adapters.whatif import leaf_partitions
 from app.adapters.yaml_config import load_config
-from app.engine.audit import Report, recommendation_id
-from app.engine.checkrun import (
-    CHECK_NAME,
-    Output,
-    audit_output,
-    comment_body,
-    conclusion,
-    config_error_output,
-    failure_output,
-)
-from app.engine.draft import DraftRefused, draft_revision, revision_id
-from app.engine.evidence_md import evidence_markdown
-from app.engine.fixpr import (
+from app.bot.pulls.evidence_md import evidence_markdown
+from app.bot.pulls.fixpr import (
     BRANCH_PREFIX,
     PrMeta,
     branch_name,
@@ -53,10 +43,21 @@ from app.engine.fixpr import (
     pr_title,
     read_meta,
 )
+from app.bot.pulls.plan import Candidate, Decision, ExistingPull, plan_prs
+from app.bot.replies.checkrun import (
+    CHECK_NAME,
+    Output,
+    audit_output,
+    comment_body,
+    conclusion,
+    config_error_output,
+    failure_output,
+)
+from app.bot.repo_config import CONFIG_PATH, ConfigError, RepoConfig
+from app.engine.advisor.audit import Report, recommendation_id
+from app.engine.draft import DraftRefused, draft_revision, revision_id
 from app.engine.model import Recommendation
-from app.engine.pr_plan import Candidate, Decision, ExistingPull, plan_prs
 from app.engine.render import to_json
-from app.engine.repo_config import CONFIG_PATH, ConfigError, RepoConfig
 from app.flows.audit_target import WorkloadSpec, audit_target
 from app.flows.memory import AuditMemory, Embed, recall, record_ledger
 from app.flows.requests import AuditRequest, Memo

@@ -12,14 +12,14 @@ from app.adapters.errors import TargetUnavailable
 from app.adapters.target_pg import Target, connect
 from app.adapters.validate import Budget, Planned, validate
 from app.adapters.whatif import make_oracle
-from app.engine.audit import AuditConfig, Report, audit, recommendation_id
+from app.engine.advisor.audit import AuditConfig, Report, audit, recommendation_id
+from app.engine.advisor.params import ParamSet, parameter_sets
+from app.engine.advisor.samples import Values, captured, read_log_samples
+from app.engine.advisor.selection import Progress
+from app.engine.advisor.workload import read_queries
 from app.engine.catalog import Catalog
-from app.engine.evidence import Evidence
-from app.engine.params import ParamSet, parameter_sets
-from app.engine.proof import Affected, ProofConfig, affected, assess
-from app.engine.samples import Values, captured, read_log_samples
-from app.engine.selection import Progress
-from app.engine.workload import read_queries
+from app.engine.proof.evidence import Evidence
+from app.engine.verdict import Affected, ProofConfig, affected, assess
 
 SANDBOX = "sandbox"
 #: Starts the message of a connection error that concerns the sandbox, not the target.

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.adapters.github.models import RepoRef
+from app.bot.events import DISPATCH_EVENT_TYPE
 from app.flows.events.common import Delivery, DeliveryDeps, Event, Lifecycle
-from app.flows.events.registry import DISPATCH_EVENT_TYPE
 from app.flows.events.router import Route, routes
 
 __all__ = ["DISPATCH_EVENT_TYPE", "DeliveryDeps", "Lifecycle", "handle"]

@@ -11,17 +11,17 @@ import structlog
 from app.adapters.github.repo import Effects
 from app.adapters.llm import ClaudeUnavailable
 from app.adapters.memory import FeedbackRow, StoredFeedback, StoredRecommendation
-from app.engine.delivery_replies import no_marker_reply
-from app.engine.feedback import Classified, classify
-from app.engine.fixpr import BRANCH_PREFIX, read_meta
-from app.engine.pr_commands import PrCommand
-from app.engine.pr_replies import (
+from app.bot.commands.pr import PrCommand
+from app.bot.memory.feedback import Classified, classify
+from app.bot.memory.recall import feedback_text
+from app.bot.pulls.fixpr import BRANCH_PREFIX, read_meta
+from app.bot.replies.delivery import no_marker_reply
+from app.bot.replies.pr import (
     PastFeedback,
     explain_reply,
     ignore_reply,
     ignore_table_reply,
 )
-from app.engine.recall import feedback_text
 
 __all__ = [
     "BotPull",

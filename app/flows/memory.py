@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import psycopg
 import structlog
 
-from app.adapters.memory import Neighbour, Unembedded
-from app.engine.audit import Report, recommendation_id
-from app.engine.feedback import MemoryHit, memory_adjustment, quote, themes
-from app.engine.fixpr import fingerprint
-from app.engine.pr_plan import Decision
-from app.engine.recall import describe, feedback_text, remember, stored_ignores
+from app.adapters.memory import LedgerEntry, Neighbour, Unembedded
+from app.bot.memory.feedback import MemoryHit, memory_adjustment, quote, themes
+from app.bot.memory.recall import describe, feedback_text, remember, stored_ignores
+from app.bot.pulls.fixpr import fingerprint
+from app.bot.pulls.plan import Decision
+from app.engine.advisor.audit import Report, recommendation_id
 
 __all__ = ["MEMORY_K", "AuditMemory", "Embed", "recall", "record_ledger"]
 
@@ -32,20 +32,7 @@ class AuditMemory(Protocol):
     async def ignores(self, repository: str) -> list[tuple[str, str]]: ...
     async def unembedded(self, repository: str, limit: int = 100) -> list[Unembedded]: ...
     async def set_embeddings(self, vectors: Mapping[int, Sequence[float]]) -> None: ...
-    async def upsert_recommendation(
-        self,
-        repository: str,
-        fingerprint: str,
-        rec_id: str,
-        action: str,
-        table_name: str,
-        state: str,
-        confidence: float | None,
-        breakdown: Mapping[str, Any] | None,
-        pr_number: int | None,
-        *,
-        descriptor: str | None = None,
-    ) -> int: ...
+    async def upsert_recommendation(self, entry: LedgerEntry) -> int: ...
 
 
 #: Past feedback consulted per recommendation.
@@ -160,16 +147,18 @@ async def _record_ledger(
         assessment = report.assessments.get(rid)
         state, number = _state(decision, numbers.get(rid))
         await memory.upsert_recommendation(
-            repository,
-            fingerprint(rec),
-            rid,
-            rec.action,
-            rec.table,
-            state,
-            round(assessment.confidence.score, 4) if assessment else None,
-            assessment.confidence.breakdown if assessment else None,
-            number,
-            descriptor=describe(report, rec),
+            LedgerEntry(
+                repository,
+                fingerprint(rec),
+                rid,
+                rec.action,
+                rec.table,
+                state,
+                round(assessment.confidence.score, 4) if assessment else None,
+                assessment.confidence.breakdown if assessment else None,
+                number,
+                descriptor=describe(report, rec),
+            )
         )
 
 

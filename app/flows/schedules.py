@@ -35,7 +35,7 @@ import structlog
 from app.adapters.github.errors import GitHubError, GitHubTransient
 from app.adapters.store import ScheduledRepository
 from app.adapters.yaml_config import load_config
-from app.engine.repo_config import ConfigError, Cron, parse_cron
+from app.bot.repo_config import ConfigError, Cron, parse_cron
 from app.flows.requests import AuditRequest
 
 __all__ = [

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from app.adapters.validate import Budget
-from app.engine.repo_config import RepoConfig
+from app.bot.repo_config import RepoConfig
 from app.flows.audit_target import ValidationSpec
 from app.settings import TargetSpec
 

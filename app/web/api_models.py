@@ -17,9 +17,9 @@ from app.adapters.history import (
     Learned,
     RecommendationRow,
 )
-from app.engine.commands import MAX_TABLES
-from app.engine.confidence import MIN_CONFIDENCE
-from app.engine.repo_config import table_problem
+from app.bot.commands.audit import MAX_TABLES
+from app.bot.repo_config import table_problem
+from app.engine.proof.confidence import MIN_CONFIDENCE
 
 __all__ = [
     "PAGE_MAX",

@@ -8,7 +8,7 @@ from typing import Annotated
 import msgspec
 
 from app.adapters.store import Delivery
-from app.flows.events.registry import ACCEPTED_EVENTS
+from app.bot.events import ACCEPTED_EVENTS
 
 __all__ = [
     "ACCEPTED_EVENTS",

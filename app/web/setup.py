@@ -8,6 +8,7 @@ read by :class:`app.settings.GitHubAppFileSource` at the next start) and shows t
 link. Once credentials exist, both pages only say so: nothing is registered twice, and no
 page ever shows a secret.
 """
+# Long module: the manifest flow is two requests sharing one state and one page.
 
 from __future__ import annotations
 

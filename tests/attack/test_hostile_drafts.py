@@ -26,11 +26,11 @@ from app.adapters.pgserver import DebianPostgres
 from app.adapters.target_pg import Session
 from app.adapters.target_pg.snapshot import read_snapshot
 from app.adapters.whatif import leaf_partitions
+from app.engine.advisor.rules.common import drop_recommendation
+from app.engine.advisor.rules.config import RuleConfig
+from app.engine.advisor.rules.fk_without_index import fk_without_index
+from app.engine.advisor.rules.invalid_index import invalid_index
 from app.engine.draft import draft_revisions
-from app.engine.rules.common import drop_recommendation
-from app.engine.rules.config import RuleConfig
-from app.engine.rules.fk_without_index import fk_without_index
-from app.engine.rules.invalid_index import invalid_index
 from tests.alembic_env import BASELINE_REVISION, offline_sql, scratch_alembic, squawk
 
 ROWS = 20_000

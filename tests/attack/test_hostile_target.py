@@ -19,14 +19,14 @@ from app.adapters.target_pg import connect
 from app.adapters.target_pg.ask import run_select
 from app.adapters.validate import Budget, Planned, validate
 from app.adapters.whatif import make_oracle
-from app.engine.ask import UnsafeSql, allowed_from, check_select
+from app.engine.advisor.params import ParamSet, parameter_sets
+from app.engine.advisor.scans import analyze
+from app.engine.advisor.whatif import CostRequest
 from app.engine.catalog import Catalog
-from app.engine.evidence import Timing
+from app.engine.guard import UnsafeSql, allowed_from, check_select
 from app.engine.model import Analyzed, Query, Recommendation
-from app.engine.params import ParamSet, parameter_sets
-from app.engine.proof import Affected
-from app.engine.scans import analyze
-from app.engine.whatif import CostRequest
+from app.engine.proof.evidence import Timing
+from app.engine.verdict import Affected
 
 INJECTION = "'); DROP TABLE canary; --"
 SEED = f"""

@@ -16,7 +16,7 @@ import redis
 from arq.constants import job_key_prefix
 from arq.jobs import Job, JobStatus
 
-from app.adapters.memory import FeedbackRow, Memory
+from app.adapters.memory import FeedbackRow, LedgerEntry, Memory
 from app.adapters.pgserver import EmbeddedPostgres, free_port
 from app.adapters.queue import AUDIT_JOB, AUDITS_QUEUE, loads, open_pool
 from app.adapters.redis_server import RedisServer
@@ -117,10 +117,10 @@ async def _seed(dsn: str) -> dict[str, Any]:
 async def _ledger(store: Store) -> None:
     memory = Memory(store)
     for n, state in enumerate(("proposed", "pr_open", "merged", "pr_open", "ignored")):
-        await memory.upsert_recommendation(
+        await memory.upsert_recommendation(LedgerEntry(
             SHOP if n < 4 else BLOG, f"fp{n}", f"create_index:fp{n}", "create_index",
             "public.orders", state, 0.8 + n / 100, {"measured_speedup": 0.5}, 10 + n,
-        )  # fmt: skip
+        ))  # fmt: skip
     await memory.add_feedback(
         [
             FeedbackRow(SHOP, "review", fingerprint="fp1", author="carol", body="w" * 800,

@@ -17,7 +17,7 @@ import respx
 from app.adapters.github.local import LocalReader
 from app.adapters.llm import Claude
 from app.adapters.pgserver import PgServer
-from app.engine.ask import AskCommand
+from app.bot.commands.ask import AskCommand
 from app.flows.ask import AskDeps, answer
 from app.settings import Settings
 from tests.anthropic_mock import HTTPX2, MESSAGES_URL, error_response, message_response

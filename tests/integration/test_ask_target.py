@@ -8,7 +8,7 @@ import pytest
 from app.adapters.errors import TargetQueryError
 from app.adapters.target_pg import Target
 from app.adapters.target_pg.ask import run_select
-from app.engine.ask import UnsafeSql, allowed_from, check_select
+from app.engine.guard import UnsafeSql, allowed_from, check_select
 
 SCHEMA = """
 CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL, email text);

@@ -11,9 +11,9 @@ from psycopg.conninfo import make_conninfo
 
 from app.adapters.errors import MissingPrerequisite
 from app.adapters.pgserver import PgServer
-from app.engine.audit import AuditConfig
+from app.engine.advisor.audit import AuditConfig
+from app.engine.advisor.rules import RuleConfig
 from app.engine.render import to_json
-from app.engine.rules import RuleConfig
 from app.engine.sql import redact
 from app.flows.audit_target import WorkloadSpec, audit_target
 from tests.integration.advisor_cases import WORKLOAD, seed, workload_text

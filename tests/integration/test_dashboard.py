@@ -18,7 +18,7 @@ import httpx
 import pytest
 from PIL import Image  # installed with fastembed
 
-from app.adapters.memory import FeedbackRow, Memory
+from app.adapters.memory import FeedbackRow, LedgerEntry, Memory
 from app.adapters.pgserver import free_port
 from app.adapters.store import open_store
 from app.settings import Settings
@@ -91,20 +91,22 @@ async def _seed(dsn: str) -> dict[str, int]:
         running = await store.start_audit(REPO, 42, "dispatch", "bob", dry_run=True)
 
         memory = Memory(store)
-        await memory.upsert_recommendation(
+        await memory.upsert_recommendation(LedgerEntry(
             REPO, "aa", "create_index:aa", "create_index", "public.accounts", "pr_open", 0.91,
             {"measured_speedup": 0.35}, 12, descriptor="add index on accounts (email)",
-        )  # fmt: skip
-        await memory.upsert_recommendation(
+        ))  # fmt: skip
+        await memory.upsert_recommendation(LedgerEntry(
             REPO, "bb", "create_index:bb", "create_index", "public.members", "proposed", 0.82,
             None, None,
-        )  # fmt: skip
-        await memory.upsert_recommendation(
+        ))  # fmt: skip
+        await memory.upsert_recommendation(LedgerEntry(
             OTHER, "cc", "create_index:cc", "create_index", "public.posts", "merged", 0.86,
             None, 3, descriptor="add index on posts (author_id)",
-        )  # fmt: skip
+        ))  # fmt: skip
         await memory.upsert_recommendation(
-            REPO, "dd", "drop_index:dd", "drop_index", "public.orders", "ignored", 0.8, None, 7
+            LedgerEntry(
+                REPO, "dd", "drop_index:dd", "drop_index", "public.orders", "ignored", 0.8, None, 7
+            )
         )
         await memory.add_feedback(
             [

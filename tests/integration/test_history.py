@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from app.adapters.history import History
-from app.adapters.memory import FeedbackRow, Memory
+from app.adapters.memory import FeedbackRow, LedgerEntry, Memory
 from app.adapters.store import Store, open_store
 from tests.report_json import measured_query
 
@@ -98,12 +98,14 @@ async def test_one_audit_with_its_report_and_speedups(store: Store) -> None:
 
 async def test_ledger_feedback_learned_and_ignores(store: Store) -> None:
     memory = Memory(store)
-    await memory.upsert_recommendation(
+    await memory.upsert_recommendation(LedgerEntry(
         REPO, "aa", "create_index:aa", "create_index", "public.accounts", "pr_open", 0.9,
         {"measured_speedup": 0.35}, 12, descriptor="add index on accounts (email)",
-    )  # fmt: skip
+    ))  # fmt: skip
     await memory.upsert_recommendation(
-        OTHER, "bb", "create_index:bb", "create_index", "public.posts", "merged", 0.86, None, 3
+        LedgerEntry(
+            OTHER, "bb", "create_index:bb", "create_index", "public.posts", "merged", 0.86, None, 3
+        )
     )
     await memory.add_feedback(
         [

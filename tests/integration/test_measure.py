@@ -8,7 +8,7 @@ import psycopg
 
 from app.adapters.measure import Failed, Timing, measure
 from app.adapters.target_pg import connect
-from app.engine.params import ParamSet
+from app.engine.advisor.params import ParamSet
 
 SEED = (
     "CREATE TABLE t AS SELECT g AS id, g % 1000 AS v FROM generate_series(1, 100000) g",

@@ -13,7 +13,7 @@ from pgvector import Vector
 from pgvector.psycopg import register_vector_async
 
 from app.adapters import memory as memory_module
-from app.adapters.memory import COPY_THRESHOLD, FeedbackRow, Memory
+from app.adapters.memory import COPY_THRESHOLD, FeedbackRow, LedgerEntry, Memory
 from app.adapters.store import open_store
 
 DIM = 384
@@ -88,7 +88,7 @@ async def _rec(memory: Memory, fingerprint: str = "fp1", **changes: object) -> i
         "breakdown": {"measured_speedup": 0.6},
         "pr_number": None,
     } | changes
-    return await memory.upsert_recommendation(**fields)  # type: ignore[arg-type]
+    return await memory.upsert_recommendation(LedgerEntry(**fields))  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------- recommendations

@@ -21,7 +21,7 @@ import respx
 from pydantic import SecretStr
 
 from app.adapters.pgserver import PgServer
-from app.engine.fixpr import read_meta
+from app.bot.pulls.fixpr import read_meta
 from app.settings import Settings
 from tests import payloads
 from tests.anthropic_mock import HTTPX2, MESSAGES_URL, message_response, request_json

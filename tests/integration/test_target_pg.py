@@ -14,8 +14,8 @@ from app.adapters import target_pg
 from app.adapters.errors import BadDsn, MissingPrerequisite, TargetQueryError, TargetUnavailable
 from app.adapters.pgserver import EmbeddedPostgres, PgServer
 from app.adapters.whatif import RolledBackBuildOracle
+from app.engine.advisor.whatif import CostRequest
 from app.engine.model import Candidate, Index, IndexKey, QuerySource, RelKind, Snapshot, Table
-from app.engine.whatif import CostRequest
 
 SCHEMA = """
 CREATE TYPE mood AS ENUM ('happy', 'sad');

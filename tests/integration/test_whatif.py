@@ -13,8 +13,8 @@ import pytest
 from app.adapters import target_pg
 from app.adapters.errors import MissingPrerequisite
 from app.adapters.whatif import HypoPGOracle, RolledBackBuildOracle, make_oracle
+from app.engine.advisor.whatif import CostRequest
 from app.engine.model import Candidate, IndexKey
-from app.engine.whatif import CostRequest
 
 SEED = """
 CREATE TABLE t (a int NOT NULL, b int NOT NULL, c text);

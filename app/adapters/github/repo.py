@@ -4,6 +4,7 @@ Commits go through the Git Data API (tree → commit → ref) with the installat
 custom author, so GitHub attributes them to the App's bot and signs them; the git CLI is never
 used. A branch whose head commit is not the bot's is never overwritten.
 """
+# Long module: one REST surface (read, branch, commit, PR) behind one client and one error map.
 
 from __future__ import annotations
 

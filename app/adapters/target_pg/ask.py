@@ -31,7 +31,7 @@ class Answer:
 
 
 def run_select(dsn: str, sql: str, *, row_cap: int = 50, timeout_ms: int = 5_000) -> Answer:
-    """Run SQL that passed :func:`app.engine.ask.check_select` on the target (blocking).
+    """Run SQL that passed :func:`app.engine.guard.check_select` on the target (blocking).
 
     A fresh read-only session (``statement_timeout`` = ``timeout_ms``, short ``lock_timeout``)
     runs it inside ``BEGIN READ ONLY`` … ``ROLLBACK`` through a server-side cursor and fetches

@@ -16,7 +16,7 @@ from psycopg.types.string import TextLoader
 
 from app.adapters.errors import TargetError, TargetQueryError, TargetUnavailable
 from app.adapters.target_pg.dsn import Where, connect_error, parse_dsn
-from app.engine.workload import split_statements
+from app.engine.advisor.workload import split_statements
 
 log = structlog.get_logger(__name__)
 

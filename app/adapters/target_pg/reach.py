@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, LiteralString
 
 from app.adapters.target_pg.gate import Session
-from app.engine.side_effects import HARMLESS_VOLATILE, reach
+from app.engine.advisor.side_effects import HARMLESS_VOLATILE, reach
 from app.engine.sql import SqlError
 
 # What the relations a statement reads bring along: views (their definitions), other rewrite

@@ -11,10 +11,10 @@ from psycopg import sql
 
 from app.adapters.errors import MissingPrerequisite, TargetQueryError
 from app.adapters.target_pg.gate import TAG, Session
+from app.engine.advisor.workload import is_housekeeping
 from app.engine.ddl import quote_ident
 from app.engine.model import Query, QuerySource
 from app.engine.sql import MAX_STATEMENT_CHARS
-from app.engine.workload import is_housekeeping
 
 log = structlog.get_logger(__name__)
 

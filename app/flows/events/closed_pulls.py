@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.engine.delivery_replies import IGNORE_NOTICE
-from app.engine.fixpr import BRANCH_PREFIX
+from app.bot.pulls.fixpr import BRANCH_PREFIX
+from app.bot.replies.delivery import IGNORE_NOTICE
 from app.flows.events.common import Delivery
 from app.flows.feedback import bot_pull, record_feedback
 

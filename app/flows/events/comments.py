@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from app.engine.ask import AskCommand, AskError, parse_ask_command
-from app.engine.checkrun import command_error_comment, queued_comment, refusal_comment
-from app.engine.commands import AuditCommand, CommandError, parse_audit_command
-from app.engine.delivery_replies import ask_answer, ask_error, ask_public, ask_refusal
+from app.bot.commands.ask import AskCommand, AskError, parse_ask_command
+from app.bot.commands.audit import AuditCommand, CommandError, parse_audit_command
+from app.bot.replies.checkrun import command_error_comment, queued_comment, refusal_comment
+from app.bot.replies.delivery import ask_answer, ask_error, ask_public, ask_refusal
 from app.flows.events import pull_comments
 from app.flows.events.common import WRITE_ROLES, Delivery
 

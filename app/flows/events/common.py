@@ -8,9 +8,9 @@ from typing import Any, Protocol
 
 from app.adapters.github.models import CheckOutput, RepoRef
 from app.adapters.github.repo import Effects, RepoReader
-from app.engine.ask import AskCommand
-from app.engine.checkrun import CHECK_NAME
-from app.engine.delivery_replies import queued_summary
+from app.bot.commands.ask import AskCommand
+from app.bot.replies.checkrun import CHECK_NAME
+from app.bot.replies.delivery import queued_summary
 from app.flows.feedback import FeedbackDeps
 from app.flows.requests import AuditRequest, Memo
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from app.adapters.github.repo import Effects
-from app.engine.delivery_replies import no_store_reply
-from app.engine.fixpr import BRANCH_PREFIX
-from app.engine.pr_commands import PrCommand, PrCommandError, parse_pr_command
-from app.engine.pr_replies import command_error_reply, command_refusal_reply, queued_reply
+from app.bot.commands.pr import PrCommand, PrCommandError, parse_pr_command
+from app.bot.pulls.fixpr import BRANCH_PREFIX
+from app.bot.replies.delivery import no_store_reply
+from app.bot.replies.pr import command_error_reply, command_refusal_reply, queued_reply
 from app.flows import feedback
 from app.flows.events.common import WRITE_ROLES, Delivery, from_member
 from app.flows.feedback import BotPull, bot_pull

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from app.bot.events import FAMILIES, Family
 from app.flows.events import (
     check_runs,
     closed_pulls,
@@ -15,7 +16,6 @@ from app.flows.events import (
     reviews,
 )
 from app.flows.events.common import Delivery, Event
-from app.flows.events.registry import FAMILIES, Family
 
 __all__ = ["ACCOUNT_HANDLERS", "REPOSITORY_HANDLERS", "Route", "routes"]
 
@@ -57,7 +57,7 @@ def routes(families: tuple[Family, ...] = FAMILIES) -> dict[tuple[str, str | Non
         if family.name not in handlers:
             raise LookupError(
                 f"the event family {family.name!r} ({family.event}) is registered in "
-                "app/flows/events/registry.py but app/flows/events/router.py has no handler "
+                "app/bot/events.py but app/flows/events/router.py has no handler "
                 f"for it among the {'repository' if family.repository else 'account'} handlers"
             )
         route = (

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
+from app.engine import markdown as md
+
 __all__ = [
     "CHART_WIDTH",
     "MAX_LABEL_CHARS",
@@ -70,10 +72,6 @@ def fmt_ratio(ratio: float) -> str:
     if ratio >= 1:
         return f"{ratio:.1f}×"
     return f"{ratio:.2f}×"
-
-
-def _cut(text: str, chars: int = MAX_LABEL_CHARS) -> str:
-    return text if len(text) <= chars else text[: chars - 1] + "…"
 
 
 def _attr(text: str) -> str:
@@ -150,7 +148,7 @@ def speedup_chart(
         colour = _FAST if bar.ratio >= 1 else _SLOW
         figures = f"{fmt_ms(bar.before_ms)} → {fmt_ms(bar.after_ms)} ({fmt_ratio(bar.ratio)})"
         label = f'<text x="{_LABEL_W - 8}" y="{mid:.1f}" text-anchor="end" fill="#1a202c">'
-        label += f"{escape(_cut(bar.label))}</text>"
+        label += f"{escape(md.shorten(bar.label, MAX_LABEL_CHARS))}</text>"
         if bar.href:
             label = f'<a href="{_attr(bar.href)}">{label}</a>'
         out.append(

@@ -7,6 +7,7 @@ logout are the only forms (POST); no page changes anything on GET, so a SameSite
 needs no CSRF token.
 Pages read the store through :class:`~app.adapters.history.History`, a few bounded queries each.
 """
+# Long module: five pages share one login and one layout; split them when a sixth comes.
 
 from __future__ import annotations
 

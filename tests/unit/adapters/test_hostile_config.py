@@ -8,7 +8,7 @@ import tracemalloc
 import pytest
 
 from app.adapters.yaml_config import MAX_BYTES, load_config
-from app.engine.repo_config import ConfigError
+from app.bot.repo_config import ConfigError
 
 
 def laughs(levels: int = 9, width: int = 9) -> str:

@@ -21,8 +21,8 @@ from app.adapters.llm import (
     ClaudeUnavailable,
     claude_from,
 )
+from app.bot.memory.feedback import Classified
 from app.engine import markdown as md
-from app.engine.feedback import Classified
 from app.settings import Settings
 from tests.anthropic_mock import (
     HTTPX2,

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from app.adapters.yaml_config import MAX_BYTES, load_config
-from app.engine.repo_config import ConfigError, Ignore, RepoConfig
+from app.bot.repo_config import ConfigError, Ignore, RepoConfig
 
 EXAMPLE = textwrap.dedent(
     """\

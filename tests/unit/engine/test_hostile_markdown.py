@@ -11,21 +11,21 @@ from typing import Any
 
 import pytest
 
+from app.bot.memory.feedback import MemoryHit, cite, memory_adjustment
+from app.bot.memory.recall import remember, stored_ignores
+from app.bot.pulls.evidence_md import MAX_CHARS, evidence_markdown
+from app.bot.pulls.fixpr import PrMeta, pr_body, pr_title
+from app.bot.pulls.plan import Candidate, Decision
+from app.bot.replies.ask import answer_markdown, refusal_markdown
+from app.bot.replies.checkrun import audit_output, comment_body, config_error_output
+from app.bot.replies.pr import PastFeedback, explain_reply
+from app.bot.repo_config import ConfigError
 from app.engine import markdown as md
-from app.engine.ask import answer_markdown, refusal_markdown
-from app.engine.audit import Report, recommendation_id
-from app.engine.checkrun import audit_output, comment_body, config_error_output
-from app.engine.confidence import CREATE_WEIGHTS, Assessment, Confidence
-from app.engine.evidence import Evidence, Failed, StatementEvidence, Timing
-from app.engine.evidence_md import MAX_CHARS, evidence_markdown
-from app.engine.feedback import MemoryHit, cite, memory_adjustment
-from app.engine.fixpr import PrMeta, pr_body, pr_title
+from app.engine.advisor.audit import Report, recommendation_id
 from app.engine.model import Query, QueryEffect, Recommendation, Rejection, Skipped, Table
-from app.engine.pr_plan import Candidate, Decision
-from app.engine.pr_replies import PastFeedback, explain_reply
-from app.engine.recall import remember, stored_ignores
+from app.engine.proof.confidence import CREATE_WEIGHTS, Assessment, Confidence
+from app.engine.proof.evidence import Evidence, Failed, StatementEvidence, Timing
 from app.engine.render import to_markdown
-from app.engine.repo_config import ConfigError
 from tests.fakes import column, snapshot
 from tests.markdown_check import HOSTILE, assert_inert, in_code
 
@@ -222,7 +222,7 @@ def test_stored_ignore_reasons_are_inert() -> None:
 
 @pytest.mark.parametrize("login", ["alice", "a-b-1"])
 def test_command_replies_quote_nothing_live(login: str) -> None:
-    from app.engine.pr_replies import ignore_table_reply, queued_reply
+    from app.bot.replies.pr import ignore_table_reply, queued_reply
 
     for reply in (
         ignore_table_reply(login, f"public.{H}", closed=True),

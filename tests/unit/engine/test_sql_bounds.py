@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from app.engine.advisor.params import parameter_sets
+from app.engine.advisor.scans import analyze
 from app.engine.catalog import Catalog
 from app.engine.model import Analyzed, Column, Query, RelKind, Skipped, Snapshot, Table
-from app.engine.params import parameter_sets
-from app.engine.scans import analyze
 from app.engine.sql import MAX_NESTING, MAX_STATEMENT_CHARS, SqlError, nesting, parse
 
 CATALOG = Catalog(

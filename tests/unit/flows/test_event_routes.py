@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from app.bot import events as registry
+from app.bot.events import ACCEPTED_EVENTS, FAMILIES, Family, family_of
+from app.flows import events as handlers
 from app.flows.deliveries import handle
-from app.flows.events import registry
-from app.flows.events.registry import ACCEPTED_EVENTS, FAMILIES, Family, family_of
 from app.flows.events.router import ACCOUNT_HANDLERS, REPOSITORY_HANDLERS, routes
 from app.web import envelope
 from tests import payloads
 from tests.unit.flows.test_deliveries import job, setup
 
-EVENTS = Path(registry.__file__).parent
+EVENTS = Path(handlers.__file__).parent
 
 
 def test_the_envelope_accepts_exactly_what_the_worker_routes() -> None:
@@ -42,7 +43,7 @@ def test_a_registered_family_without_a_handler_is_refused_with_the_fix() -> None
 
 def test_the_registry_and_its_package_import_nothing_with_io() -> None:
     """The receiver reads the registry: importing it must not load the worker's flows."""
-    for path in (EVENTS / "__init__.py", EVENTS / "registry.py"):
+    for path in (EVENTS / "__init__.py", Path(registry.__file__)):
         tree = ast.parse(path.read_text())
         imported = {
             node.module if isinstance(node, ast.ImportFrom) else alias.name

@@ -10,8 +10,8 @@ import pytest
 
 from app.adapters.llm import ClaudeUnavailable
 from app.adapters.memory import FeedbackRow, StoredFeedback, StoredRecommendation
-from app.engine.feedback import Classified
-from app.engine.fixpr import PrMeta, pr_body
+from app.bot.memory.feedback import Classified
+from app.bot.pulls.fixpr import PrMeta, pr_body
 from app.flows.deliveries import handle
 from app.flows.feedback import FeedbackDeps, bot_pull
 from tests import payloads

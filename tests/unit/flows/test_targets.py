@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.engine.repo_config import RepoConfig
+from app.bot.repo_config import RepoConfig
 from app.flows.targets import TargetProblem, resolve_target
 from app.settings import Settings, TargetSpec
 

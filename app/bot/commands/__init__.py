@@ -1,0 +1,1 @@
+"""The commands people write: `/audit`, `@db-architect …` on our pull requests, `/ask`."""

@@ -1,0 +1,1 @@
+"""What reviewers taught us: feedback on findings and its recall in later audits."""

@@ -1,0 +1,1 @@
+"""What we answer on GitHub: the check run and the replies on pull requests."""

@@ -1,0 +1,1 @@
+"""Evidence and confidence: the statistics that decide whether a measured index helped."""

@@ -20,6 +20,7 @@ from app.adapters.github.errors import GitHubError, GitHubTransient
 from app.adapters.github.models import (
     CheckAction,
     CheckOutput,
+    CheckRun,
     FileChange,
     FixChange,
     Published,
@@ -544,13 +545,15 @@ async def _check(
     key = request.check_run_key
     known = await deps.memo.get(key)
     check_id = await deps.effects.check_run(
-        info.head_sha,
-        name=CHECK_NAME,
-        status=status,
-        output=output,
-        conclusion=conclusion_,
-        check_run_id=int(known) if known else None,
-        external_id=request.trigger_key,
+        CheckRun(
+            info.head_sha,
+            name=CHECK_NAME,
+            status=status,
+            output=output,
+            conclusion=conclusion_,
+            id=int(known) if known else None,
+            external_id=request.trigger_key,
+        )
     )
     if not known:
         await deps.memo.set(key, str(check_id), _MEMO_TTL_S)

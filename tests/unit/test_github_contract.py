@@ -17,7 +17,7 @@ import pytest
 import respx
 from githubkit.cache import MemCacheStrategy
 
-from app.adapters.github import FileChange, FixChange
+from app.adapters.github import CheckRun, FileChange, FixChange
 from app.adapters.github.operations import OPERATIONS, Operation
 from app.web.manifest import convert_code
 from tests import payloads
@@ -243,9 +243,9 @@ async def test_publishing_a_fix_keeps_to_the_contract(base_url: str, name: str) 
         assert await repo.file_text("big.txt", "main") == big
         published = await repo.publish(change)
         head = fake.repo(REPO).refs["main"]
-        run = await repo.check_run(head, name="audit", status="in_progress")
+        run = await repo.check_run(CheckRun(head, name="audit", status="in_progress"))
         await repo.check_run(
-            head, name="audit", status="completed", conclusion="neutral", check_run_id=run
+            CheckRun(head, name="audit", status="completed", conclusion="neutral", id=run)
         )
         assert await repo.python_files("migrations/versions", "main")
         await repo.react(human, "eyes")

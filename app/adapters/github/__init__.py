@@ -13,6 +13,7 @@ from app.adapters.github.local import LocalReader
 from app.adapters.github.models import (
     CheckAction,
     CheckOutput,
+    CheckRun,
     Effects,
     FileChange,
     FixChange,
@@ -29,6 +30,7 @@ __all__ = [
     "API_VERSION",
     "CheckAction",
     "CheckOutput",
+    "CheckRun",
     "Effects",
     "FileChange",
     "FixChange",

@@ -17,6 +17,7 @@ __all__ = [
     "TEXT_LIMIT",
     "CheckAction",
     "CheckOutput",
+    "CheckRun",
     "Effects",
     "FileChange",
     "FixChange",
@@ -166,6 +167,21 @@ class CheckOutput:
             object.__setattr__(self, "text", trim(self.text, CHECK_TEXT_LIMIT))
 
 
+@dataclass(frozen=True, slots=True)
+class CheckRun:
+    """One check run as we show it: created when ``id`` is None, else that run updated."""
+
+    head_sha: str
+    name: str
+    status: str
+    output: CheckOutput | None = None
+    #: A conclusion completes the run whatever ``status`` says.
+    conclusion: str | None = None
+    id: int | None = None
+    #: Ties the run to what triggered it (the audit request's trigger key).
+    external_id: str | None = None
+
+
 class RepoReader(Protocol):
     """Reading one repository: its default branch, files, our pull requests, people's rights."""
 
@@ -207,18 +223,8 @@ class Effects(Protocol):
         """Create a comment, or edit ``comment_id`` in place; returns the comment's id."""
         ...
 
-    async def check_run(
-        self,
-        head_sha: str,
-        *,
-        name: str,
-        status: str,
-        output: CheckOutput | None = None,
-        conclusion: str | None = None,
-        check_run_id: int | None = None,
-        external_id: str | None = None,
-    ) -> int:
-        """Create a check run, or update ``check_run_id``; returns the check run's id."""
+    async def check_run(self, run: CheckRun) -> int:
+        """Create ``run`` (no ``id``) or update the check run ``run.id``; returns its id."""
         ...
 
     async def publish(self, change: FixChange) -> Published:

@@ -21,6 +21,7 @@ import structlog
 
 from app.adapters.github.models import (
     CheckOutput,
+    CheckRun,
     Effects,
     FixChange,
     PublishAction,
@@ -100,36 +101,18 @@ class OutboxEffects:
             return await self.report_to.comment(issue_number, body, comment_id)
         return await asyncio.to_thread(self._comment, issue_number, body, comment_id)
 
-    async def check_run(
-        self,
-        head_sha: str,
-        *,
-        name: str,
-        status: str,
-        output: CheckOutput | None = None,
-        conclusion: str | None = None,
-        check_run_id: int | None = None,
-        external_id: str | None = None,
-    ) -> int:
+    async def check_run(self, run: CheckRun) -> int:
         """Write the check run to ``check-runs/<id>.json`` and ``.md`` (or report it)."""
         if self.report_to is not None:
-            return await self.report_to.check_run(
-                head_sha,
-                name=name,
-                status=status,
-                output=output,
-                conclusion=conclusion,
-                check_run_id=check_run_id,
-                external_id=external_id,
-            )
-        run = {
-            "head_sha": head_sha,
-            "name": name,
-            "status": "completed" if conclusion else status,
-            "conclusion": conclusion,
-            "external_id": external_id,
+            return await self.report_to.check_run(run)
+        shown = {
+            "head_sha": run.head_sha,
+            "name": run.name,
+            "status": "completed" if run.conclusion else run.status,
+            "conclusion": run.conclusion,
+            "external_id": run.external_id,
         }
-        return await asyncio.to_thread(self._check_run, run, output, check_run_id)
+        return await asyncio.to_thread(self._check_run, shown, run.output, run.id)
 
     async def delete_branch(self, branch: str) -> None:
         """Mark the outbox's PR for ``branch`` closed (never touches GitHub: it is a branch)."""

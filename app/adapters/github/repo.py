@@ -22,6 +22,7 @@ from app.adapters.github.client import api
 from app.adapters.github.errors import GitHubError
 from app.adapters.github.models import (
     CheckOutput,
+    CheckRun,
     Effects,
     FixChange,
     PublishAction,
@@ -276,23 +277,13 @@ class GitHubRepo:
             )
         return int(data["id"])
 
-    async def check_run(
-        self,
-        head_sha: str,
-        *,
-        name: str,
-        status: str,
-        output: CheckOutput | None = None,
-        conclusion: str | None = None,
-        check_run_id: int | None = None,
-        external_id: str | None = None,
-    ) -> int:
-        """Create a check run on ``head_sha``, or update ``check_run_id``; returns its id."""
-        body = _check_body(name, status, output, conclusion, external_id)
-        if check_run_id is not None:
-            data = await self._json(ops.CHECKS_UPDATE, json=body, check_run_id=check_run_id)
+    async def check_run(self, run: CheckRun) -> int:
+        """Create ``run`` on its head, or update the check run ``run.id``; returns its id."""
+        body = _check_body(run.name, run.status, run.output, run.conclusion, run.external_id)
+        if run.id is not None:
+            data = await self._json(ops.CHECKS_UPDATE, json=body, check_run_id=run.id)
         else:
-            data = await self._json(ops.CHECKS_CREATE, json={"head_sha": head_sha, **body})
+            data = await self._json(ops.CHECKS_CREATE, json={"head_sha": run.head_sha, **body})
         return int(data["id"])
 
     async def delete_branch(self, branch: str) -> None:

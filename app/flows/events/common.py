@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from app.adapters.github.models import CheckOutput, RepoRef
+from app.adapters.github.models import CheckOutput, CheckRun, RepoRef
 from app.adapters.github.repo import Effects, RepoReader
 from app.bot.commands.ask import AskCommand
 from app.bot.replies.checkrun import CHECK_NAME
@@ -123,13 +123,15 @@ class Delivery(Event):
             reader, effects = await deps.github(self.repo)
             info = await reader.repo_info()
             check_id = await effects.check_run(
-                info.head_sha,
-                name=CHECK_NAME,
-                status="queued",
-                output=CheckOutput(
-                    "Audit queued", queued_summary(request.trigger, request.requested_by)
-                ),
-                external_id=request.trigger_key,
+                CheckRun(
+                    info.head_sha,
+                    name=CHECK_NAME,
+                    status="queued",
+                    output=CheckOutput(
+                        "Audit queued", queued_summary(request.trigger, request.requested_by)
+                    ),
+                    external_id=request.trigger_key,
+                )
             )
             await deps.memo.set(request.check_run_key, str(check_id), _MEMO_TTL_S)
         return "audit queued" if await deps.enqueue_audit(request) else "audit already queued"

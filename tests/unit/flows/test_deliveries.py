@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from app.adapters.github.models import FixChange, Published, PullInfo, RepoInfo
+from app.adapters.github.models import CheckRun, FixChange, Published, PullInfo, RepoInfo
 from app.flows.deliveries import DeliveryDeps, handle
 from app.flows.requests import AuditRequest, DictMemo
 from tests import payloads
@@ -55,8 +55,8 @@ class Recorder:
         self._next_id += 1
         return comment_id or self._next_id
 
-    async def check_run(self, head_sha: str, **kwargs: Any) -> int:
-        self.calls.append(("check_run", (head_sha, kwargs["status"], kwargs["external_id"])))
+    async def check_run(self, run: CheckRun) -> int:
+        self.calls.append(("check_run", (run.head_sha, run.status, run.external_id)))
         return 4242
 
     async def publish(self, change: FixChange) -> Published:

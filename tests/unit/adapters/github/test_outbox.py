@@ -12,6 +12,7 @@ import pytest
 from app.adapters.github import (
     CheckAction,
     CheckOutput,
+    CheckRun,
     FileChange,
     FixChange,
     OutboxEffects,
@@ -58,8 +59,8 @@ class Recorder:
         self.calls.append(("comment", (issue_number, body, comment_id)))
         return 555
 
-    async def check_run(self, head_sha: str, **kw: Any) -> int:
-        self.calls.append(("check_run", (head_sha, kw)))
+    async def check_run(self, run: CheckRun) -> int:
+        self.calls.append(("check_run", (run.head_sha, run)))
         return 777
 
     async def publish(self, change: FixChange) -> Published:
@@ -158,14 +159,16 @@ async def test_comments_and_check_runs_stay_local_without_credentials(tmp_path: 
     output = CheckOutput(
         "1 finding", "Would open 1 PR", actions=(CheckAction("Open PRs", "Open them", "open_prs"),)
     )
-    run = await outbox.check_run("a" * 40, name="DB Architect / audit", status="queued")
+    run = await outbox.check_run(CheckRun("a" * 40, name="DB Architect / audit", status="queued"))
     same = await outbox.check_run(
-        "a" * 40,
-        name="DB Architect / audit",
-        status="completed",
-        conclusion="neutral",
-        output=output,
-        check_run_id=run,
+        CheckRun(
+            "a" * 40,
+            name="DB Architect / audit",
+            status="completed",
+            conclusion="neutral",
+            output=output,
+            id=run,
+        )
     )
     assert same == run
     record = json.loads((tmp_path / "octo" / "shop" / "check-runs" / f"{run}.json").read_text())
@@ -187,7 +190,7 @@ async def test_reporting_goes_to_github_when_credentials_exist(tmp_path: Path) -
     outbox = OutboxEffects(tmp_path, REF, report_to=github)
     await outbox.react(5, "eyes")
     assert await outbox.comment(3, "Done.") == 555
-    assert await outbox.check_run("b" * 40, name="n", status="queued") == 777
+    assert await outbox.check_run(CheckRun("b" * 40, name="n", status="queued")) == 777
     published = await outbox.publish(change())
     await outbox.delete_branch(BRANCH)
     assert [kind for kind, _ in github.calls] == ["react", "comment", "check_run"]

@@ -11,6 +11,7 @@ from githubkit.cache import MemCacheStrategy
 from app.adapters.github import (
     CheckAction,
     CheckOutput,
+    CheckRun,
     FileChange,
     FixChange,
     GitHubError,
@@ -216,20 +217,22 @@ async def test_long_comments_are_cut_to_fit(fake: FakeGitHub, repo: GitHubRepo) 
 async def test_check_run_create_then_update(fake: FakeGitHub, repo: GitHubRepo) -> None:
     sha = fake.repo(REPO).refs["main"]
     run_id = await repo.check_run(
-        sha, name="DB Architect / audit", status="queued", external_id="audit-42"
+        CheckRun(sha, name="DB Architect / audit", status="queued", external_id="audit-42")
     )
     same = await repo.check_run(
-        sha, name="DB Architect / audit", status="in_progress", check_run_id=run_id
+        CheckRun(sha, name="DB Architect / audit", status="in_progress", id=run_id)
     )
     buttons = (CheckAction("Open PRs", "Open the held-back pull requests", "open_prs"),)
     output = CheckOutput("2 findings", "summary " * 10, text="details", actions=buttons)
     await repo.check_run(
-        sha,
-        name="DB Architect / audit",
-        status="completed",
-        conclusion="neutral",
-        output=output,
-        check_run_id=run_id,
+        CheckRun(
+            sha,
+            name="DB Architect / audit",
+            status="completed",
+            conclusion="neutral",
+            output=output,
+            id=run_id,
+        )
     )
     assert same == run_id
     create, start, finish = (r.json for r in fake.requests if "/check-runs" in r.path)
@@ -262,7 +265,9 @@ async def test_check_run_create_then_update(fake: FakeGitHub, repo: GitHubRepo) 
 
 async def test_conclusion_alone_completes_the_run(fake: FakeGitHub, repo: GitHubRepo) -> None:
     sha = fake.repo(REPO).refs["main"]
-    run_id = await repo.check_run(sha, name="n", status="in_progress", conclusion="failure")
+    run_id = await repo.check_run(
+        CheckRun(sha, name="n", status="in_progress", conclusion="failure")
+    )
     assert fake.repo(REPO).check_runs[run_id]["status"] == "completed"
 
 

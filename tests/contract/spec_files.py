@@ -20,6 +20,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.adapters.model_files import check_pinned
+
 __all__ = [
     "ENV_VAR",
     "FILES",
@@ -123,16 +125,7 @@ def _digest(path: Path, algorithm: str) -> bytes:
 
 def check_spec_dir(directory: Path) -> list[str]:
     """Every problem with ``directory`` (empty: all files present and matching their pins)."""
-    problems: list[str] = []
-    for spec in FILES:
-        path = directory / spec.name
-        if not path.is_file():
-            problems.append(f"{spec.name}: missing")
-        elif (size := path.stat().st_size) != spec.size:
-            problems.append(f"{spec.name}: {size} bytes, expected {spec.size}")
-        elif (digest := _digest(path, "sha256").hex()) != spec.sha256:
-            problems.append(f"{spec.name}: sha256 {digest}, expected {spec.sha256}")
-    return problems
+    return check_pinned(directory, FILES)
 
 
 def verify(directory: Path) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
+import redis
 
 from app.adapters.pgserver import PgServer
 from app.settings import Settings
@@ -45,6 +47,23 @@ def fake_repository(files: Mapping[str, str], permissions: Mapping[str, str]) ->
         github.set_permission(REPO, login, permission)
     assert github.open_issue(REPO, "Checkout is slow", user="bob") == ISSUE
     return github
+
+
+def app_settings(
+    fake: FakeGitHub, secret: str, target: str, redis_url: str, data_dir: Path, **extra: Any
+) -> Settings:
+    """Settings of an App that talks to ``fake`` and audits ``target`` (validation allowed),
+    on a Redis emptied of earlier tests' queues, job results, memos and locks."""
+    with redis.Redis.from_url(redis_url) as client:
+        client.flushdb()
+    return fake.settings(
+        github_webhook_secret=secret,
+        redis_url=redis_url,
+        targets={"shop": {"dsn": target, "allow_target_validation": True}},
+        data_dir=data_dir,
+        audit_timeout_seconds=300,
+        **extra,
+    )
 
 
 async def send(

@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
 from app.adapters.pgserver import PgServer
 from app.settings import Settings
@@ -26,6 +25,7 @@ from tests.integration.github_e2e import (
     BASE_REVISION,
     ISSUE,
     REPO,
+    app_settings,
     drain,
     fake_repository,
     seed_target,
@@ -80,15 +80,7 @@ def fake() -> Iterator[FakeGitHub]:
 
 @pytest.fixture
 def settings(fake: FakeGitHub, target: str, redis_url: str, tmp_path: Path) -> Settings:
-    with redis.Redis.from_url(redis_url) as client:
-        client.flushdb()  # queues, job results, memos and locks of earlier tests
-    return fake.settings(
-        github_webhook_secret=SECRET,
-        redis_url=redis_url,
-        targets={"shop": {"dsn": target, "allow_target_validation": True}},
-        data_dir=tmp_path,
-        audit_timeout_seconds=300,
-    )
+    return app_settings(fake, SECRET, target, redis_url, tmp_path)
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import redis
 import respx
 from pydantic import SecretStr
 
@@ -30,6 +29,7 @@ from tests.integration.github_e2e import (
     BASE_REVISION,
     ISSUE,
     REPO,
+    app_settings,
     drain,
     fake_repository,
     seed_target,
@@ -93,16 +93,7 @@ def fake() -> Iterator[FakeGitHub]:
 def settings(
     fake: FakeGitHub, target: str, redis_url: str, tmp_path: Path, model_dir: Path
 ) -> Settings:
-    with redis.Redis.from_url(redis_url) as client:
-        client.flushdb()
-    return fake.settings(
-        github_webhook_secret=SECRET,
-        redis_url=redis_url,
-        targets={"shop": {"dsn": target, "allow_target_validation": True}},
-        data_dir=tmp_path,
-        model_dir=model_dir,
-        audit_timeout_seconds=300,
-    )
+    return app_settings(fake, SECRET, target, redis_url, tmp_path, model_dir=model_dir)
 
 
 @pytest.fixture

@@ -14,9 +14,10 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
-from app.engine.advisor.audit import AuditConfig, Report
+from app.engine.advisor.audit import AuditConfig
 from app.engine.advisor.selection import SelectionConfig
 from app.engine.render import to_json, to_markdown, to_text
+from app.engine.report import Report
 from app.log import configure_logging
 
 if TYPE_CHECKING:

@@ -60,9 +60,9 @@ import app.flows.audit_target as audit_flow
 from app.adapters.pgserver import DebianPostgres, EmbeddedPostgres, LocalPostgres
 from app.adapters.target_pg import Target
 from app.adapters.whatif import WhatIfOracle, make_oracle
-from app.engine.advisor.audit import Report
 from app.engine.advisor.whatif import CostRequest
 from app.engine.model import Snapshot
+from app.engine.report import Report
 from app.flows.audit_target import WorkloadSpec, audit_target
 from app.log import configure_logging
 

@@ -23,9 +23,11 @@ from psycopg import sql
 
 from app.adapters.pgserver import DebianPostgres, EmbeddedPostgres, LocalPostgres
 from app.adapters.validate import Budget
-from app.engine.advisor.audit import AuditConfig, Report, recommendation_id
+from app.engine.advisor.audit import AuditConfig
 from app.engine.advisor.selection import SelectionConfig
+from app.engine.model import recommendation_id
 from app.engine.render import confidence_line
+from app.engine.report import Report
 from app.flows.audit_target import ValidationSpec, WorkloadSpec, audit_target
 from app.log import configure_logging
 from app.settings import get_settings

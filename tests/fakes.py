@@ -152,3 +152,18 @@ class FakeOracle:
         if col is None or col.stats is None or col.stats.null_frac == 0:
             return self._eq_selectivity(table_name, key, rows)
         return col.stats.null_frac
+
+
+class DictMemo:
+    """An in-process ``app.flows.requests.Memo``: a dict."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+
+    async def get(self, key: str) -> str | None:
+        """The value, or ``None``."""
+        return self.values.get(key)
+
+    async def set(self, key: str, value: str, ttl_s: int) -> None:
+        """Remember ``value`` (``ttl_s`` is ignored in process)."""
+        self.values[key] = value

@@ -11,7 +11,7 @@ from pathlib import Path
 import sqlglot
 from sqlglot import exp
 
-from app.engine.advisor.audit import Report, audit
+from app.engine.advisor.audit import audit
 from app.engine.model import (
     Column,
     ColumnStats,
@@ -22,6 +22,7 @@ from app.engine.model import (
     Snapshot,
     Table,
 )
+from app.engine.report import Report
 from tests.fakes import NOW, FakeOracle
 
 SECTIONS = ("schema", "workload", "expect")

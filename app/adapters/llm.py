@@ -260,7 +260,6 @@ _LINK = re.compile(
 )
 _URL = re.compile(r"\b(?:[a-z][a-z0-9+.-]*://|www\.)[^\s<>()\[\]]+", re.IGNORECASE)
 _FENCE_LINE = re.compile(r"^[ \t]*(?:```|~~~)", re.MULTILINE)
-_SENTENCE_END = re.compile(r"[.!?…](?=[\"')\]]?(?:\s|$))")
 _WORDS = re.compile(r"[^\W\d_]{2,}")
 
 
@@ -279,18 +278,6 @@ def _link(match: re.Match[str]) -> str:
 
 def _url(match: re.Match[str]) -> str:
     return match.group(0) if _allowed_link(match.group(0)) else "(link removed)"
-
-
-def _cut(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters at the last sentence end (else a word, with …)."""
-    if len(text) <= limit:
-        return text
-    head = text[:limit]
-    ends = [match.end() for match in _SENTENCE_END.finditer(head)]
-    if ends and ends[-1] >= limit // 3:
-        return head[: ends[-1]].rstrip()
-    space = head.rfind(" ", 0, limit - 1)
-    return head[: space if space > 0 else limit - 1].rstrip() + "…"
 
 
 def _close_fences(text: str) -> str:
@@ -314,7 +301,9 @@ def _clean_prose(text: str) -> str:
         for part in re.split(r"\n[ \t]*\n", text)
         if part.strip()
     ]
-    return _close_fences(_cut("\n\n".join(paragraphs[:MAX_PARAGRAPHS]), MAX_EXPLANATION))
+    return _close_fences(
+        md.shorten("\n\n".join(paragraphs[:MAX_PARAGRAPHS]), MAX_EXPLANATION, at="sentence")
+    )
 
 
 # ---------------------------------------------------------------- the client

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from app.engine.advisor.audit import recommendation_id
 from app.engine.advisor.rules import RULE_IDS
-from app.engine.model import Recommendation
+from app.engine.model import Recommendation, recommendation_id
 from app.engine.proof.confidence import MIN_CONFIDENCE
 
 __all__ = [

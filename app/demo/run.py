@@ -12,9 +12,10 @@ import psycopg
 
 from app.adapters.pgserver import EmbeddedPostgres
 from app.demo.shop import run_workload, seed
-from app.engine.advisor.audit import AuditConfig, Report
+from app.engine.advisor.audit import AuditConfig
 from app.engine.advisor.rules import RuleConfig
 from app.engine.advisor.selection import Progress
+from app.engine.report import Report
 from app.flows.audit_target import ValidationSpec, WorkloadSpec, audit_target
 from app.flows.write_out import write_out
 

@@ -10,14 +10,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.engine.advisor.audit import recommendation_id
 from app.engine.ddl import (
     MAX_IDENTIFIER_BYTES,
     drop_index_sql,
     quote_qualified,
     restate_create_index,
 )
-from app.engine.model import Recommendation
+from app.engine.model import Recommendation, recommendation_id
 
 #: Give up on a lock after this long instead of queueing every other query behind us.
 LOCK_TIMEOUT = "5s"

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Literal
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -46,10 +47,13 @@ __all__ = [
     "plain",
     "prose",
     "quote",
+    "shorten",
     "text",
 ]
 
 CUT_MARK = "… (cut)"
+#: Where a sentence ends: . ! ? or … before a space or the end (a closing quote may follow).
+_SENTENCE_END = re.compile(r"[.!?…](?=[\"')\]]?(?:\s|$))")
 #: The only hosts a link in Claude's prose may point to (PostgreSQL's documentation).
 DOC_HOSTS = ("postgresql.org",)
 #: Claude's paragraphs as shown (the adapter already bounds them to about 1,200 characters).
@@ -100,13 +104,33 @@ def cut(value: str, limit: int) -> str:
     return value[: max(limit - len(CUT_MARK), 0)] + CUT_MARK[: max(limit, 0)]
 
 
-def shorten(text: str, limit: int) -> str:
-    """``text`` at most ``limit`` characters, its last one ``…`` when it was longer.
+def shorten(text: str, limit: int, *, at: Literal["char", "word", "sentence"] = "char") -> str:
+    """``text`` at most ``limit`` characters; the one way prose and names are cut.
+
+    ``char`` cuts anywhere, ``word`` at the last space, ``sentence`` after the last sentence
+    end in the final two thirds (else at a word). A cut that is not at a sentence end ends in
+    ``…``.
 
     >>> shorten("orders_created_at_idx", 10)
     'orders_cr…'
+    >>> shorten("add index on orders (customer_id, created_at)", 30, at="word")
+    'add index on orders…'
+    >>> shorten("It is faster. It also costs writes on every insert.", 30, at="sentence")
+    'It is faster.'
     """
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if len(text) <= limit:
+        return text
+    if at == "sentence":
+        head = text[:limit]
+        ends = [match.end() for match in _SENTENCE_END.finditer(head)]
+        if ends and ends[-1] >= limit // 3:
+            return head[: ends[-1]].rstrip()
+    kept = text[: max(limit - 1, 0)]
+    if at != "char":
+        space = kept.rfind(" ")
+        kept = kept[:space] if space > 0 else kept
+        kept = kept.rstrip(" \t\n,(")
+    return kept.rstrip() + "…"
 
 
 def _special(match: re.Match[str]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -326,3 +327,20 @@ class Recommendation:
     #: For drops: the index's definition, so a downgrade can recreate it exactly.
     definition: str | None = None
     extra: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
+
+
+def recommendation_id(rec: Recommendation) -> str:
+    """Stable id from what the recommendation changes, e.g. ``create_index:3f9a1c2b``."""
+    basis = "|".join(
+        [
+            rec.action,
+            rec.table,
+            ",".join(rec.columns),
+            ",".join(rec.include),
+            rec.where or "",
+            rec.using,
+            ",".join("d" if d else "a" for d in rec.descending),
+            rec.index_name if rec.action != "create_index" else "",
+        ]
+    )
+    return f"{rec.action}:{hashlib.sha256(basis.encode()).hexdigest()[:8]}"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from app.engine import markdown as md
-from app.engine.advisor.audit import Report, recommendation_id
-from app.engine.model import Recommendation
+from app.engine.model import Recommendation, recommendation_id
 from app.engine.proof.confidence import Assessment
 from app.engine.proof.evidence import Means, balance, fmt_ms
+from app.engine.report import Report
 from app.engine.sql import redact, scrub_message
 
 REPORT_VERSION = 1

@@ -7,8 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from app.engine.advisor.audit import Report, recommendation_id
-from app.engine.model import Analyzed, Recommendation, Rejection, StatementKind
+from app.engine.model import Analyzed, Recommendation, Rejection, StatementKind, recommendation_id
 from app.engine.proof.confidence import (
     MIN_CONFIDENCE,
     Assessment,
@@ -16,6 +15,7 @@ from app.engine.proof.confidence import (
     drop_confidence,
 )
 from app.engine.proof.evidence import Evidence, EvidenceConfig, create_verdict, drop_verdict
+from app.engine.report import Report
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,10 +55,10 @@ from app.bot.replies.checkrun import (
     failure_output,
 )
 from app.bot.repo_config import CONFIG_PATH, ConfigError, RepoConfig
-from app.engine.advisor.audit import Report, recommendation_id
 from app.engine.draft import DraftRefused, draft_revision, revision_id
-from app.engine.model import Recommendation
+from app.engine.model import Recommendation, recommendation_id
 from app.engine.render import to_json
+from app.engine.report import Report
 from app.flows.audit_target import WorkloadSpec, audit_target
 from app.flows.memory import AuditMemory, Embed, recall, record_ledger
 from app.flows.requests import AuditRequest, Memo

@@ -12,13 +12,15 @@ from app.adapters.errors import TargetUnavailable
 from app.adapters.target_pg import Target, connect
 from app.adapters.validate import Budget, Planned, validate
 from app.adapters.whatif import make_oracle
-from app.engine.advisor.audit import AuditConfig, Report, audit, recommendation_id
+from app.engine.advisor.audit import AuditConfig, audit
 from app.engine.advisor.params import ParamSet, parameter_sets
 from app.engine.advisor.samples import Values, captured, read_log_samples
 from app.engine.advisor.selection import Progress
 from app.engine.advisor.workload import read_queries
 from app.engine.catalog import Catalog
+from app.engine.model import recommendation_id
 from app.engine.proof.evidence import Evidence
+from app.engine.report import Report
 from app.engine.verdict import Affected, ProofConfig, affected, assess
 
 SANDBOX = "sandbox"

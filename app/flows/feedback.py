@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import structlog
 
@@ -14,7 +14,7 @@ from app.adapters.memory import FeedbackRow, StoredFeedback, StoredRecommendatio
 from app.bot.commands.pr import PrCommand
 from app.bot.memory.feedback import Classified, classify
 from app.bot.memory.recall import feedback_text
-from app.bot.pulls.fixpr import BRANCH_PREFIX, read_meta
+from app.bot.pulls.ours import BotPull
 from app.bot.replies.delivery import no_marker_reply
 from app.bot.replies.pr import (
     PastFeedback,
@@ -24,11 +24,9 @@ from app.bot.replies.pr import (
 )
 
 __all__ = [
-    "BotPull",
     "FeedbackDeps",
     "MemoryPort",
     "Prose",
-    "bot_pull",
     "explain",
     "ignore",
     "record_feedback",
@@ -83,46 +81,6 @@ class FeedbackDeps:
     memory: MemoryPort
     embed: Callable[[Sequence[str]], Awaitable[list[list[float]]]] | None = None
     prose: Prose | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BotPull:
-    """One of the bot's pull requests, read from a webhook payload and its meta marker."""
-
-    number: int
-    title: str
-    body: str
-    branch: str | None
-    fingerprint: str | None
-    table: str | None
-    action: str | None
-
-    @property
-    def descriptor(self) -> str:
-        """What the PR proposes when the store has no descriptor: its title, unprefixed."""
-        return self.title.removeprefix("perf(db): ")
-
-
-def bot_pull(item: Mapping[str, Any] | None, bot_login: str) -> BotPull | None:
-    """The pull request (or the issue of a PR comment) when it is the bot's, else None."""
-    if not item or (item.get("user") or {}).get("login") != bot_login:
-        return None
-    branch = (item.get("head") or {}).get("ref")
-    if branch is not None and not str(branch).startswith(BRANCH_PREFIX):
-        return None
-    body = str(item.get("body") or "")
-    meta = read_meta(body)
-    if meta is None and branch is None:
-        return None  # an issue comment's "issue" has no branch: the marker must say it is ours
-    return BotPull(
-        number=int(item["number"]),
-        title=str(item.get("title") or ""),
-        body=body,
-        branch=None if branch is None else str(branch),
-        fingerprint=meta.fingerprint if meta else None,
-        table=meta.table if meta else None,
-        action=meta.action if meta else None,
-    )
 
 
 # ---------------------------------------------------------------------- feedback in

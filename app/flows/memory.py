@@ -13,7 +13,8 @@ from app.bot.memory.feedback import MemoryHit, memory_adjustment, quote, themes
 from app.bot.memory.recall import describe, feedback_text, remember, stored_ignores
 from app.bot.pulls.fixpr import fingerprint
 from app.bot.pulls.plan import Decision
-from app.engine.advisor.audit import Report, recommendation_id
+from app.engine.model import recommendation_id
+from app.engine.report import Report
 
 __all__ = ["MEMORY_K", "AuditMemory", "Embed", "recall", "record_ledger"]
 

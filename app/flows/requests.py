@@ -1,11 +1,20 @@
-"""What an audit job is asked to do (a JSON-safe job argument) and the memo jobs share."""
+"""An audit job's request (a JSON-safe job argument), the memo jobs share, and queueing one."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["AuditRequest", "DictMemo", "Memo"]
+from app.adapters.github.models import CheckOutput, CheckRun, RepoRef
+from app.adapters.github.repo import Effects, RepoReader
+from app.bot.replies.checkrun import CHECK_NAME
+from app.bot.replies.delivery import queued_summary
+
+__all__ = ["AuditRequest", "Memo", "queue_audit"]
+
+#: How long a job's memo entries (check run ids, reply ids) are kept.
+MEMO_TTL_S = 7 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,16 +76,32 @@ class Memo(Protocol):
         ...
 
 
-class DictMemo:
-    """An in-process :class:`Memo` (tests and single-process runs)."""
+async def queue_audit(
+    request: AuditRequest,
+    *,
+    github: Callable[[RepoRef], Awaitable[tuple[RepoReader, Effects]]],
+    memo: Memo,
+    enqueue: Callable[[AuditRequest], Awaitable[bool]],
+) -> str:
+    """Show a queued check run on the default branch's head, then enqueue the audit.
 
-    def __init__(self) -> None:
-        self.values: dict[str, str] = {}
-
-    async def get(self, key: str) -> str | None:
-        """The value, or ``None``."""
-        return self.values.get(key)
-
-    async def set(self, key: str, value: str, ttl_s: int) -> None:
-        """Remember ``value`` (``ttl_s`` is ignored in process)."""
-        self.values[key] = value
+    The check run is created first and remembered under the request's key, so the audit
+    job (which may start at once) moves that run forward instead of creating a second one.
+    """
+    if await memo.get(request.check_run_key) is None:
+        repo = RepoRef(request.installation_id, request.owner, request.name)
+        reader, effects = await github(repo)
+        info = await reader.repo_info()
+        check_id = await effects.check_run(
+            CheckRun(
+                info.head_sha,
+                name=CHECK_NAME,
+                status="queued",
+                output=CheckOutput(
+                    "Audit queued", queued_summary(request.trigger, request.requested_by)
+                ),
+                external_id=request.trigger_key,
+            )
+        )
+        await memo.set(request.check_run_key, str(check_id), MEMO_TTL_S)
+    return "audit queued" if await enqueue(request) else "audit already queued"

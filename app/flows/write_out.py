@@ -9,8 +9,9 @@ from pathlib import Path
 from app.adapters.alembic_dir import chain_head, write_drafts
 from app.adapters.whatif import leaf_partitions
 from app.bot.pulls.evidence_md import evidence_markdown
-from app.engine.advisor.audit import Report, recommendation_id
 from app.engine.draft import DraftRefused, FixDraft, draft_revision, revision_id
+from app.engine.model import recommendation_id
+from app.engine.report import Report
 
 EVIDENCE_DIR = "evidence"
 

@@ -11,11 +11,10 @@ import psycopg
 
 from app.adapters.target_pg import connect
 from app.adapters.validate import Budget, Planned, validate
-from app.engine.advisor.audit import recommendation_id
 from app.engine.advisor.params import parameter_sets
 from app.engine.advisor.scans import analyze
 from app.engine.catalog import Catalog
-from app.engine.model import Analyzed, Query, Recommendation
+from app.engine.model import Analyzed, Query, Recommendation, recommendation_id
 from app.engine.proof.evidence import create_verdict, estimated_gain
 from app.engine.verdict import Affected
 from app.flows.audit_target import ValidationSpec, WorkloadSpec, audit_target

@@ -54,8 +54,11 @@ def test_the_engine_rooms_stand_on_at_most_four_floors() -> None:
     assert set(by_room) == {"advisor", "proof", "values", "guard"} | {
         "draft",
         "render",
+        "report",
         "verdict",
     }
+    # render, verdict and draft read the Report, not the advisor's pipeline that makes it
+    assert not {"advisor"} & room_graph(graph, "app.engine")["render"]
 
 
 @pytest.mark.parametrize("package", ["app/engine", "app/bot"])

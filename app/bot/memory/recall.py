@@ -8,9 +8,10 @@ from dataclasses import replace
 from app.bot.comment import command_lines
 from app.bot.memory.feedback import SIGNALS, Adjustment, apply_memory, cite
 from app.bot.pulls.fixpr import fingerprint, short_table
-from app.engine.advisor.audit import Report, recommendation_id
-from app.engine.model import Recommendation
+from app.engine import markdown as md
+from app.engine.model import Recommendation, recommendation_id
 from app.engine.proof.confidence import Assessment, Confidence
+from app.engine.report import Report
 from app.engine.sql import redact
 
 __all__ = [
@@ -31,10 +32,6 @@ WRITE_HEAVY = 0.5
 MIXED = 0.1
 _MEMORY = "reviewer_memory"
 _IGNORE_KINDS = ("fingerprint", "table")
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _keys(rec: Recommendation) -> str:
@@ -108,7 +105,7 @@ def describe(report: Report, rec: Recommendation) -> str:
     it which write it), its rows and heap size from the snapshot; unknown traits are left
     out. Only names and figures appear, never a value from a query.
     """
-    action = _cut(" ".join(_action(rec).split()), _MAX_ACTION)
+    action = md.shorten(" ".join(_action(rec).split()), _MAX_ACTION)
     traits = []
     share = write_share(report, rec.table)
     if share is not None:
@@ -119,8 +116,10 @@ def describe(report: Report, rec: Recommendation) -> str:
     if table is not None and table.size_bytes > 0:
         traits.append(_bytes(table.size_bytes))
     if not traits:
-        return _cut(action, MAX_DESCRIPTOR)
-    return _cut(f"{action}; table {short_table(rec.table)}: {', '.join(traits)}", MAX_DESCRIPTOR)
+        return md.shorten(action, MAX_DESCRIPTOR)
+    return md.shorten(
+        f"{action}; table {short_table(rec.table)}: {', '.join(traits)}", MAX_DESCRIPTOR
+    )
 
 
 def feedback_text(descriptor: str, classification: str, text: str) -> str:
@@ -142,7 +141,7 @@ def feedback_text(descriptor: str, classification: str, text: str) -> str:
             f"classification must be one of {', '.join(sorted(SIGNALS))}, not {classification!r}; "
             "classify the feedback first (feedback.classify)"
         )
-    prose = _cut(" ".join(" ".join(command_lines(text)).split()), MAX_PROSE)
+    prose = md.shorten(" ".join(" ".join(command_lines(text)).split()), MAX_PROSE)
     head = " ".join(descriptor.split())
     return f"{head}\nreviewer ({classification}): {prose}".rstrip()
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.engine import markdown as md
-from app.engine.advisor.audit import Report, recommendation_id
 from app.engine.advisor.rules.common import format_bytes
 from app.engine.ddl import drop_index_sql
 from app.engine.draft import (
@@ -20,9 +19,10 @@ from app.engine.draft import (
     concurrent_definition,
     partitioned_definition,
 )
-from app.engine.model import Recommendation, RelKind, StatementKind
+from app.engine.model import Recommendation, RelKind, StatementKind, recommendation_id
 from app.engine.proof.confidence import CREATE_WEIGHTS, DROP_WEIGHTS, Assessment
 from app.engine.proof.evidence import Evidence, Means, StatementEvidence, Timing, balance, fmt_ms
+from app.engine.report import Report
 from app.engine.sql import redact, scrub_message
 
 #: GitHub refuses bodies over 65,536 characters; stay well below.

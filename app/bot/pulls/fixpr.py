@@ -15,8 +15,7 @@ from dataclasses import asdict, dataclass
 from app.bot.commands.audit import commands_help
 from app.bot.pulls.evidence_md import MAX_CHARS
 from app.engine import markdown as md
-from app.engine.advisor.audit import recommendation_id
-from app.engine.model import Recommendation
+from app.engine.model import Recommendation, recommendation_id
 
 __all__ = [
     "BRANCH_PREFIX",
@@ -82,16 +81,6 @@ def _keys(rec: Recommendation) -> str:
     )
 
 
-def _cut_words(text: str, limit: int) -> str:
-    """``text`` cut at a word boundary to at most ``limit`` characters, marked with ``…``."""
-    if len(text) <= limit:
-        return text
-    cut = text[: max(limit - 1, 0)]
-    if " " in cut:
-        cut = cut.rsplit(" ", 1)[0]
-    return cut.rstrip(" ,(") + "…"
-
-
 def _create_title(rec: Recommendation) -> str:
     kind = "" if rec.using == "btree" else f"{rec.using.upper()} "
     head = f"perf(db): add {kind}index on {short_table(rec.table)} ({_keys(rec)})"
@@ -101,8 +90,8 @@ def _create_title(rec: Recommendation) -> str:
         include = " INCLUDE (…)"
     if where:
         room = MAX_TITLE - len(head) - len(include) - len(" WHERE ")
-        where = " WHERE " + _cut_words(where, max(room, 12))
-    return _cut_words(head + include + where, MAX_TITLE)
+        where = " WHERE " + md.shorten(where, max(room, 12), at="word")
+    return md.shorten(head + include + where, MAX_TITLE, at="word")
 
 
 def _finding(rec: Recommendation) -> str:
@@ -126,7 +115,7 @@ def pr_title(rec: Recommendation) -> str:
     table = short_table(rec.table)
     verb = {"drop_index": "drop", "reindex": "reindex"}.get(rec.action, rec.action)
     title = f"perf(db): {verb} {_finding(rec)}index {rec.index_name} on {table}"
-    return md.plain(_cut_words(title, MAX_TITLE))
+    return md.plain(md.shorten(title, MAX_TITLE, at="word"))
 
 
 def commit_message(rec: Recommendation, revision_file: str) -> str:

@@ -14,11 +14,11 @@ from app.bot.pulls.evidence_md import MAX_CHARS
 from app.bot.pulls.plan import Decision
 from app.bot.repo_config import CONFIG_PATH, ConfigError
 from app.engine import markdown as md
-from app.engine.advisor.audit import Report, recommendation_id
-from app.engine.model import Recommendation
+from app.engine.model import Recommendation, recommendation_id
 from app.engine.proof.confidence import Assessment
 from app.engine.proof.evidence import balance
 from app.engine.render import confidence_line
+from app.engine.report import Report
 from app.engine.sql import redact
 
 __all__ = [

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,7 +22,7 @@ from app.engine.model import (
     Skipped,
     Snapshot,
 )
-from app.engine.proof.confidence import MIN_CONFIDENCE, Assessment
+from app.engine.report import Report
 from app.engine.sql import redact
 
 
@@ -35,44 +34,6 @@ class AuditConfig:
     rules: RuleConfig = field(default_factory=RuleConfig)
     max_columns: int = 3
     max_include: int = 2
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    """The outcome of one audit, before rendering."""
-
-    snapshot: Snapshot
-    statements: int
-    analyzed: tuple[Analyzed, ...]
-    skipped: tuple[Skipped, ...]
-    recommendations: tuple[Recommendation, ...]
-    rejected: tuple[Rejection, ...]
-    whatif: str
-    whatif_calls: int
-    #: Weighted estimated workload cost (Σ calls × cost) before and after the new indexes.
-    workload_cost_before: float = 0.0
-    workload_cost_after: float = 0.0
-    #: Recommendation id → confidence and measured evidence (filled by ``proof.assess``).
-    assessments: Mapping[str, Assessment] = field(default_factory=dict)
-    #: The confidence a recommendation needs for a drafted revision or pull request.
-    min_confidence: float = MIN_CONFIDENCE
-
-
-def recommendation_id(rec: Recommendation) -> str:
-    """Stable id from what the recommendation changes, e.g. ``create_index:3f9a1c2b``."""
-    basis = "|".join(
-        [
-            rec.action,
-            rec.table,
-            ",".join(rec.columns),
-            ",".join(rec.include),
-            rec.where or "",
-            rec.using,
-            ",".join("d" if d else "a" for d in rec.descending),
-            rec.index_name if rec.action != "create_index" else "",
-        ]
-    )
-    return f"{rec.action}:{hashlib.sha256(basis.encode()).hexdigest()[:8]}"
 
 
 def audit(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from app.bot.pulls.fixpr import BRANCH_PREFIX
+from app.bot.pulls.ours import bot_pull
 from app.bot.replies.delivery import IGNORE_NOTICE
 from app.flows.events.common import Delivery
-from app.flows.feedback import bot_pull, record_feedback
+from app.flows.feedback import record_feedback
 
 __all__ = ["handle"]
 

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from app.adapters.github.models import CheckOutput, CheckRun, RepoRef
+from app.adapters.github.models import RepoRef
 from app.adapters.github.repo import Effects, RepoReader
 from app.bot.commands.ask import AskCommand
-from app.bot.replies.checkrun import CHECK_NAME
-from app.bot.replies.delivery import queued_summary
 from app.flows.feedback import FeedbackDeps
-from app.flows.requests import AuditRequest, Memo
+from app.flows.requests import MEMO_TTL_S, AuditRequest, Memo, queue_audit
 
 __all__ = [
     "MEMBERS",
@@ -28,7 +26,6 @@ WRITE_ROLES = frozenset({"admin", "maintain", "write"})
 #: Whose words count as feedback: people of the repository, not drive-by commenters (on a
 #: public repository anyone can comment, and memory would let them sway later audits).
 MEMBERS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
-_MEMO_TTL_S = 7 * 24 * 3600
 
 
 class Lifecycle(Protocol):
@@ -57,11 +54,11 @@ class DeliveryDeps:
     feedback: FeedbackDeps | None = None
     #: Answers an `/ask` (``app.flows.ask.answer`` bound to its deps); None: not offered.
     ask: Callable[[RepoReader, AskCommand], Awaitable[str]] | None = None
+    #: The App's slug, as people mention it (``db-architect``): ``bot_login`` without ``[bot]``.
+    slug: str = field(init=False)
 
-    @property
-    def slug(self) -> str:
-        """The App's slug, as people mention it (``db-architect``)."""
-        return self.bot_login.removesuffix("[bot]")
+    def __post_init__(self) -> None:
+        self.slug = self.bot_login.removesuffix("[bot]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,17 +89,16 @@ class Delivery(Event):
         known = await self.deps.memo.get(key)
         comment_id = await effects.comment(number, body, comment_id=int(known) if known else None)
         if not known:
-            await self.deps.memo.set(key, str(comment_id), _MEMO_TTL_S)
+            await self.deps.memo.set(key, str(comment_id), MEMO_TTL_S)
         return comment_id
 
     async def audit(self, trigger: str, requested_by: str | None, **options: Any) -> str:
-        """Queue the audit this delivery asks for (see :meth:`queue_audit`)."""
-        return await self.queue_audit(self.request(trigger, requested_by, **options))
+        """Queue the audit this delivery asks for, its check run shown queued first.
 
-    def request(self, trigger: str, requested_by: str | None, **options: Any) -> AuditRequest:
-        """The audit this delivery asks for; the delivery id makes it unique (and its job id)."""
+        The delivery id makes the request unique (and its job id).
+        """
         repo = self.repo
-        return AuditRequest(
+        request = AuditRequest(
             installation_id=repo.installation_id,
             owner=repo.owner,
             name=repo.name,
@@ -111,30 +107,10 @@ class Delivery(Event):
             requested_by=requested_by,
             **options,
         )
-
-    async def queue_audit(self, request: AuditRequest) -> str:
-        """Show a queued check run on the default branch's head, then enqueue the audit.
-
-        The check run is created first and remembered under the request's key, so the audit
-        job (which may start at once) moves that run forward instead of creating a second one.
-        """
         deps = self.deps
-        if await deps.memo.get(request.check_run_key) is None:
-            reader, effects = await deps.github(self.repo)
-            info = await reader.repo_info()
-            check_id = await effects.check_run(
-                CheckRun(
-                    info.head_sha,
-                    name=CHECK_NAME,
-                    status="queued",
-                    output=CheckOutput(
-                        "Audit queued", queued_summary(request.trigger, request.requested_by)
-                    ),
-                    external_id=request.trigger_key,
-                )
-            )
-            await deps.memo.set(request.check_run_key, str(check_id), _MEMO_TTL_S)
-        return "audit queued" if await deps.enqueue_audit(request) else "audit already queued"
+        return await queue_audit(
+            request, github=deps.github, memo=deps.memo, enqueue=deps.enqueue_audit
+        )
 
 
 def from_member(item: Mapping[str, Any]) -> bool:

@@ -7,11 +7,11 @@ from dataclasses import replace
 from app.adapters.github.repo import Effects
 from app.bot.commands.pr import PrCommand, PrCommandError, parse_pr_command
 from app.bot.pulls.fixpr import BRANCH_PREFIX
+from app.bot.pulls.ours import BotPull, bot_pull
 from app.bot.replies.delivery import no_store_reply
 from app.bot.replies.pr import command_error_reply, command_refusal_reply, queued_reply
 from app.flows import feedback
 from app.flows.events.common import WRITE_ROLES, Delivery, from_member
-from app.flows.feedback import BotPull, bot_pull
 
 __all__ = ["handle"]
 

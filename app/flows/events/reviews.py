@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from app.bot.pulls.ours import bot_pull
 from app.flows.events.common import Delivery, from_member
-from app.flows.feedback import bot_pull, record_feedback
+from app.flows.feedback import record_feedback
 
 __all__ = ["handle"]
 

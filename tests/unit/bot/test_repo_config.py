@@ -16,8 +16,7 @@ from app.bot.repo_config import (
     parse_config,
     parse_cron,
 )
-from app.engine.advisor.audit import recommendation_id
-from app.engine.model import Recommendation
+from app.engine.model import Recommendation, recommendation_id
 
 ORDERS = Recommendation(
     "create_index",

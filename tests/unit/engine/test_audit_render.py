@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from app.engine.advisor.audit import Report, audit, recommendation_id
-from app.engine.model import Index, Query, QueryEffect, Recommendation
+from app.engine.advisor.audit import audit
+from app.engine.model import Index, Query, QueryEffect, Recommendation, recommendation_id
 from app.engine.proof.confidence import Assessment, Confidence
 from app.engine.proof.evidence import Evidence, Failed, StatementEvidence, Timing
 from app.engine.render import confidence_line, to_json, to_markdown, to_text
+from app.engine.report import Report
 from tests.fakes import NOW, FakeOracle, column, snapshot, table
 
 SNAP = snapshot(

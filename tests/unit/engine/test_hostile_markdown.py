@@ -21,11 +21,19 @@ from app.bot.replies.checkrun import audit_output, comment_body, config_error_ou
 from app.bot.replies.pr import PastFeedback, explain_reply
 from app.bot.repo_config import ConfigError
 from app.engine import markdown as md
-from app.engine.advisor.audit import Report, recommendation_id
-from app.engine.model import Query, QueryEffect, Recommendation, Rejection, Skipped, Table
+from app.engine.model import (
+    Query,
+    QueryEffect,
+    Recommendation,
+    Rejection,
+    Skipped,
+    Table,
+    recommendation_id,
+)
 from app.engine.proof.confidence import CREATE_WEIGHTS, Assessment, Confidence
 from app.engine.proof.evidence import Evidence, Failed, StatementEvidence, Timing
 from app.engine.render import to_markdown
+from app.engine.report import Report
 from tests.fakes import column, snapshot
 from tests.markdown_check import HOSTILE, assert_inert, in_code
 

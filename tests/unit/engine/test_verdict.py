@@ -7,11 +7,18 @@ from datetime import timedelta
 
 import pytest
 
-from app.engine.advisor.audit import Report, recommendation_id
 from app.engine.advisor.scans import analyze
 from app.engine.catalog import Catalog
-from app.engine.model import Analyzed, Query, QueryEffect, Recommendation, Rejection
+from app.engine.model import (
+    Analyzed,
+    Query,
+    QueryEffect,
+    Recommendation,
+    Rejection,
+    recommendation_id,
+)
 from app.engine.proof.evidence import Evidence, StatementEvidence, Timing
+from app.engine.report import Report
 from app.engine.verdict import Affected, ProofConfig, affected, assess, workload_share
 from tests.fakes import NOW, column, snapshot, table
 

@@ -9,8 +9,9 @@ import pytest
 
 from app.adapters.github.models import CheckRun, FixChange, Published, PullInfo, RepoInfo
 from app.flows.deliveries import DeliveryDeps, handle
-from app.flows.requests import AuditRequest, DictMemo
+from app.flows.requests import AuditRequest
 from tests import payloads
+from tests.fakes import DictMemo
 
 
 class Recorder:

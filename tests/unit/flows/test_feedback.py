@@ -13,7 +13,7 @@ from app.adapters.memory import FeedbackRow, StoredFeedback, StoredRecommendatio
 from app.bot.memory.feedback import Classified
 from app.bot.pulls.fixpr import PrMeta, pr_body
 from app.flows.deliveries import handle
-from app.flows.feedback import FeedbackDeps, bot_pull
+from app.flows.feedback import FeedbackDeps
 from tests import payloads
 from tests.unit.flows.test_deliveries import job, setup
 
@@ -130,15 +130,6 @@ def with_memory(
     memory = FakeMemory()
     deps.feedback = FeedbackDeps(memory=memory, embed=fake_embed, prose=claude)
     return deps, repo, queued, memory
-
-
-def test_bot_pull_reads_the_marker_and_refuses_other_pull_requests() -> None:
-    found = bot_pull(pull(), BOT)
-    assert found is not None
-    assert (found.number, found.fingerprint, found.table) == (12, FP, "public.events")
-    assert found.descriptor == "add index on events (user_id)"
-    assert bot_pull(pull(author="alice"), BOT) is None
-    assert bot_pull(pull(branch="feature/x"), BOT) is None
 
 
 async def test_changes_requested_review_becomes_a_classified_embedded_row() -> None:

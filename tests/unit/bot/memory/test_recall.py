@@ -19,9 +19,17 @@ from app.bot.memory.recall import (
     write_share,
 )
 from app.bot.pulls.fixpr import fingerprint
-from app.engine.advisor.audit import Report, recommendation_id
-from app.engine.model import Analyzed, Query, Recommendation, Scan, StatementKind, Table
+from app.engine.model import (
+    Analyzed,
+    Query,
+    Recommendation,
+    Scan,
+    StatementKind,
+    Table,
+    recommendation_id,
+)
 from app.engine.proof.confidence import Assessment, Confidence
+from app.engine.report import Report
 from tests.fakes import column, snapshot, table
 
 MB = 1024**2

@@ -9,10 +9,10 @@ from typing import Any
 from app.bot.memory.feedback import MemoryHit, memory_adjustment
 from app.bot.memory.recall import remember
 from app.bot.pulls.evidence_md import MAX_CHARS, evidence_markdown
-from app.engine.advisor.audit import Report, recommendation_id
-from app.engine.model import Query, QueryEffect, Recommendation, RelKind
+from app.engine.model import Query, QueryEffect, Recommendation, RelKind, recommendation_id
 from app.engine.proof.confidence import CREATE_WEIGHTS, DROP_WEIGHTS, Assessment, Confidence
 from app.engine.proof.evidence import Evidence, Failed, StatementEvidence, Timing
+from app.engine.report import Report
 from tests.fakes import column, snapshot, table
 
 SNAP = snapshot(

@@ -22,9 +22,9 @@ from app.bot.pulls.fixpr import (
     pr_title,
     read_meta,
 )
-from app.engine.advisor.audit import Report, recommendation_id
-from app.engine.model import Recommendation
+from app.engine.model import Recommendation, recommendation_id
 from app.engine.proof.confidence import Assessment, Confidence
+from app.engine.report import Report
 from tests.fakes import column, snapshot, table
 
 CREATE = Recommendation(

@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 from app.bot.pulls.fixpr import branch_name, fingerprint
 from app.bot.pulls.plan import Candidate, Decision, ExistingPull, plan_prs
 from app.bot.repo_config import Ignore
-from app.engine.advisor.audit import recommendation_id
-from app.engine.model import Recommendation
+from app.engine.model import Recommendation, recommendation_id
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

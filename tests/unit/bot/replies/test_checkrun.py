@@ -25,10 +25,17 @@ from app.bot.replies.checkrun import (
     refusal_comment,
 )
 from app.bot.repo_config import ConfigError
-from app.engine.advisor.audit import Report, recommendation_id
-from app.engine.model import Query, QueryEffect, Recommendation, Rejection, Skipped
+from app.engine.model import (
+    Query,
+    QueryEffect,
+    Recommendation,
+    Rejection,
+    Skipped,
+    recommendation_id,
+)
 from app.engine.proof.confidence import Assessment, Confidence
 from app.engine.proof.evidence import Evidence, StatementEvidence, Timing
+from app.engine.report import Report
 from tests.fakes import column, snapshot, table
 
 SNAP = snapshot(table("orders", 1e6, column("id"), column("customer_id"), column("status")))

@@ -96,16 +96,21 @@ def _below_bar(candidate: Candidate, bar: float) -> str:
     return f"confidence {candidate.confidence:.2f} is not eligible for a pull request"
 
 
-def _rate_limited(open_now: int, last_hour: int, concurrent: int, hourly: int) -> str | None:
+def _rate_limited(
+    open_now: int, last_hour: int, planned: int, concurrent: int, hourly: int
+) -> str | None:
+    """Why the limits hold a PR back; ``open_now`` and ``last_hour`` include the ``planned``
+    ones of this audit (in a dry run they are written to the outbox, not opened)."""
+    here = f", {planned} of them in this audit" if planned else ""
     if open_now >= concurrent:
         if concurrent == 0:
             return "rate-limited: pr_concurrent_limit is 0 (opening pull requests is off)"
-        return f"rate-limited: pr_concurrent_limit {concurrent} reached ({open_now} open)"
+        return f"rate-limited: pr_concurrent_limit {concurrent} reached ({open_now} open{here})"
     if last_hour >= hourly:
         if hourly == 0:
             return "rate-limited: pr_hourly_limit is 0 (opening pull requests is off)"
         return (
-            f"rate-limited: pr_hourly_limit {hourly} reached ({last_hour} opened in the last hour)"
+            f"rate-limited: pr_hourly_limit {hourly} reached ({last_hour} in the last hour{here})"
         )
     return None
 
@@ -137,6 +142,7 @@ def plan_prs(
     ours = [pr for pr in existing if _ours(pr)]
     open_now = sum(pr.state == "open" for pr in ours)
     last_hour = sum(now - pr.created_at < HOUR for pr in ours)
+    planned = 0
     decisions: list[Decision] = []
     seen: set[str] = set()
     for cand in sorted(candidates, key=lambda c: (-c.confidence, c.rec_id)):
@@ -146,13 +152,14 @@ def plan_prs(
         pr = _matching(cand, ours)
         decision = _decide(cand, pr, ignore, recs, min_confidence, ignored or {})
         if decision is None:
-            limited = _rate_limited(open_now, last_hour, concurrent_limit, hourly_limit)
+            limited = _rate_limited(open_now, last_hour, planned, concurrent_limit, hourly_limit)
             if limited:
                 decision = Decision(cand, "hold", limited, pr)
             else:
                 decision = Decision(cand, "open", "clears the bar; within the limits", pr)
                 open_now += 1
                 last_hour += 1
+                planned += 1
         decisions.append(decision)
     return decisions
 

@@ -179,7 +179,9 @@ def test_concurrent_limit() -> None:
     existing = [pull(n) for n in (1, 2, 3)]
     decisions = plan([a, b, c], existing, concurrent=5, hourly=10)
     assert [d.verdict for d in decisions] == ["open", "open", "hold"]
-    assert decisions[2].reason == "rate-limited: pr_concurrent_limit 5 reached (5 open)"
+    assert decisions[2].reason == (
+        "rate-limited: pr_concurrent_limit 5 reached (5 open, 2 of them in this audit)"
+    )
     assert not decisions[2].settled
 
 
@@ -198,7 +200,8 @@ def test_hourly_limit_counts_recent_prs_in_any_state() -> None:
     decisions = plan([cand(A, 0.95), cand(B)], recent, hourly=3)
     assert [d.verdict for d in decisions] == ["open", "hold"]
     assert (
-        decisions[1].reason == "rate-limited: pr_hourly_limit 3 reached (3 opened in the last hour)"
+        decisions[1].reason
+        == "rate-limited: pr_hourly_limit 3 reached (3 in the last hour, 1 of them in this audit)"
     )
 
 

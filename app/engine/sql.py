@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 
 import sqlglot
 from sqlglot import exp
@@ -29,7 +30,9 @@ _PLACEHOLDER = re.compile(r"\$(\d+)")
 _OPAQUE = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.DOTALL)
 
 
-def _outside_opaque(text: str, fix: re.Pattern[str], repl: str) -> str:
+def _outside_opaque(
+    text: str, fix: re.Pattern[str], repl: str | Callable[[re.Match[str]], str]
+) -> str:
     """Apply ``fix.sub(repl, …)`` only to the parts of ``text`` outside strings and comments."""
     out: list[str] = []
     pos = 0
@@ -57,6 +60,29 @@ def repair(text: str) -> str:
     'SELECT * FROM t WHERE at > $1::timestamptz'
     """
     return _outside_opaque(strip_statement(text), _TYPED_PLACEHOLDER, r"\2::\1")
+
+
+#: ``extract($n from x)``: PostgreSQL's grammar takes no parameter for the field.
+_EXTRACT_PARAM = re.compile(r"\bextract\s*\(\s*(\$\d+)\s+from\b", re.IGNORECASE)
+_BARE_PLACEHOLDER = re.compile(r"\$(\d+)\b(?!\s*::)")
+
+
+def cast_params(text: str, casts: Mapping[int, str]) -> str:
+    """``text`` with ``::type`` after each bare ``$n`` in ``casts``, and ``extract($n from x)``
+    written ``date_part($n::text, x)`` (the same function; the grammar refuses ``$n`` there).
+
+    The types come from the caller's allow-list, never from outside text.
+
+    >>> cast_params("SELECT extract($1 FROM d) FROM t WHERE q <= $2 + $3", {2: "numeric"})
+    'SELECT date_part($1::text, d) FROM t WHERE q <= $2::numeric + $3'
+    """
+    text = _outside_opaque(text, _EXTRACT_PARAM, r"date_part(\1::text,")
+
+    def cast(match: re.Match[str]) -> str:
+        found = casts.get(int(match.group(1)))
+        return match.group(0) + f"::{found}" if found else match.group(0)
+
+    return _outside_opaque(text, _BARE_PLACEHOLDER, cast) if casts else text
 
 
 def param_count(text: str) -> int:

@@ -13,8 +13,11 @@ import pytest
 from app.adapters import target_pg
 from app.adapters.errors import MissingPrerequisite
 from app.adapters.whatif import HypoPGOracle, RolledBackBuildOracle, make_oracle
+from app.engine.advisor.scans import analyze
 from app.engine.advisor.whatif import CostRequest
-from app.engine.model import Candidate, IndexKey
+from app.engine.catalog import Catalog
+from app.engine.model import Analyzed, Candidate, IndexKey, Query
+from app.engine.sql import repair
 
 SEED = """
 CREATE TABLE t (a int NOT NULL, b int NOT NULL, c text);
@@ -363,3 +366,61 @@ def _assert_build_unusable(
         old.rollback()
     assert cost is None
     assert "VACUUM" in oracle.errors[query]
+
+
+# ------------------------------------------------------------- statements without types
+
+TPCH_LIKE = """
+CREATE TABLE lineitem (l_orderkey int NOT NULL, l_quantity numeric(15,2) NOT NULL,
+    l_discount numeric(15,2) NOT NULL, l_extendedprice numeric(15,2) NOT NULL,
+    l_shipdate date NOT NULL, l_shipmode char(10) NOT NULL);
+INSERT INTO lineitem SELECT g / 4, g % 50, (g % 11) / 100.0, g % 1000,
+    DATE '1992-01-01' + g % 2500, CASE WHEN g % 2 = 0 THEN 'MAIL' ELSE 'SHIP' END
+    FROM generate_series(1, 20000) AS g;
+CREATE TABLE orders (o_orderkey int PRIMARY KEY, o_orderdate date NOT NULL,
+    o_orderpriority char(15) NOT NULL);
+INSERT INTO orders SELECT g, DATE '1992-01-01' + g % 2500, '1-URGENT'
+    FROM generate_series(0, 5000) g;
+ANALYZE;
+"""
+#: pg_stat_statements' text of four TPC-H queries that PostgreSQL cannot plan as they stand:
+#: extract's field as $n is a syntax error, $8 + $9 is "operator is not unique: unknown +
+#: unknown", and sum(CASE … THEN $3 ELSE $4 END) is "function sum(text) does not exist".
+UNTYPED = [
+    "select extract($1 from l_shipdate) as l_year, sum(l_extendedprice * ($2 - l_discount)) "
+    "from lineitem where l_shipdate between date $3 and date $4 group by l_year",
+    "select sum(l_extendedprice * l_discount) as revenue from lineitem where l_shipdate >= "
+    "date $1 and l_shipdate < date $2 + interval $3 year and l_discount between $4 - $5 and "
+    "$6 + $7 and l_quantity < $8",
+    "select l_shipmode, sum(case when o_orderpriority = $1 or o_orderpriority = $2 then $3 "
+    "else $4 end) as high_line_count from orders, lineitem where o_orderkey = l_orderkey and "
+    "l_shipmode in ($5, $6) and l_shipdate <= $7 - $8 group by l_shipmode",
+    "select sum(l_extendedprice) from lineitem where l_quantity >= $1 and l_quantity <= $2 + $3",
+]
+
+
+@pytest.mark.parametrize("server", ["fresh_db15", "fresh_db18"])
+def test_statements_without_parameter_types_are_planned(
+    server: str, request: pytest.FixtureRequest
+) -> None:
+    """PREPARE on 15 and EXPLAIN (GENERIC_PLAN) on 18 both take the typed text."""
+    dsn: str = request.getfixturevalue(server)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(TPCH_LIKE)
+    with target_pg.connect(dsn) as target:
+        catalog = Catalog(target.snapshot())
+        analyzed = [analyze(Query(text, calls=5), catalog) for text in UNTYPED]
+        assert all(isinstance(a, Analyzed) for a in analyzed), analyzed
+        plans = make_oracle(target, target.snapshot(), allow_build=True)
+        costs = plans.costs(
+            [
+                CostRequest(a.explain_sql, a.params, NONE)
+                for a in analyzed
+                if isinstance(a, Analyzed)
+            ]
+        )
+        assert all(c is not None for c in costs), plans.errors
+        # untouched, the same texts fail exactly as pg_stat_statements wrote them
+        raw = make_oracle(target, target.snapshot(), allow_build=True)
+        assert raw.costs([CostRequest(repair(UNTYPED[3]), 3, NONE)]) == [None]
+        assert "unknown + unknown" in next(iter(raw.errors.values()))

@@ -11,6 +11,7 @@ from sqlglot.errors import OptimizeError, SqlglotError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
+from app.engine.advisor.param_types import param_casts
 from app.engine.catalog import Catalog
 from app.engine.model import (
     Analyzed,
@@ -22,7 +23,16 @@ from app.engine.model import (
     SortKey,
     StatementKind,
 )
-from app.engine.sql import DIALECT, SqlError, expression_key, is_own, param_count, parse, repair
+from app.engine.sql import (
+    DIALECT,
+    SqlError,
+    cast_params,
+    expression_key,
+    is_own,
+    param_count,
+    parse,
+    repair,
+)
 
 #: Functions of one column that make a usable expression-index key (immutable in PostgreSQL).
 EXPRESSION_FUNCTIONS: tuple[type[exp.Expr], ...] = (exp.Lower, exp.Upper)
@@ -98,6 +108,7 @@ def analyze(query: Query, catalog: Catalog) -> Analyzed | Skipped:
         return Skipped(query, f"could not resolve columns: {str(err).splitlines()[0]}")
     except RecursionError:  # parse() bounds nesting; sqlglot's later passes recurse deeper
         return Skipped(query, "is nested too deeply to analyse")
+    sql = cast_params(sql, param_casts(tree, catalog))
     return Analyzed(query, kind, scans, explain_sql=sql, params=param_count(sql))
 
 

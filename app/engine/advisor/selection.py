@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from app.engine.advisor.budget import fmt_bytes
 from app.engine.advisor.candidates import CandidateSet
+from app.engine.advisor.sizes import DEDUP_VERSION, estimate_size, key_bytes
 from app.engine.advisor.whatif import CostOracle, CostRequest
 from app.engine.catalog import Catalog
-from app.engine.model import Analyzed, Candidate, Rejection, StatementKind, Table
+from app.engine.model import Analyzed, Candidate, Rejection, StatementKind
 
 Progress = Callable[[str, int, int], None]
 _NONE: frozenset[Candidate] = frozenset()
@@ -28,7 +30,6 @@ _Key = tuple[int, frozenset[Candidate]]
 #: pages and writes WAL; seq_page_cost = 1). A heuristic until evidence measures writes.
 WRITE_COST_PER_ENTRY = 1.0
 #: Assumed fraction of a partial index's rows when statistics cannot tell.
-DEFAULT_PARTIAL_FRACTION = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +260,7 @@ class _Greedy:
             self.choose(best)
             remaining.remove(best)
             per_table[best.table] = per_table.get(best.table, 0) + 1
-            size_used += estimate_size(best, self.catalog.table(best.table))
+            size_used += _size(best, self.catalog)
             touched = self.serves[best]
             evals.update(self.evaluate([c for c in remaining if self.serves[c] & touched]))
         reasons = {c: self.refusal(c, evals[c], size_used, per_table) for c in remaining}
@@ -294,7 +295,7 @@ class _Greedy:
     def size(self, c: Candidate) -> int:
         found = self._sizes.get(c)
         if found is None:
-            found = self._sizes[c] = estimate_size(c, self.catalog.table(c.table))
+            found = self._sizes[c] = _size(c, self.catalog)
         return found
 
     def prune(self) -> None:
@@ -331,7 +332,7 @@ class _Greedy:
             candidate=c,
             gain=sum(self.weights[q] * max(b - a, 0.0) for q, (b, a) in effects.items()),
             write_penalty=self.penalty(c),
-            size_bytes=estimate_size(c, self.catalog.table(c.table)),
+            size_bytes=_size(c, self.catalog),
             effects=effects,
         )
 
@@ -377,9 +378,12 @@ def _refusal(
     if config.max_new_total is not None and n_chosen >= config.max_new_total:
         return f"budget: already {config.max_new_total} new indexes in this audit"
     if config.storage_budget_bytes is not None:
-        size = estimate_size(c, catalog.table(c.table))
+        size = _size(c, catalog)
         if size_used + size > config.storage_budget_bytes:
-            return f"budget: {size:,} more bytes would exceed the storage budget"
+            return (
+                f"budget: its ≈ {fmt_bytes(size)} would go over the audit's disk budget of "
+                f"{fmt_bytes(config.storage_budget_bytes)} ({fmt_bytes(size_used)} already chosen)"
+            )
     return None
 
 
@@ -435,45 +439,14 @@ def _penalty(
             entries += rows * (1 + existing)  # HOT is lost: every index gets a new entry
         else:
             entries += rows * (1 - hot_share)
-    width = _entry_bytes(c, table)
+    width = key_bytes(c, table)
     return entries * config.write_cost_per_entry * (1 + width / 100)
 
 
-def _entry_bytes(c: Candidate, table: Table | None) -> int:
-    total = 0
-    for name in (*c.columns, *c.include):
-        col = table.column(name) if table else None
-        width = col.stats.avg_width if col and col.stats else 8
-        total += -(-width // 8) * 8
-    return total
-
-
-def estimate_size(c: Candidate, table: Table | None) -> int:
-    """Rough B-tree size: rows × (tuple header + keys + line pointer) / 90 % fill, ≥ 8 kB."""
-    rows = table.rows if table else 0.0
-    if c.where:
-        rows *= _partial_fraction(c, table)
-    per_entry = 8 + 4 + _entry_bytes(c, table)
-    return max(8192, int(rows * per_entry / 0.9))
-
-
-def _partial_fraction(c: Candidate, table: Table | None) -> float:
-    if table is None or not c.where:
-        return DEFAULT_PARTIAL_FRACTION
-    fraction = 1.0
-    for part in c.where.split(" AND "):
-        name, _, rest = part.partition(" ")
-        col = table.column(name.strip('"'))
-        stats = col.stats if col else None
-        if stats is None:
-            fraction *= DEFAULT_PARTIAL_FRACTION
-        elif rest == "IS NULL":
-            fraction *= stats.null_frac
-        else:
-            value = rest.removeprefix("= ").strip("'")
-            freqs = dict(zip(stats.most_common_vals, stats.most_common_freqs, strict=False))
-            fraction *= freqs.get(value, DEFAULT_PARTIAL_FRACTION)
-    return max(fraction, 0.0001)
+def _size(c: Candidate, catalog: Catalog) -> int:
+    """Estimated bytes of ``c`` (deduplicated where the server deduplicates)."""
+    dedup = catalog.snapshot.server_version_num >= DEDUP_VERSION
+    return estimate_size(c, catalog.table(c.table), dedup=dedup)
 
 
 def _error(oracle: CostOracle, stmt: Analyzed) -> str:

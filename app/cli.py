@@ -15,6 +15,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
 from app.engine.advisor.audit import AuditConfig
+from app.engine.advisor.budget import DEFAULT_BUDGET, FLOOR_BYTES, BudgetError, check_budget
 from app.engine.advisor.selection import SelectionConfig
 from app.engine.render import to_json, to_markdown, to_text
 from app.engine.report import Report
@@ -105,6 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.2,
         metavar="RATIO",
         help="a statement must get at least this much cheaper (default 0.2)",
+    )
+    audit.add_argument(
+        "--disk-budget",
+        type=_budget_arg,
+        default=DEFAULT_BUDGET,
+        metavar="SIZE",
+        help="new index bytes this audit may propose: a share of the database (default "
+        f"{DEFAULT_BUDGET}, at least {FLOOR_BYTES // 2**20} MB), a size such as 2GB, or off",
     )
     audit.add_argument(
         "--allow-build",
@@ -277,7 +286,8 @@ def _audit(args: argparse.Namespace) -> int:
     config = AuditConfig(
         selection=SelectionConfig(
             min_improvement=args.min_improvement, max_new_per_table=args.max_per_table
-        )
+        ),
+        disk_budget=args.disk_budget,
     )
     progress = _Progress(sys.stderr, enabled=not args.quiet)
     try:
@@ -532,6 +542,15 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": _processes,
     "deliver": _processes,
 }
+
+
+def _budget_arg(text: str) -> str:
+    """argparse type of ``--disk-budget``: checked now, resolved against the database later."""
+    try:
+        check_budget(text)
+    except BudgetError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:

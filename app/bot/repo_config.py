@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from app.engine.advisor.budget import DEFAULT_BUDGET, BudgetError, check_budget
 from app.engine.advisor.rules import RULE_IDS
 from app.engine.model import Recommendation, recommendation_id
 from app.engine.proof.confidence import MIN_CONFIDENCE
@@ -63,6 +64,7 @@ _KEYS = (
     "dry_run",
     "ignore",
     "validation",
+    "disk_budget",
 )
 DEFAULT_MIGRATIONS_PATH = "migrations/versions"
 DEFAULT_LABELS = ("db-architect", "performance")
@@ -302,6 +304,8 @@ class RepoConfig:
     #: None = the sandbox when the operator configured one for the target, else rolled-back
     #: builds on the target when the operator allowed them, else HypoPG (estimates only).
     validation: Validation | None = None
+    #: New index bytes one audit may propose: ``25%`` of the database, ``500MB``, or ``off``.
+    disk_budget: str = DEFAULT_BUDGET
 
     @property
     def cron(self) -> Cron | None:
@@ -548,6 +552,26 @@ def _dry_run(reader: _Reader, value: object) -> bool:
     return False
 
 
+def _disk_budget(reader: _Reader, value: object) -> str:
+    if value is None:
+        return DEFAULT_BUDGET
+    if value is False:  # YAML 1.1 reads a bare `off` as false
+        return "off"
+    text = str(value) if isinstance(value, str | int | float) else None
+    if text is None:
+        reader.fail(
+            "disk_budget",
+            f"must be a share such as 25%, a size such as 2GB, or off, got {_shown(value)}",
+        )
+        return DEFAULT_BUDGET
+    try:
+        check_budget(text)
+    except BudgetError as err:
+        reader.fail("disk_budget", str(err).removeprefix("disk budget "))
+        return DEFAULT_BUDGET
+    return " ".join(text.split())
+
+
 def parse_config(data: object) -> RepoConfig:
     """Validate what ``yaml.safe_load`` returned; None (an empty file) means the defaults.
 
@@ -594,6 +618,7 @@ def parse_config(data: object) -> RepoConfig:
         dry_run=_dry_run(reader, known.get("dry_run")),
         ignore=_ignore(reader, known.get("ignore")),
         validation=_validation(reader, known.get("validation")),
+        disk_budget=_disk_budget(reader, known.get("disk_budget")),
     )
     if reader.problems:
         (key, problem), *more = reader.problems

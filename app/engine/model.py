@@ -329,6 +329,14 @@ class Recommendation:
     extra: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
 
 
+@dataclass(frozen=True, slots=True)
+class DiskBudget:
+    """Bytes of new indexes one audit may propose (None: no limit) and the rule that set it."""
+
+    bytes: int | None
+    rule: str
+
+
 def recommendation_id(rec: Recommendation) -> str:
     """Stable id from what the recommendation changes, e.g. ``create_index:3f9a1c2b``."""
     basis = "|".join(

@@ -108,6 +108,23 @@ def _rec_json(rec: Recommendation, assessment: Assessment | None = None) -> dict
     }
 
 
+def _budget_json(report: Report) -> dict[str, Any] | None:
+    budget = report.disk_budget
+    if budget is None:
+        return None
+    return {"bytes": budget.bytes, "rule": budget.rule, "proposed_bytes": report.proposed_bytes}
+
+
+def budget_line(report: Report) -> str | None:
+    """``disk budget 256 MB (25% of …); new indexes ≈ 40 MB``, or None without a budget."""
+    budget = report.disk_budget
+    if budget is None:
+        return None
+    limit = "none" if budget.bytes is None else _size(budget.bytes)
+    rule = "" if budget.bytes is None else f" ({budget.rule})"
+    return f"disk budget: {limit}{rule}; new indexes ≈ {_size(report.proposed_bytes)}"
+
+
 def to_json(report: Report) -> dict[str, Any]:
     """The report as the documented JSON document (also what the store keeps)."""
     snap = report.snapshot
@@ -129,6 +146,7 @@ def to_json(report: Report) -> dict[str, Any]:
             "after": round(report.workload_cost_after, 2),
         },
         "min_confidence": report.min_confidence,
+        "disk_budget": _budget_json(report),
         "recommendations": [
             _rec_json(r, report.assessments.get(recommendation_id(r)))
             for r in report.recommendations
@@ -201,8 +219,10 @@ def to_text(report: Report, *, verbose: bool = False) -> str:
         f"workload: {report.statements} statements, {len(report.analyzed)} analysed, "
         f"{len(report.skipped)} skipped; what-if: {report.whatif}, {report.whatif_calls} calls",
         f"estimated workload cost (Σ calls × cost): {_saving(report)}",
-        "",
     ]
+    if line := budget_line(report):
+        lines.append(line)
+    lines.append("")
     if not report.recommendations:
         lines.append("No recommendations: the workload is served by the existing indexes.")
     for n, rec in enumerate(report.recommendations, 1):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from app.engine.model import Analyzed, Recommendation, Rejection, Skipped, Snapshot
+from app.engine.model import Analyzed, DiskBudget, Recommendation, Rejection, Skipped, Snapshot
 from app.engine.proof.confidence import MIN_CONFIDENCE, Assessment
 
 __all__ = ["Report"]
@@ -30,3 +30,10 @@ class Report:
     assessments: Mapping[str, Assessment] = field(default_factory=dict)
     #: The confidence a recommendation needs for a drafted revision or pull request.
     min_confidence: float = MIN_CONFIDENCE
+    #: How many bytes of new indexes the audit could propose, and why that many.
+    disk_budget: DiskBudget | None = None
+
+    @property
+    def proposed_bytes(self) -> int:
+        """Estimated bytes of the new indexes this report proposes."""
+        return sum(r.size_bytes for r in self.recommendations if r.action == "create_index")

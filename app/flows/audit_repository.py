@@ -55,6 +55,7 @@ from app.bot.replies.checkrun import (
     failure_output,
 )
 from app.bot.repo_config import CONFIG_PATH, ConfigError, RepoConfig
+from app.engine.advisor.audit import AuditConfig
 from app.engine.draft import DraftRefused, draft_revision, revision_id
 from app.engine.model import Recommendation, recommendation_id
 from app.engine.render import to_json
@@ -286,6 +287,7 @@ async def _run_audit(resolved: Resolved) -> Report:
         audit_target,
         resolved.dsn,
         WorkloadSpec(),
+        config=AuditConfig(disk_budget=resolved.disk_budget),
         allow_build=resolved.allow_build,
         validation=resolved.validation,
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from app.adapters.validate import Budget
 from app.bot.repo_config import RepoConfig
+from app.engine.advisor.budget import DEFAULT_BUDGET
 from app.flows.audit_target import ValidationSpec
 from app.settings import TargetSpec
 
@@ -34,6 +35,8 @@ class Resolved:
     allow_build: bool
     #: ``hypopg`` | ``sandbox`` | ``target-transaction``, as chosen.
     mode: str
+    #: The repository's disk budget for new indexes (``RepoConfig.disk_budget``).
+    disk_budget: str = DEFAULT_BUDGET
 
 
 def resolve_target(
@@ -98,6 +101,7 @@ def resolve_target(
         validation=validation,
         allow_build=spec.allow_target_validation,
         mode=mode,
+        disk_budget=config.disk_budget,
     )
 
 

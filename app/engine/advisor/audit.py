@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from app.engine.advisor.budget import DEFAULT_BUDGET, disk_budget, fmt_bytes
 from app.engine.advisor.candidates import generate
 from app.engine.advisor.rules import RuleConfig, run_rules
 from app.engine.advisor.scans import analyze
@@ -15,6 +16,7 @@ from app.engine.catalog import Catalog
 from app.engine.ddl import create_index_sql, index_name
 from app.engine.model import (
     Analyzed,
+    DiskBudget,
     Query,
     QueryEffect,
     Recommendation,
@@ -34,6 +36,9 @@ class AuditConfig:
     rules: RuleConfig = field(default_factory=RuleConfig)
     max_columns: int = 3
     max_include: int = 2
+    #: ``25%`` of the database, a size such as ``500MB``, or ``off`` (``advisor.budget``); an
+    #: explicit ``selection.storage_budget_bytes`` wins.
+    disk_budget: str = DEFAULT_BUDGET
 
 
 def audit(
@@ -60,7 +65,9 @@ def audit(
     )
     if progress:
         progress("what-if", 0, len(cands.candidates))
-    selection = select(analyzed, cands, oracle, catalog, config=config.selection, progress=progress)
+    budget = _budget(config, snapshot)
+    chooser = replace(config.selection, storage_budget_bytes=budget.bytes)
+    selection = select(analyzed, cands, oracle, catalog, config=chooser, progress=progress)
     for pos, reason in sorted(selection.unplannable.items()):
         skipped.append(Skipped(analyzed[pos].query, reason))
     recs = [_from_chosen(ch, analyzed, snapshot) for ch in selection.chosen]
@@ -98,6 +105,7 @@ def audit(
         whatif_calls=oracle.calls,
         workload_cost_before=before,
         workload_cost_after=after,
+        disk_budget=budget,
     )
 
 
@@ -109,6 +117,14 @@ def _used_by_plans(analyzed: Sequence[Analyzed], oracle: CostOracle) -> dict[str
         for name in plans.get(stmt.explain_sql, frozenset()):
             used.setdefault(name, stmt.query.text)
     return used
+
+
+def _budget(config: AuditConfig, snapshot: Snapshot) -> DiskBudget:
+    """The audit's disk budget: explicit bytes in the selection config, else its rule."""
+    explicit = config.selection.storage_budget_bytes
+    if explicit is not None:
+        return DiskBudget(explicit, f"set to {fmt_bytes(explicit)}")
+    return disk_budget(config.disk_budget, snapshot)
 
 
 def _from_chosen(ch: Chosen, analyzed: Sequence[Analyzed], snapshot: Snapshot) -> Recommendation:

@@ -68,6 +68,7 @@ def test_every_key_read() -> None:
                 "fingerprints": ["3f9a1c2b"],
             },
             "validation": "target-transaction",
+            "disk_budget": "1.5  GB",
         }
     )
     assert config == RepoConfig(
@@ -83,8 +84,24 @@ def test_every_key_read() -> None:
         dry_run=True,
         ignore=Ignore(("audit_log", "archive.*"), ("drop_index",), ("3f9a1c2b",)),
         validation="target-transaction",
+        disk_budget="1.5 GB",
     )
     assert config.cron is not None and config.cron.hours == frozenset({3})
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [(500, "add a unit"), ("lots", "write a share"), ([1], "must be a share"), ("0%", "above 0%")],
+)
+def test_a_bad_disk_budget_is_explained(value: object, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem) as caught:
+        parse_config({"disk_budget": value})
+    assert "disk_budget" in str(caught.value)
+
+
+def test_a_bare_off_in_yaml_turns_the_disk_budget_off() -> None:
+    assert parse_config({"disk_budget": False}).disk_budget == "off"
+    assert parse_config({}).disk_budget == "25%"
 
 
 def test_error_text_names_the_key() -> None:

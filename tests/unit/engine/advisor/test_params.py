@@ -159,9 +159,9 @@ def test_a_folded_placeholder_is_tied_to_the_column_it_is_compared_with() -> Non
     ):
         result = analyze(Query(text), VIEWS)
         assert isinstance(result, Analyzed)
-        assert bindings(result, VIEWS) == (
-            Binding(1, "public.users", "email", "eq", transform),
-        ), text
+        assert bindings(result, VIEWS) == (Binding(1, "public.users", "email", "eq", transform),), (
+            text
+        )
         sets, notes = parameter_sets(result, VIEWS)
         assert sets and not notes, text
     # A function that changes the value (length) still ties nothing.

@@ -176,7 +176,8 @@ class _PlansOnly:
             if p.param_sets and not p.notes:
                 sets = [(s.label, s.values, "force_custom_plan") for s in p.param_sets]
             else:
-                sets = [(GENERIC, (None,) * params, "force_generic_plan")]
+                label = GENERIC if params else "literal"
+                sets = [(label, (None,) * params, "force_generic_plan")]
             for label, values, mode in sets:
                 self.session.rows(Q_PLAN_MODE, {"mode": mode})
                 args = (

@@ -327,6 +327,8 @@ class Recommendation:
     #: For drops: the index's definition, so a downgrade can recreate it exactly.
     definition: str | None = None
     extra: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
+    #: For the drop of an exact duplicate: the name of its twin, the index that stays.
+    twin: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,16 @@ def _validation_json(assessment: Assessment | None) -> dict[str, Any] | None:
         "change_ms": None if ev.change_ms is None else round(ev.change_ms, 1),
         "index_bytes": ev.index_bytes,
         "used_by_plans": ev.used_by_plans,
+        "method": ev.method,
+        "plans": [
+            {
+                "query": _query_text(c.query.text),
+                "parameter_set": c.label,
+                "indexes": [sorted(c.before), sorted(c.after)],
+                "cost": [c.cost_before, c.cost_after],
+            }
+            for c in ev.plans
+        ],
     }
 
 

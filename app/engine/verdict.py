@@ -7,7 +7,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from app.engine.model import Analyzed, Recommendation, Rejection, StatementKind, recommendation_id
+from app.engine.model import (
+    Analyzed,
+    Index,
+    Recommendation,
+    Rejection,
+    Snapshot,
+    StatementKind,
+    recommendation_id,
+)
 from app.engine.proof.confidence import (
     MIN_CONFIDENCE,
     Assessment,
@@ -15,6 +23,7 @@ from app.engine.proof.confidence import (
     drop_confidence,
 )
 from app.engine.proof.evidence import Evidence, EvidenceConfig, create_verdict, drop_verdict
+from app.engine.proof.twin import DROPPED, still_used, twin_reason, twin_verdict
 from app.engine.report import Report
 
 
@@ -131,8 +140,15 @@ def assess(
                 threshold=config.min_confidence,
             )
         else:
+            if ev is not None and ev.skipped is None and still_used(ev, rec.index_name):
+                ev = dataclasses.replace(
+                    ev, skipped=f"not measured: the plans without {rec.index_name} still used it"
+                )
             why = drop_verdict(ev, config.evidence) if ev is not None else None
-            conf = drop_confidence(rec, ev, table=table, now=now, threshold=config.min_confidence)
+            rec, proven = _twin_proof(report.snapshot, rec, ev, config)
+            conf = drop_confidence(
+                rec, ev, table=table, now=now, threshold=config.min_confidence, proven=proven
+            )
         if why is not None:
             rejected.append(Rejection(_label(rec), why))
             continue
@@ -145,6 +161,37 @@ def assess(
         assessments=assessments,
         min_confidence=config.min_confidence,
     )
+
+
+def twin_of(snapshot: Snapshot, rec: Recommendation) -> Index | None:
+    """The index that stays when ``rec`` drops an exact duplicate of it, else ``None``.
+
+    The duplicate rule already never proposes an index that backs a constraint (or that a
+    foreign key needs) and keeps the constraint's index as the twin.
+    """
+    if rec.action != "drop_index" or rec.twin is None:
+        return None
+    return next((i for i in snapshot.indexes_on(rec.table) if i.name == rec.twin), None)
+
+
+def _twin_proof(
+    snapshot: Snapshot, rec: Recommendation, ev: Evidence | None, config: ProofConfig
+) -> tuple[Recommendation, bool]:
+    """For an exact duplicate: do the plans without it show its twin serving the workload?
+
+    When they do, the recommendation gains the sentence that says how that was measured.
+    """
+    twin = twin_of(snapshot, rec)
+    dropped = next((i for i in snapshot.indexes_on(rec.table) if i.name == rec.index_name), None)
+    if twin is None or dropped is None or ev is None:
+        return rec, False
+    why, users = twin_verdict(
+        ev, rec.index_name, twin.name, tolerance=config.evidence.regression_tolerance
+    )
+    if why is not None:
+        return rec, False
+    reason = twin_reason(ev.method or DROPPED, dropped, twin, users)
+    return dataclasses.replace(rec, reasons=(*rec.reasons, reason)), True
 
 
 def _label(rec: Recommendation) -> str:

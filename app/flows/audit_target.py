@@ -8,6 +8,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from app.adapters.drop_plans import HypoPG, hypopg, plans_without
 from app.adapters.errors import TargetUnavailable
 from app.adapters.target_pg import Target, connect
 from app.adapters.validate import Budget, Planned, validate
@@ -18,10 +19,11 @@ from app.engine.advisor.samples import Values, captured, read_log_samples
 from app.engine.advisor.selection import Progress
 from app.engine.advisor.workload import read_queries
 from app.engine.catalog import Catalog
-from app.engine.model import recommendation_id
+from app.engine.model import Recommendation, recommendation_id
 from app.engine.proof.evidence import Evidence
+from app.engine.proof.twin import HIDDEN, PLANS_ONLY, drop_method
 from app.engine.report import Report
-from app.engine.verdict import Affected, ProofConfig, affected, assess
+from app.engine.verdict import Affected, ProofConfig, affected, assess, twin_of
 
 SANDBOX = "sandbox"
 #: Starts the message of a connection error that concerns the sandbox, not the target.
@@ -30,7 +32,7 @@ ON_TARGET = "target"
 DROP_ON_TARGET = (
     "not measured: dropping an index inside a transaction locks every reader of the table "
     "out until it rolls back, which is not done on the target; validate drops on a sandbox "
-    "(--validate-dsn)"
+    "(--validate-dsn), or install HypoPG 1.4 or later, which hides an index without a lock"
 )
 
 
@@ -153,6 +155,7 @@ def prove(
     """
     catalog = Catalog(report.snapshot)
     recs = [r for r in report.recommendations if r.action in ("create_index", "drop_index")]
+    hypo = hypopg(session) if any(r.action == "drop_index" for r in recs) else None
     started = time.monotonic()
     found: dict[str, Evidence] = {}
     for n, rec in enumerate(recs):
@@ -164,13 +167,34 @@ def prove(
                 where, skipped=f"not measured: the {validation.max_seconds:.0f} s budget ran out"
             )
             continue
-        if rec.action == "drop_index" and where == ON_TARGET:
+        method = _drop_method(report, rec, where, hypo)
+        if rec.action == "drop_index" and method is None:
             found[rid] = Evidence(where, skipped=DROP_ON_TARGET)
             continue
         planned = [
             _planned(t, catalog, samples or {}) for t in affected(rec, report.analyzed, proof)
         ]
-        found[rid] = validate(session, rec, planned, where=where, budget=validation.budget)
+        budget = validation.budget
+        if method in (HIDDEN, PLANS_ONLY):
+            schema = hypo.schema if hypo is not None and method == HIDDEN else None
+            found[rid] = plans_without(
+                session, rec, planned, where=where, budget=budget, hypopg_schema=schema
+            )
+        else:
+            found[rid] = validate(session, rec, planned, where=where, budget=budget)
     if progress and recs:
         progress("validate", len(recs), len(recs))
     return found
+
+
+def _drop_method(
+    report: Report, rec: Recommendation, where: str, hypo: HypoPG | None
+) -> str | None:
+    """How a drop is measured here (``None`` for a new index, or a drop not measured)."""
+    if rec.action != "drop_index":
+        return None
+    return drop_method(
+        on_sandbox=where == SANDBOX,
+        hypopg_version=hypo.version if hypo else None,
+        exact=twin_of(report.snapshot, rec) is not None,
+    )

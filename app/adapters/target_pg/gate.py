@@ -257,15 +257,16 @@ class Session:
 
     @contextmanager
     def read_write_transaction(
-        self, *, lock_timeout_ms: int, statement_timeout_ms: int
+        self, *, lock_timeout_ms: int, statement_timeout_ms: int, read_only: bool = False
     ) -> Iterator[None]:
         """``BEGIN READ WRITE`` … ``ROLLBACK``: the only writable path, and it never commits.
 
-        Used by the rolled-back-build what-if only. Timeouts are ``SET LOCAL``.
+        Used by the rolled-back-build what-if and validation. Timeouts are ``SET LOCAL``.
+        ``read_only``: the same bounded, rolled-back transaction, but ``BEGIN READ ONLY``.
         """
         if self.in_transaction:
             raise TargetQueryError("a transaction is already open on the target session")
-        self.rows(Q_BEGIN_READ_WRITE)
+        self.rows(Q_BEGIN_READ_ONLY if read_only else Q_BEGIN_READ_WRITE)
         try:
             self.rows(
                 Q_LOCAL_TIMEOUTS,

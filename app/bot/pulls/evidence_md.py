@@ -22,6 +22,7 @@ from app.engine.draft import (
 from app.engine.model import Recommendation, RelKind, StatementKind, recommendation_id
 from app.engine.proof.confidence import CREATE_WEIGHTS, DROP_WEIGHTS, Assessment
 from app.engine.proof.evidence import Evidence, Means, StatementEvidence, Timing, balance, fmt_ms
+from app.engine.proof.twin import HIDDEN, PLANS_ONLY
 from app.engine.report import Report
 from app.engine.sql import redact, scrub_message
 
@@ -30,6 +31,7 @@ MAX_CHARS = 60_000
 _QUERY_CHARS = 100
 _CHART_BARS = 8
 _PLAN_NODES = 40
+_MAX_PLAN_LINES = 24
 _CONDITION_CHARS = 120
 _NAME_CHARS = 120
 #: DDL shown in a fenced block (the migration file holds it whole).
@@ -212,6 +214,15 @@ def _measurements(
     problems = [problem for line in rows[:shown] for problem in line.problems]
     if problems:
         lines += [*problems, ""]
+    if evidence is not None and evidence.plans:
+        lines += ["Plans with the index, then without it:", ""]
+        lines += [
+            f"- {_query_cell(c.query.text)} with {md.text(c.label, 20)} values: "
+            f"{_indexes(c.before)} → {_indexes(c.after)}, est. cost "
+            f"{c.cost_before:,.1f} → {c.cost_after:,.1f}"
+            for c in evidence.plans[:_MAX_PLAN_LINES]
+        ]
+        lines.append("")
     if evidence is not None:
         bal = balance(evidence)
         if bal.reads_measured and bal.read_before > 0:
@@ -242,6 +253,17 @@ def _where(rec: Recommendation, evidence: Evidence | None) -> str:
         "sandbox": "on the sandbox database (`--validate-dsn`)",
         "target": "on the target database",
     }.get(evidence.where, f"on the {md.text(evidence.where, 40)} database")
+    if evidence.method in (HIDDEN, PLANS_ONLY):
+        how = (
+            "hidden from this session's planner (hidden index: HypoPG's `hypopg_hide_index`, "
+            "no lock, unhidden afterwards)"
+            if evidence.method == HIDDEN
+            else "dropped inside a transaction that was rolled back, for the planning only"
+        )
+        return (
+            f"Checked {place} by its plans: the statements below were planned (EXPLAIN, never "
+            f"executed) with the index present, then {how}. There are no timings."
+        )
     text = (
         f"Measured {place}, inside a transaction that was rolled back: the {change} only "
         "while the statements below ran."
@@ -590,6 +612,11 @@ def _label(label: str, position: int) -> str:
 def _query_cell(text: str) -> str:
     """Normalised, redacted statement text as code in a table cell."""
     return md.code(" ".join(redact(text).split()), _QUERY_CHARS, cell=True)
+
+
+def _indexes(names: frozenset[str]) -> str:
+    """The index names a plan uses, as inert code, or "no index"."""
+    return ", ".join(md.code(n, 70) for n in sorted(names)) if names else "no index"
 
 
 def _scrub(message: str) -> str:

@@ -20,6 +20,8 @@ LIMIT_VALUE = "20"
 OFFSET_VALUE = "0"
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.In, exp.Between, exp.Like)
 _UPPER_BOUND = (exp.LT, exp.LTE)
+#: Functions of a placeholder that still stand for a value of the column it is compared with.
+_VALUE_FOLDS = exp.Lower | exp.Upper | exp.Trim
 #: Views and derived tables looked through to find a base column.
 MAX_DEPTH = 4
 
@@ -165,7 +167,9 @@ def _number(param: exp.Expr) -> int | None:
 
 def _bind(sources: Mapping[str, object], param: exp.Expr, number: int) -> Binding | None:
     parent = param.parent
-    while isinstance(parent, exp.Paren | exp.Cast | exp.Tuple):
+    # ``lower(email) = lower($1)``: a case or blank fold of the placeholder keeps it a value of
+    # the column it is compared with (an expression index's statements are written this way).
+    while isinstance(parent, exp.Paren | exp.Cast | exp.Tuple | _VALUE_FOLDS):
         parent = parent.parent
     if isinstance(parent, exp.Limit):
         return Binding(number, role="limit")

@@ -22,7 +22,8 @@ stats_freshness    0.10    1 if the table was analysed within a day, falling lin
 Dropping an index scores ``finding`` (0.5: exact duplicate 1, covered by another index 0.9,
 unused for *d* days d ÷ 30, invalid 1), ``measured_safety`` (0.3: validated and every
 affected read measured; a read clearly slower without the index has already rejected the drop;
-an invalid index is safe by construction, as the planner never uses it) and
+an invalid index is safe by construction, as the planner never uses it; an exact duplicate is
+safe when the plans of the statements that used it use its twin without it) and
 ``stats_freshness`` (0.2, as above). ``reindex`` is judged like a drop.
 
 Without measurements the measured components are 0, so an unmeasured recommendation never
@@ -168,16 +169,25 @@ def drop_confidence(
     table: Table | None,
     now: datetime,
     threshold: float = MIN_CONFIDENCE,
+    proven: bool = False,
 ) -> Confidence:
-    """Confidence in dropping an index (see the module docstring)."""
+    """Confidence in dropping an index (see the module docstring).
+
+    ``proven``: an exact duplicate whose plans without it use its twin
+    (:func:`app.engine.proof.twin.twin_verdict`), which is its measured safety.
+    """
     # The planner never uses an invalid index, so rebuilding or dropping one cannot slow
     # any statement down: that is safe by construction, not by measurement.
     # Otherwise validation must have run and measured every affected statement; with no
     # statement reading the table through the index's columns, nothing can get slower.
-    measured = rec.rule == "invalid_index" or (
-        evidence is not None
-        and evidence.skipped is None
-        and all(s.measured for s in evidence.statements if not s.write)
+    measured = (
+        rec.rule == "invalid_index"
+        or proven
+        or (
+            evidence is not None
+            and evidence.skipped is None
+            and all(s.measured for s in evidence.statements if not s.write)
+        )
     )
     scores = {
         "finding": finding_strength(rec),

@@ -159,6 +159,19 @@ class StatementEvidence:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanCheck:
+    """One statement (one parameter set) planned with an index present and then absent."""
+
+    query: Query
+    label: str
+    #: Index names the plan uses with the index present, then absent (hidden or dropped).
+    before: frozenset[str]
+    after: frozenset[str]
+    cost_before: float
+    cost_after: float
+
+
+@dataclass(frozen=True, slots=True)
 class Evidence:
     """What validating one recommendation measured, where, and at what cost."""
 
@@ -173,6 +186,12 @@ class Evidence:
     skipped: str | None = None
     #: The measured plans used the new index (create) for at least one statement.
     used_by_plans: bool | None = None
+    #: How the index was taken away when it was not dropped in a rolled-back transaction:
+    #: ``hidden index`` (HypoPG's hypopg_hide_index, timed) or ``plans only`` (dropped in a
+    #: rolled-back transaction for the planning alone). ``None``: the change itself was made.
+    method: str | None = None
+    #: Plans without timings (``plans only``): each statement planned before and after.
+    plans: tuple[PlanCheck, ...] = ()
 
     def reads(self) -> list[StatementEvidence]:
         """Affected statements that only read the table."""
@@ -348,6 +367,12 @@ def drop_verdict(evidence: Evidence, config: EvidenceConfig | None = None) -> st
     if evidence.skipped is not None:
         return None
     slower = regressions(evidence, config, writes=False)
+    slower += [
+        f"the planner's estimate for {_short(c.query)!r} with {c.label} values rises "
+        f"{c.cost_before:,.1f} → {c.cost_after:,.1f}"
+        for c in evidence.plans
+        if c.cost_after > c.cost_before * (1 + config.regression_tolerance) + 0.01
+    ]
     if slower:
         return "the workload still needs it: without it " + "; ".join(slower[:3])
     return None

@@ -130,6 +130,8 @@ def test_json_of_a_measured_recommendation() -> None:
         "change_ms": 1234.6,
         "index_bytes": 8 << 20,
         "used_by_plans": True,
+        "method": None,
+        "plans": [],
     }
     read, insert, guess = rec["queries"]
     assert read == {

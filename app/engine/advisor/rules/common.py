@@ -181,6 +181,7 @@ def drop_recommendation(
     rule: str,
     reasons: tuple[str, ...],
     extra: dict[str, float] | None = None,
+    twin: str | None = None,
 ) -> Recommendation:
     """A ``drop_index`` recommendation that keeps the definition for the downgrade."""
     partitioned = is_partitioned(snapshot, index)
@@ -202,4 +203,5 @@ def drop_recommendation(
         size_bytes=size,
         definition=index.definition,
         extra=dict(extra or {}),
+        twin=twin,
     )

@@ -63,6 +63,7 @@ def duplicate_index(
             rule=RULE_ID,
             reasons=reasons,
             extra={"exact": float(why is not None)},
+            twin=None if why is None else keeper.name,
         )
 
 

@@ -11,7 +11,8 @@ from app.bot.memory.recall import remember
 from app.bot.pulls.evidence_md import MAX_CHARS, evidence_markdown
 from app.engine.model import Query, QueryEffect, Recommendation, RelKind, recommendation_id
 from app.engine.proof.confidence import CREATE_WEIGHTS, DROP_WEIGHTS, Assessment, Confidence
-from app.engine.proof.evidence import Evidence, Failed, StatementEvidence, Timing
+from app.engine.proof.evidence import Evidence, Failed, PlanCheck, StatementEvidence, Timing
+from app.engine.proof.twin import HIDDEN, PLANS_ONLY
 from app.engine.report import Report
 from tests.fakes import column, snapshot, table
 
@@ -311,3 +312,27 @@ def test_a_name_holding_concurrently_does_not_make_a_statement_concurrent() -> N
     md = evidence_markdown(report, rec)
     assert "Recreate it by hand with its original definition" in md
     assert "recreates it exactly as it was" not in md
+
+
+def test_a_drop_checked_by_its_plans_says_so_and_shows_them() -> None:
+    query = Query("SELECT * FROM orders WHERE email = 'x@y.z'", calls=30)
+    checks = tuple(
+        PlanCheck(query, label, frozenset({"orders_email_idx"}), twin, 8.4, 8.4)
+        for label, twin in (("common", frozenset({"orders_email_key"})), ("rare", frozenset()))
+    )
+    for method, how in (
+        (HIDDEN, "hidden from this session's planner (hidden index"),
+        (PLANS_ONLY, "dropped inside a transaction that was rolled back, for the planning only"),
+    ):
+        evidence = Evidence(
+            "target",
+            (StatementEvidence(query, False, notes=("planned only",)),),
+            method=method,
+            plans=checks,
+        )
+        md = evidence_markdown(report_for(DROP, evidence), DROP)
+        assert "Checked on the target database by its plans" in md and how in md
+        assert "There are no timings." in md and "while the statements below ran" not in md
+        assert "`orders_email_idx` → `orders_email_key`, est. cost 8.4 → 8.4" in md
+        assert "`orders_email_idx` → no index" in md
+        assert "x@y.z" not in md  # statements are redacted there too

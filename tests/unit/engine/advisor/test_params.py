@@ -148,3 +148,23 @@ def test_lower_and_upper_of_a_column_get_transformed_values() -> None:
     assert bindings(result, VIEWS) == (Binding(1, "public.users", "email", "eq", "lower"),)
     sets, notes = parameter_sets(result, VIEWS)
     assert sets[0].values == ("bob@x.com",) and not notes
+
+
+def test_a_folded_placeholder_is_tied_to_the_column_it_is_compared_with() -> None:
+    """``lower(email) = lower($1)`` (an expression index's statement) gets values to measure."""
+    for text, transform in (
+        ("SELECT id FROM users WHERE lower(email) = lower($1)", "lower"),
+        ("SELECT id FROM users WHERE upper(email) = upper(trim($1::text))", "upper"),
+        ("SELECT id FROM users WHERE lower($1) = lower(email)", "lower"),
+    ):
+        result = analyze(Query(text), VIEWS)
+        assert isinstance(result, Analyzed)
+        assert bindings(result, VIEWS) == (Binding(1, "public.users", "email", "eq", transform),), (
+            text
+        )
+        sets, notes = parameter_sets(result, VIEWS)
+        assert sets and not notes, text
+    # A function that changes the value (length) still ties nothing.
+    result = analyze(Query("SELECT id FROM users WHERE length(email) = length($1)"), VIEWS)
+    assert isinstance(result, Analyzed)
+    assert bindings(result, VIEWS) == (Binding(1),)

@@ -117,9 +117,15 @@ def _statements(text: str) -> list[tuple[list[str], str]]:
     return out
 
 
+#: A statement is written into the workload file at most this many times (its calls, capped).
+MAX_FILE_CALLS = 100
+
+
 def workload_text(case: Case) -> str:
-    """The workload as a ``;``-separated file (without the calls comments)."""
-    return "".join(f"{q.text};\n" for q in queries(case))
+    """The workload as a ``;``-separated file, as a log sample holds it: each statement
+    repeated once per call, at most :data:`MAX_FILE_CALLS` times (the file reader counts them).
+    """
+    return "".join(f"{q.text};\n" * min(q.calls, MAX_FILE_CALLS) for q in queries(case))
 
 
 def queries(case: Case) -> list[Query]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -174,3 +175,52 @@ def test_migrations_dir_must_exist_and_needs_out(target15: str, tmp_path: Path) 
     assert missing.returncode == 2 and "no such directory" in missing.stderr
     alone = dbarchitect("audit", "--dsn", target15, "--migrations-dir", str(tmp_path))
     assert alone.returncode == 2 and "needs --out" in alone.stderr
+
+
+BEHAVIOR_SEED = """
+CREATE TABLE "BehaviorLog" AS
+  SELECT g AS id, (g % 50) AS "userId",
+         timestamptz '2025-01-01' + g * interval '1 second' AS "createdAt"
+  FROM generate_series(1, 400000) g;
+CREATE TABLE "Session" AS
+  SELECT g AS id, 'user' || (g % 100) || '@example.com' AS "userEmail",
+         timestamptz '2025-01-01' + g * interval '1 minute' AS "startedAt"
+  FROM generate_series(1, 200000) g;
+ANALYZE
+"""
+#: Literal statements, as a workload file or a log sample holds them: each seen once.
+LITERAL_WORKLOAD = """
+SELECT * FROM "BehaviorLog" WHERE "userId" = 42 ORDER BY "createdAt" DESC LIMIT 1000;
+SELECT * FROM "Session" WHERE "userEmail" = 'user7@example.com' ORDER BY "startedAt" DESC LIMIT 100;
+"""
+
+
+def test_one_sampled_literal_becomes_a_composite_and_never_reaches_the_output(
+    pg15: PgServer, tmp_path: Path
+) -> None:
+    dsn = pg15.create_database("cli_literals")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION hypopg")
+        for statement in BEHAVIOR_SEED.split(";\n"):
+            conn.execute(statement.encode())
+    queries = tmp_path / "workload.sql"
+    queries.write_text(LITERAL_WORKLOAD)
+    out = tmp_path / "out"
+    done = dbarchitect(
+        "audit", "--dsn", dsn, "--queries", str(queries), "--format", "json",
+        "--validate-dsn", dsn, "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    recs = json.loads(done.stdout)["recommendations"]
+    assert {(r["table"], tuple(r["columns"]), r["where"]) for r in recs} == {
+        ("public.BehaviorLog", ("userId", "createdAt"), None),
+        ("public.Session", ("userEmail", "startedAt"), None),
+    }
+    text = dbarchitect("audit", "--dsn", dsn, "--queries", str(queries), "--verbose")
+    assert text.returncode == 0, text.stderr
+    written = [p.read_text() for p in sorted(out.rglob("*")) if p.is_file()]
+    assert any("CREATE INDEX CONCURRENTLY" in w for w in written)  # a migration was drafted
+    for output in (done.stdout, done.stderr, text.stdout, text.stderr, *written):
+        assert not re.search(r"\)\s+WHERE\b", output)  # no partial index, proposed or rejected
+        assert not re.search(r"=\s*42\b", output)
+        assert "user7@example.com" not in output

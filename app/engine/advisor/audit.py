@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from app.engine.advisor.budget import DEFAULT_BUDGET, disk_budget, fmt_bytes
 from app.engine.advisor.candidates import generate
+from app.engine.advisor.constants import MIN_CONSTANT_CALLS
 from app.engine.advisor.rules import RuleConfig, run_rules
 from app.engine.advisor.scans import analyze
 from app.engine.advisor.selection import Chosen, Progress, SelectionConfig, select
@@ -39,6 +40,8 @@ class AuditConfig:
     #: ``25%`` of the database, a size such as ``500MB``, or ``off`` (``advisor.budget``); an
     #: explicit ``selection.storage_budget_bytes`` wins.
     disk_budget: str = DEFAULT_BUDGET
+    #: Calls, all with the same literal, before a literal may be a partial index's WHERE.
+    min_constant_calls: int = MIN_CONSTANT_CALLS
 
 
 def audit(
@@ -61,7 +64,11 @@ def audit(
         if progress and (i % 50 == 0 or i == len(queries) - 1):
             progress("analyse", i + 1, len(queries))
     cands = generate(
-        analyzed, catalog, max_columns=config.max_columns, max_include=config.max_include
+        analyzed,
+        catalog,
+        max_columns=config.max_columns,
+        max_include=config.max_include,
+        min_constant_calls=config.min_constant_calls,
     )
     if progress:
         progress("what-if", 0, len(cands.candidates))
@@ -70,7 +77,7 @@ def audit(
     selection = select(analyzed, cands, oracle, catalog, config=chooser, progress=progress)
     for pos, reason in sorted(selection.unplannable.items()):
         skipped.append(Skipped(analyzed[pos].query, reason))
-    recs = [_from_chosen(ch, analyzed, snapshot) for ch in selection.chosen]
+    recs = [_from_chosen(ch, analyzed, snapshot, cands.evidence) for ch in selection.chosen]
     chosen_keys = {(r.table, r.columns) for r in recs if r.where is None}
     in_use = _used_by_plans(analyzed, oracle)
     rule_rejected: list[Rejection] = []
@@ -127,7 +134,12 @@ def _budget(config: AuditConfig, snapshot: Snapshot) -> DiskBudget:
     return disk_budget(config.disk_budget, snapshot)
 
 
-def _from_chosen(ch: Chosen, analyzed: Sequence[Analyzed], snapshot: Snapshot) -> Recommendation:
+def _from_chosen(
+    ch: Chosen,
+    analyzed: Sequence[Analyzed],
+    snapshot: Snapshot,
+    evidence: Mapping[str, str],
+) -> Recommendation:
     cand = ch.candidate
     name = index_name(cand, snapshot.names_in_schema_of(cand.table))
     effects = tuple(
@@ -151,7 +163,8 @@ def _from_chosen(ch: Chosen, analyzed: Sequence[Analyzed], snapshot: Snapshot) -
             f"write overhead {ch.write_penalty:,.0f} vs weighted gain {ch.gain:,.0f} (cost units)"
         )
     if cand.where:
-        reasons.append(f"partial: only rows where {cand.where}")
+        why = evidence.get(cand.where)
+        reasons.append(f"partial: only rows where {cand.where}" + (f" ({why})" if why else ""))
     if cand.include:
         reasons.append(f"INCLUDE ({', '.join(cand.include)}) allows index-only scans")
     return Recommendation(

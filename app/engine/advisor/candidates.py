@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import permutations
 
+from app.engine.advisor.constants import (
+    MIN_CONSTANT_CALLS,
+    Constant,
+    Site,
+    describe,
+    evidenced,
+)
 from app.engine.catalog import Catalog
-from app.engine.ddl import quote_ident
 from app.engine.model import (
     Analyzed,
     Candidate,
@@ -36,6 +42,8 @@ class CandidateSet:
     rejected: tuple[Rejection, ...]
     #: Statement positions (into the analysed workload) each candidate may serve.
     serves: dict[Candidate, frozenset[int]]
+    #: Partial predicate (a candidate's ``where``) → why its values count as constant.
+    evidence: dict[str, str] = field(default_factory=dict)
 
 
 def generate(
@@ -44,19 +52,24 @@ def generate(
     *,
     max_columns: int = 3,
     max_include: int = 2,
+    min_constant_calls: int = MIN_CONSTANT_CALLS,
 ) -> CandidateSet:
     """Propose B-tree candidates for every scan of every analysed statement.
 
     Candidates already served by an existing index (same predicate, its keys a prefix of the
     existing index's keys with compatible directions) are rejected with the index named.
+    Partial candidates come only from predicates the workload shows constant
+    (:func:`app.engine.advisor.constants.evidenced`); other literals are keys like ``$n``.
     """
+    constants = evidenced(analyzed, min_calls=min_constant_calls)
+    evidence: dict[str, str] = {}
     serves: dict[Candidate, set[int]] = {}
     rejected: dict[str, Rejection] = {}
     existing: dict[str, tuple[Index, ...]] = {}
     for index in catalog.snapshot.indexes:
         existing[index.table] = (*existing.get(index.table, ()), index)
     for pos, stmt in enumerate(analyzed):
-        for scan in stmt.scans:
+        for j, scan in enumerate(stmt.scans):
             if not (scan.predicates or scan.join_keys or scan.order_by or scan.group_by):
                 continue
             table = catalog.table(scan.table)
@@ -66,8 +79,12 @@ def generate(
                 label = f"{scan.table} ({table.kind.value})"
                 rejected[label] = Rejection(label, f"a {table.kind.value} cannot be indexed")
                 continue
+            backed = constants.get((pos, j), ())
+            where = _where_sql(backed)
+            if where and where not in evidence:
+                evidence[where] = describe(backed)
             shapes = _for_scan(
-                scan, table, existing, max_columns=max_columns, max_include=max_include
+                scan, table, existing, backed, max_columns=max_columns, max_include=max_include
             )
             for cand in shapes:
                 problem = _unusable(cand, table)
@@ -80,12 +97,13 @@ def generate(
                     rejected[cand.label()] = Rejection(cand.label(), reason)
                     continue
                 serves.setdefault(cand, set()).add(pos)
-    _extend_serves(serves, analyzed)
+    _extend_serves(serves, analyzed, constants)
     ordered = sorted(serves, key=lambda c: (c.table, c.label()))
     return CandidateSet(
         candidates=tuple(ordered),
         rejected=tuple(rejected.values()),
         serves={c: frozenset(serves[c]) for c in ordered},
+        evidence={w: e for w, e in evidence.items() if e},
     )
 
 
@@ -119,15 +137,19 @@ def _key_shapes(
     return shapes
 
 
-def _extend_serves(serves: dict[Candidate, set[int]], analyzed: Sequence[Analyzed]) -> None:
+def _extend_serves(
+    serves: dict[Candidate, set[int]],
+    analyzed: Sequence[Analyzed],
+    constants: dict[Site, tuple[Constant, ...]],
+) -> None:
     """A candidate serves every statement whose scans on its table mention its leading key."""
     by_table: dict[str, list[Candidate]] = {}
     for cand in serves:
         by_table.setdefault(cand.table, []).append(cand)
     for pos, stmt in enumerate(analyzed):
-        for scan in stmt.scans:
+        for j, scan in enumerate(stmt.scans):
             mentioned = _mentioned(scan)
-            where = _where_sql(scan)
+            where = _where_sql(constants.get((pos, j), ()))
             for cand in by_table.get(scan.table, ()):
                 if cand.keys[0].key in mentioned and (cand.where is None or cand.where == where):
                     serves[cand].add(pos)
@@ -170,6 +192,7 @@ def _for_scan(
     scan: Scan,
     table: Table,
     indexes_by_table: dict[str, tuple[Index, ...]],
+    constants: Sequence[Constant],
     *,
     max_columns: int,
     max_include: int,
@@ -195,11 +218,11 @@ def _for_scan(
         if keys:
             out.setdefault(Candidate(table_name, keys))
 
-    # Partial: constant predicates (status = 'pending', deleted_at IS NULL) become the WHERE.
-    constants = _constants(scan)
-    where = _where_sql(scan)
+    # Partial: constant predicates (status = 'pending', deleted_at IS NULL) become the WHERE,
+    # when the workload shows them constant (``constants``); other literals stay keys.
+    where = _where_sql(constants)
     if where:
-        rest = [k for k in eq if k.key not in {p.key for p in constants}]
+        rest = [k for k in eq if k.key not in {c.predicate.key for c in constants}]
         for shape in ([*rest[:2], *ranges[:1]], [*rest[:2], *sort], rest[:1]):
             trimmed = tuple(_dedupe(shape)[:max_columns])
             if trimmed:
@@ -220,17 +243,9 @@ def _for_scan(
     return list(out)
 
 
-def _constants(scan: Scan) -> list[Predicate]:
-    return sorted(
-        (p for p in scan.predicates if p.constant is not None and not p.expression),
-        key=lambda p: p.key,
-    )
-
-
-def _where_sql(scan: Scan) -> str | None:
-    """The partial-index predicate a scan's constant conditions make, if any."""
-    constants = _constants(scan)
-    return " AND ".join(_predicate_sql(p) for p in constants) if constants else None
+def _where_sql(constants: Sequence[Constant]) -> str | None:
+    """The partial-index predicate a scan's evidenced constant conditions make, if any."""
+    return " AND ".join(c.sql() for c in constants) if constants else None
 
 
 #: Widest column (average bytes, pg_stats.avg_width) worth copying into an index's INCLUDE.
@@ -256,12 +271,6 @@ def _dedupe(keys: Sequence[IndexKey]) -> list[IndexKey]:
             seen.add(k.key)
             result.append(k)
     return result
-
-
-def _predicate_sql(p: Predicate) -> str:
-    if p.op is Op.is_null:
-        return f"{quote_ident(p.key)} IS NULL"
-    return f"{quote_ident(p.key)} = {p.constant}"
 
 
 def _unusable(cand: Candidate, table: Table) -> str | None:

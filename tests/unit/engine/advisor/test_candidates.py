@@ -20,9 +20,9 @@ POSTS = table(
 )
 
 
-def run(*sqls: str, indexes: tuple[Index, ...] = ()) -> CandidateSet:
+def run(*sqls: str, indexes: tuple[Index, ...] = (), calls: int = 1) -> CandidateSet:
     catalog = Catalog(snapshot(POSTS, indexes=indexes))
-    analyzed = [analyze(Query(s), catalog) for s in sqls]
+    analyzed = [analyze(Query(s, calls=calls), catalog) for s in sqls]
     return generate([a for a in analyzed if isinstance(a, Analyzed)], catalog)
 
 
@@ -49,8 +49,28 @@ def test_mixed_directions_are_kept() -> None:
 
 
 def test_partial_candidate_for_constant_predicate() -> None:
-    cs = run("SELECT * FROM posts WHERE status = 'pending' ORDER BY created_at LIMIT $1")
+    sql = "SELECT * FROM posts WHERE status = 'pending' ORDER BY created_at LIMIT $1"
+    cs = run(sql, calls=20)
     assert "public.posts (created_at) WHERE status = 'pending'" in labels(cs)
+    assert cs.evidence == {
+        "status = 'pending'": "all 20 calls of this statement use status = 'pending'"
+    }
+
+
+def test_one_sampled_literal_is_a_key_not_a_partial_predicate() -> None:
+    cs = run("SELECT * FROM posts WHERE user_id = 42 ORDER BY created_at DESC LIMIT 1000")
+    assert labels(cs) == {
+        "public.posts (user_id)",
+        "public.posts (user_id, created_at)",
+        "public.posts (created_at)",
+    }
+    assert not any(c.where for c in cs.candidates) and cs.evidence == {}
+
+
+def test_is_null_is_written_into_the_statement_and_needs_no_sample_count() -> None:
+    cs = run("SELECT id FROM posts WHERE user_id = $1 AND created_at IS NULL")
+    assert "public.posts (user_id) WHERE created_at IS NULL" in labels(cs)
+    assert cs.evidence == {}  # nothing to say: no value was sampled
 
 
 def test_covering_candidate_for_narrow_reads() -> None:
@@ -97,3 +117,15 @@ def test_candidate_serves_every_statement_that_mentions_its_leading_key() -> Non
     )
     single = next(c for c in cs.candidates if c.label() == "public.posts (user_id)")
     assert cs.serves[single] == frozenset({0, 1})
+
+
+def test_the_evidence_threshold_is_a_setting() -> None:
+    catalog = Catalog(snapshot(POSTS))
+    sql = "SELECT * FROM posts WHERE user_id = 42 ORDER BY created_at LIMIT 9"
+    stmt = analyze(Query(sql), catalog)
+    assert isinstance(stmt, Analyzed)
+    strict = generate([stmt], catalog)
+    lenient = generate([stmt], catalog, min_constant_calls=1)
+    assert "public.posts (created_at) WHERE user_id = 42" not in labels(strict)
+    assert "public.posts (created_at) WHERE user_id = 42" in labels(lenient)
+    assert lenient.evidence == {"user_id = 42": "all 1 call of this statement use user_id = 42"}

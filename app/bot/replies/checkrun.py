@@ -44,6 +44,8 @@ COMMENT_HEADING = "### DB Architect audit"
 MAX_TITLE = 255
 MAX_OUTPUT = 65_535
 _CELL = 80
+#: The outcome cell is our own reason, the rate-limit ones the longest (about 90 characters).
+_OUTCOME_CELL = 120
 _LIST = 100
 _ACTIONS = {"create_index": "add index", "drop_index": "drop index", "reindex": "reindex"}
 #: How results (``rec_id → "opened #12"`` …) are counted in the title, in title order.
@@ -186,11 +188,12 @@ def _table(report: Report, decisions: Sequence[Decision], results: Mapping[str, 
     for n, rec in enumerate(_ordered(report), 1):
         rec_id = _rec_id(rec)
         score = _confidence(report, rec)
+        outcome = _outcome(rec_id, by_id.get(rec_id), results)
         lines.append(
             f"| {n} | {_cell(_ACTIONS.get(rec.action, rec.action))} | {_code_cell(rec.table)} "
             f"| {_code_cell(_index(rec))} | {'—' if score is None else f'{score:.0%}'} "
             f"| {_measured(rec, report.assessments.get(rec_id))} "
-            f"| {_cell(_outcome(rec_id, by_id.get(rec_id), results))} |"
+            f"| {md.inline(outcome, _OUTCOME_CELL, cell=True)} |"
         )
     return lines
 

@@ -244,6 +244,14 @@ def test_outcome_without_a_result() -> None:
     assert rows[0].endswith("| to open |") and rows[1].endswith("| not proposed |")
 
 
+def test_rate_limit_reasons_are_shown_whole() -> None:
+    reason = (
+        "rate-limited: pr_hourly_limit 12 reached (12 in the last hour, 10 of them in this audit)"
+    )
+    out = output_for(make_report(CREATE), [decision(CREATE, "hold", reason)], {})
+    assert table_rows(out.summary)[0].endswith(f"| held back: {reason} |")
+
+
 def test_pipes_in_cells_are_escaped() -> None:
     expr = dataclasses.replace(CREATE, columns=("(a || b)",), descending=())
     row = table_rows(output_for(make_report(expr), [], {}).summary)[0]

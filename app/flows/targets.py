@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from app.adapters.validate import Budget
 from app.bot.repo_config import RepoConfig
+from app.engine.model import Query
 from app.flows.audit_target import ValidationSpec
 from app.settings import TargetSpec
 
@@ -34,6 +35,10 @@ class Resolved:
     allow_build: bool
     #: ``hypopg`` | ``sandbox`` | ``target-transaction``, as chosen.
     mode: str
+    #: Slow statements seen on the target earlier (the worker's minute looks).
+    sightings: tuple[Query, ...] = field(default=(), repr=False)
+    #: The audit's own looks at pg_stat_activity: this long at least (None: no looks).
+    activity_min_ms: float | None = 1000.0
 
 
 def resolve_target(

@@ -262,9 +262,10 @@ def to_text(report: Report, *, verbose: bool = False) -> str:
         for reason in rec.reasons:
             lines.append(f"   - {reason}")
         for e in rec.effects[: None if verbose else 3]:
+            found = f"[{e.query.source.value}] " if e.query.source in _SLOW_SOURCES else ""
             lines.append(
                 f"     {e.cost_before:>12,.1f} → {e.cost_after:>10,.1f}  "
-                f"×{e.query.calls:<7} {_query_text(e.query.text)[:90]}"
+                f"×{e.query.calls:<7} {found}{_query_text(e.query.text)[:90]}"
             )
         if not verbose and len(rec.effects) > 3:
             lines.append(f"     … and {len(rec.effects) - 3} more statements")

@@ -269,6 +269,7 @@ def test_every_statement_says_where_it_came_from() -> None:
     assert sources["SELECT * FROM posts WHERE id = $1"] == "pg_stat_statements"
     text = to_text(report)
     assert "Slow statements pg_stat_statements lacks (3):" in text
+    assert "×2       [activity] SELECT * FROM posts WHERE email = $1" in text
     assert "seen running in pg_stat_activity, ×2, each ≥ 4,500.0 ms: SELECT" in text
     assert "cancelled by statement_timeout (log), ×1, each ≥ 30,000.0 ms: SELECT" in text
     markdown = to_markdown(report)

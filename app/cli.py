@@ -131,8 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument(
         "--samples",
         metavar="FILE",
-        help="PostgreSQL log lines (log_min_duration_statement or log_statement, stderr or "
-        "jsonlog format): statements are measured with the values they really ran with",
+        help="PostgreSQL log lines (log_min_duration_statement or log_statement, stderr, "
+        "jsonlog or csvlog format): statements are measured with the values they really ran "
+        "with, and statements cancelled by statement_timeout join the workload",
+    )
+    audit.add_argument(
+        "--activity-min-ms",
+        type=float,
+        default=1000.0,
+        metavar="MS",
+        help="with pg_stat_statements: statements seen running at least this long in "
+        "pg_stat_activity during the audit join the workload (default 1000; 0: off)",
     )
     audit.add_argument(
         "--min-confidence",
@@ -282,6 +291,7 @@ def _audit(args: argparse.Namespace) -> int:
         min_calls=args.min_calls,
         min_total_ms=args.min_total_ms,
         limit=args.limit,
+        activity_min_ms=args.activity_min_ms if args.activity_min_ms > 0 else None,
     )
     config = AuditConfig(
         selection=SelectionConfig(

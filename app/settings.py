@@ -177,6 +177,10 @@ class Settings(BaseSettings):
     audit_timeout_seconds: float = 1800.0
     """An audit job that runs longer than this is stopped (and reported as timed out)."""
 
+    activity_min_ms: float = Field(default=1000.0, ge=0.0)
+    """Statements running at least this long in a target's pg_stat_activity (looked at every
+    minute and during audits) join its next audit's workload; 0 turns the looks off."""
+
     worker_lease_seconds: float = Field(default=60.0, ge=2.0, le=3600.0)
     """How long a running job's claim (arq's in-progress key, the repository's audit lock)
     lasts unless its worker renews it (every quarter of it): after a worker dies, its jobs

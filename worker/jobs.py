@@ -24,8 +24,11 @@ from app.adapters.github.models import RepoRef
 from app.adapters.github.outbox import OutboxEffects
 from app.adapters.github.repo import Effects, GitHubRepo, RepoReader
 from app.adapters.queue import AUDIT_JOB, AUDITS_QUEUE, audit_job_id
+from app.adapters.slow_statements import SlowStatements
 from app.bot.commands.ask import AskCommand
 from app.bot.repo_config import CONFIG_PATH
+from app.engine.model import Query
+from app.flows.activity import sample_targets
 from app.flows.ask import AskDeps, answer
 from app.flows.audit_repository import AuditDeps, abandon, audit_repository
 from app.flows.deliveries import DeliveryDeps, handle
@@ -43,6 +46,7 @@ __all__ = [
     "prune_inbox",
     "refresh_schedules",
     "run_schedules",
+    "sample_activity",
 ]
 
 log = structlog.get_logger(__name__)
@@ -334,6 +338,46 @@ async def refresh_schedules(ctx: dict[str, Any], *, now: datetime | None = None)
     )
 
 
+#: A minute's activity lock outlives the minute, so a late second worker finds it.
+ACTIVITY_LOCK_S = 120
+
+
+async def sample_activity(ctx: dict[str, Any], *, now: datetime | None = None) -> int:
+    """Every minute: remember each target's long-running statements (arq cron); how many.
+
+    Off without a store, without targets, or with ``DBARCH_ACTIVITY_MIN_MS=0``. One worker
+    per minute looks (a Redis lock). See ``app.flows.activity``.
+    """
+    store, settings = ctx.get("store"), ctx["settings"]
+    if store is None or not settings.targets or settings.activity_min_ms <= 0:
+        return 0
+    when = _clock(ctx, now)
+    lock = f"dbarch:lock:activity:{when.astimezone(UTC):%Y-%m-%dT%H:%M}"
+    if not await _first_to(ctx["redis"], lock, ACTIVITY_LOCK_S):
+        return 0
+    seen = await sample_targets(
+        settings.targets, SlowStatements(store), min_ms=settings.activity_min_ms
+    )
+    return sum(seen.values())
+
+
+def _slow_statements(ctx: dict[str, Any]) -> Callable[[str], Awaitable[tuple[Query, ...]]] | None:
+    """What an audit calls for its target's remembered slow statements (None: no store)."""
+    store = ctx.get("store")
+    if store is None:
+        return None
+    remembered = SlowStatements(store)
+
+    async def recent(target: str) -> tuple[Query, ...]:
+        try:
+            return await remembered.recent(target)
+        except psycopg.Error as err:  # the audit's own looks still find what runs now
+            log.warning("slow_statements_unread", error=type(err).__name__)
+            return ()
+
+    return recent
+
+
 def _schedule_recorder(
     ctx: dict[str, Any],
 ) -> Callable[[str, str | None, str], Awaitable[None]] | None:
@@ -453,6 +497,7 @@ async def _audit_locked(
                 embed=_embed(ctx),
                 prose=ctx.get("claude"),
                 remember_schedule=_schedule_recorder(ctx),
+                slow_statements=_slow_statements(ctx),
             )
             if not held:
                 return await _wait_for_lock(ctx, request, deps)

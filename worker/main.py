@@ -31,6 +31,7 @@ from worker.jobs import (
     prune_inbox,
     refresh_schedules,
     run_schedules,
+    sample_activity,
 )
 from worker.metrics import instrumented
 from worker.resilient import ResilientWorker, close_worker, supervise
@@ -94,13 +95,16 @@ def _embedder(settings: Settings) -> Embedder | None:
 
 
 def _crons() -> list[CronJob]:
-    """The events worker's housekeeping and the repositories' schedules (app.flows.schedules)."""
+    """The events worker's housekeeping, the repositories' schedules (app.flows.schedules) and
+    the targets' slow statements (app.flows.activity)."""
     return [
         cron(prune_inbox, hour={4}, minute={17}, timeout=300),
         # Every minute, at second 0; a scan takes one store query and a few enqueues.
         cron(run_schedules, timeout=50),
         # Hourly, off the full hour that schedules favour.
         cron(refresh_schedules, minute={41}, timeout=45 * 60),
+        # Every minute at second 30: one short look at each target's pg_stat_activity.
+        cron(sample_activity, second={30}, timeout=50),
     ]
 
 

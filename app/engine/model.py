@@ -164,6 +164,10 @@ class QuerySource(StrEnum):
 
     pg_stat_statements = "pg_stat_statements"
     file = "file"
+    #: Seen running in pg_stat_activity for longer than the threshold.
+    activity = "activity"
+    #: Cancelled by statement_timeout, from a supplied log.
+    timeout_log = "timeout log"
 
 
 @dataclass(frozen=True, slots=True)

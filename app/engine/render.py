@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.engine import markdown as md
-from app.engine.model import Recommendation, recommendation_id
+from app.engine.model import Query, QuerySource, Recommendation, recommendation_id
 from app.engine.proof.confidence import Assessment
 from app.engine.proof.evidence import Means, balance, fmt_ms
 from app.engine.report import Report
@@ -41,6 +41,7 @@ def _queries_json(rec: Recommendation, assessment: Assessment | None) -> list[di
         out.append(
             {
                 "query": _query_text(stmt.query.text),
+                "source": stmt.query.source.value,
                 "calls": stmt.query.calls,
                 "write": stmt.write,
                 # Only parameter sets measured on both sides, as the verdict compares them.
@@ -59,6 +60,7 @@ def _queries_json(rec: Recommendation, assessment: Assessment | None) -> list[di
         out.append(
             {
                 "query": _query_text(e.query.text),
+                "source": e.query.source.value,
                 "calls": e.query.calls,
                 "write": False,
                 "before": _side(e.cost_before, None, 0),
@@ -135,6 +137,40 @@ def budget_line(report: Report) -> str | None:
     return f"disk budget: {limit}{rule}; new indexes ≈ {_size(report.proposed_bytes)}"
 
 
+#: Sources of statements that pg_stat_statements never recorded (``app.engine.advisor.sightings``).
+_SLOW_SOURCES = frozenset({QuerySource.activity, QuerySource.timeout_log})
+_SLOW_WHERE = {
+    QuerySource.activity: "seen running in pg_stat_activity",
+    QuerySource.timeout_log: "cancelled by statement_timeout (log)",
+}
+
+
+def _sources(report: Report) -> dict[str, int]:
+    """Statements per source, analysed or skipped."""
+    out: dict[str, int] = {}
+    for query in [*(a.query for a in report.analyzed), *(s.query for s in report.skipped)]:
+        out[query.source.value] = out.get(query.source.value, 0) + 1
+    return out
+
+
+def _slow(report: Report) -> list[tuple[Query, bool]]:
+    """Statements found running long or cancelled by a timeout, and whether they were analysed."""
+    found = [(a.query, True) for a in report.analyzed if a.query.source in _SLOW_SOURCES]
+    found += [(s.query, False) for s in report.skipped if s.query.source in _SLOW_SOURCES]
+    return found
+
+
+def _slow_lines(report: Report) -> list[tuple[str, str]]:
+    """Per slow statement: where it came from, how often, at least how long; and its text."""
+    lines = []
+    for query, analyzed in _slow(report):
+        mean = query.total_ms / max(query.calls, 1)
+        bound = f", each ≥ {fmt_ms(mean)}" if mean > 0 else ""
+        state = "" if analyzed else " (skipped)"
+        lines.append((f"{_SLOW_WHERE[query.source]}, ×{query.calls}{bound}{state}", query.text))
+    return lines
+
+
 def to_json(report: Report) -> dict[str, Any]:
     """The report as the documented JSON document (also what the store keeps)."""
     snap = report.snapshot
@@ -149,7 +185,18 @@ def to_json(report: Report) -> dict[str, Any]:
             "statements": report.statements,
             "analyzed": len(report.analyzed),
             "skipped": len(report.skipped),
+            "sources": _sources(report),
         },
+        "slow_statements": [
+            {
+                "query": _query_text(q.text),
+                "source": q.source.value,
+                "executions": q.calls,
+                "at_least_ms": round(q.total_ms / max(q.calls, 1), 1),
+                "analyzed": analyzed,
+            }
+            for q, analyzed in _slow(report)
+        ],
         "whatif": {"method": report.whatif, "calls": report.whatif_calls},
         "estimated_workload_cost": {
             "before": round(report.workload_cost_before, 2),
@@ -245,9 +292,10 @@ def to_text(report: Report, *, verbose: bool = False) -> str:
         for reason in rec.reasons:
             lines.append(f"   - {reason}")
         for e in rec.effects[: None if verbose else 3]:
+            found = f"[{e.query.source.value}] " if e.query.source in _SLOW_SOURCES else ""
             lines.append(
                 f"     {e.cost_before:>12,.1f} → {e.cost_after:>10,.1f}  "
-                f"×{e.query.calls:<7} {_query_text(e.query.text)[:90]}"
+                f"×{e.query.calls:<7} {found}{_query_text(e.query.text)[:90]}"
             )
         if not verbose and len(rec.effects) > 3:
             lines.append(f"     … and {len(rec.effects) - 3} more statements")
@@ -256,6 +304,8 @@ def to_text(report: Report, *, verbose: bool = False) -> str:
     lines += _listing("Not recommended", rejected, verbose=verbose)
     skipped = [f"{_query_text(s.query.text)[:80]}: {s.reason}" for s in report.skipped]
     lines += _listing("Skipped statements", skipped, verbose=verbose)
+    slow = [f"{where}: {_query_text(text)[:90]}" for where, text in _slow_lines(report)]
+    lines += _listing("Slow statements pg_stat_statements lacks", slow, verbose=verbose)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -298,6 +348,13 @@ def to_markdown(report: Report) -> str:
         out += [
             f"- {md.code(_query_text(s.query.text), 120)}: {md.text(s.reason, 300)}"
             for s in report.skipped
+        ]
+        out += ["", "</details>", ""]
+    if _slow(report):
+        out += ["<details><summary>Slow statements pg_stat_statements lacks</summary>", ""]
+        out += [
+            f"- {md.text(where, 200)}: {md.code(_query_text(text), 120)}"
+            for where, text in _slow_lines(report)
         ]
         out += ["", "</details>", ""]
     return "\n".join(out)

@@ -57,7 +57,7 @@ from app.bot.replies.checkrun import (
 from app.bot.repo_config import CONFIG_PATH, ConfigError, RepoConfig
 from app.engine.advisor.audit import AuditConfig
 from app.engine.draft import DraftRefused, draft_revision, revision_id
-from app.engine.model import Recommendation, recommendation_id
+from app.engine.model import Query, Recommendation, recommendation_id
 from app.engine.render import to_json
 from app.engine.report import Report
 from app.flows.audit_target import WorkloadSpec, audit_target
@@ -114,6 +114,8 @@ class AuditDeps:
     prose: Explainer | None = None
     #: Remembers the config's schedule for the worker's cron (None without a store).
     remember_schedule: ScheduleRecorder | None = None
+    #: The target's slow statements the worker's minute looks remembered (None: no store).
+    slow_statements: Callable[[str], Awaitable[tuple[Query, ...]]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +214,7 @@ async def _audit(
     except TargetProblem as err:
         output = failure_output("Target not available", err.problem, err.what_to_do)
         return await _finish(deps, request, info, check_id, output, "failure", "target_problem")
+    resolved = await _with_activity(resolved, deps)
     try:
         report = await (deps.run_audit or _run_audit)(resolved)
     except TargetError as err:
@@ -281,12 +284,19 @@ def _dry_run(request: AuditRequest, config: RepoConfig, deps: AuditDeps) -> bool
     return config.dry_run
 
 
+async def _with_activity(resolved: Resolved, deps: AuditDeps) -> Resolved:
+    """The target with its remembered slow statements and the operator's look threshold."""
+    min_ms = deps.settings.activity_min_ms
+    found = await deps.slow_statements(resolved.name) if deps.slow_statements else ()
+    return replace(resolved, sightings=found if min_ms > 0 else (), activity_min_ms=min_ms or None)
+
+
 async def _run_audit(resolved: Resolved) -> Report:
     """The blocking audit in a worker thread (its sessions carry their own timeouts)."""
     return await asyncio.to_thread(
         audit_target,
         resolved.dsn,
-        WorkloadSpec(),
+        WorkloadSpec(sightings=resolved.sightings, activity_min_ms=resolved.activity_min_ms),
         config=AuditConfig(disk_budget=resolved.disk_budget),
         allow_build=resolved.allow_build,
         validation=resolved.validation,

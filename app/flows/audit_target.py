@@ -8,8 +8,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import structlog
+
 from app.adapters.drop_plans import HypoPG, hypopg, plans_without
-from app.adapters.errors import TargetUnavailable
+from app.adapters.errors import TargetQueryError, TargetUnavailable
 from app.adapters.target_pg import Target, connect
 from app.adapters.validate import Budget, Planned, validate
 from app.adapters.whatif import make_oracle
@@ -17,13 +19,24 @@ from app.engine.advisor.audit import AuditConfig, audit
 from app.engine.advisor.params import ParamSet, parameter_sets
 from app.engine.advisor.samples import Values, captured, read_log_samples
 from app.engine.advisor.selection import Progress
+from app.engine.advisor.sightings import (
+    TIMEOUT_MESSAGE,
+    Running,
+    Samples,
+    from_activity,
+    merge,
+    merge_samples,
+    read_timeout_log,
+)
 from app.engine.advisor.workload import read_queries
 from app.engine.catalog import Catalog
-from app.engine.model import Recommendation, recommendation_id
+from app.engine.model import Query, Recommendation, recommendation_id
 from app.engine.proof.evidence import Evidence
 from app.engine.proof.twin import HIDDEN, PLANS_ONLY, drop_method
 from app.engine.report import Report
 from app.engine.verdict import Affected, ProofConfig, affected, assess, twin_of
+
+log = structlog.get_logger(__name__)
 
 SANDBOX = "sandbox"
 #: Starts the message of a connection error that concerns the sandbox, not the target.
@@ -45,8 +58,14 @@ class WorkloadSpec:
     min_calls: int = 1
     min_total_ms: float = 0.0
     limit: int = 1000
-    #: PostgreSQL log lines whose captured values are measured instead of synthesised ones.
+    #: PostgreSQL log lines whose captured values are measured instead of synthesised ones;
+    #: their statement-timeout cancellations join the workload.
     samples_text: str | None = None
+    #: With pg_stat_statements: statements running at least this long in pg_stat_activity,
+    #: sampled while the snapshot and workload are read, join the workload (None: not sampled).
+    activity_min_ms: float | None = 1000.0
+    #: Slow statements seen earlier (the App's per-minute sampling), joining the workload.
+    sightings: tuple[Query, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +110,13 @@ def audit_target(
     with ExitStack() as stack:
         target = stack.enter_context(connect(dsn))
         sandbox = _open_sandbox(stack, validation.sandbox_dsn)
+        live = workload.queries_text is None and workload.activity_min_ms is not None
+        running: list[Running] = []
         if progress:
             progress("collect", 0, 2)
+        _sample(target, workload, running, live)
         snapshot = target.snapshot()
+        _sample(target, workload, running, live)
         if progress:
             progress("collect", 1, 2)
         if workload.queries_text is not None:
@@ -104,6 +127,8 @@ def audit_target(
                 min_total_ms=workload.min_total_ms,
                 limit=workload.limit,
             )
+        _sample(target, workload, running, live)
+        queries, samples = _with_slow_statements(target, workload, queries, running)
         if progress:
             progress("collect", 2, 2)
         oracle = make_oracle(target, snapshot, allow_build=allow_build)
@@ -112,9 +137,40 @@ def audit_target(
         evidence: Mapping[str, Evidence] = {}
         if validation.enabled and report.recommendations:
             session, where = (sandbox, SANDBOX) if sandbox is not None else (target, ON_TARGET)
-            samples = read_log_samples(workload.samples_text or "")
             evidence = prove(report, session, where, validation, proof, progress, samples)
         return assess(report, evidence, now=now, config=proof)
+
+
+def _sample(target: Target, workload: WorkloadSpec, into: list[Running], live: bool) -> None:
+    """One look at pg_stat_activity (three in all, spread over the collect phase)."""
+    if not live or workload.activity_min_ms is None:
+        return
+    try:
+        into += target.activity(min_ms=workload.activity_min_ms)
+    except TargetQueryError as exc:  # a look we could not take is not worth the audit
+        log.warning("audit.activity_unread", reason=str(exc))
+
+
+def _with_slow_statements(
+    target: Target, workload: WorkloadSpec, queries: list[Query], running: list[Running]
+) -> tuple[list[Query], Samples]:
+    """The workload with the slow statements it lacks, and every captured value set."""
+    text = workload.samples_text or ""
+    sighted, activity_values = from_activity(running)
+    timed_out: list[Query] = []
+    log_values: Samples = {}
+    if TIMEOUT_MESSAGE in text:
+        timed_out, log_values = read_timeout_log(text, timeout_ms=target.statement_timeout_ms())
+    merged = merge(queries, [*sighted, *workload.sightings, *timed_out])
+    if len(merged) > len(queries):
+        log.info(
+            "audit.slow_statements",
+            running=len(sighted),
+            remembered=len(workload.sightings),
+            timed_out=len(timed_out),
+            added=len(merged) - len(queries),
+        )
+    return merged, merge_samples(read_log_samples(text), log_values, activity_values)
 
 
 def _planned(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from app.adapters.validate import Budget
 from app.bot.repo_config import RepoConfig
 from app.engine.advisor.budget import DEFAULT_BUDGET
+from app.engine.model import Query
 from app.flows.audit_target import ValidationSpec
 from app.settings import TargetSpec
 
@@ -37,6 +38,10 @@ class Resolved:
     mode: str
     #: The repository's disk budget for new indexes (``RepoConfig.disk_budget``).
     disk_budget: str = DEFAULT_BUDGET
+    #: Slow statements seen on the target earlier (the worker's minute looks).
+    sightings: tuple[Query, ...] = field(default=(), repr=False)
+    #: The audit's own looks at pg_stat_activity: this long at least (None: no looks).
+    activity_min_ms: float | None = 1000.0
 
 
 def resolve_target(

@@ -51,7 +51,13 @@ def test_json_report_follows_the_contract(target15: str, tmp_path: Path) -> None
     report = json.loads(done.stdout)
     assert report["version"] == 1
     assert report["target"]["hypopg"] is True
-    assert report["workload"] == {"statements": 3, "analyzed": 1, "skipped": 2}
+    assert report["workload"] == {
+        "statements": 3,
+        "analyzed": 1,
+        "skipped": 2,
+        "sources": {"file": 3},
+    }
+    assert report["slow_statements"] == []
     (rec,) = report["recommendations"]
     assert rec["id"].startswith("create_index:") and len(rec["id"]) == len("create_index:") + 8
     assert (rec["action"], rec["table"], rec["columns"]) == (

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from app.adapters.target_pg.activity import read_activity, statement_timeout_ms
 from app.adapters.target_pg.gate import Session
 from app.adapters.target_pg.snapshot import read_snapshot
 from app.adapters.target_pg.workload import read_workload, stat_statements_reset_time
+from app.engine.advisor.sightings import Running
 from app.engine.model import Query, Snapshot
 
 
@@ -25,6 +27,14 @@ class Target(Session):
         Excludes our own tagged statements, utility statements and catalog-only housekeeping.
         """
         return read_workload(self, min_calls=min_calls, min_total_ms=min_total_ms, limit=limit)
+
+    def activity(self, *, min_ms: float) -> list[Running]:
+        """Statements of other sessions of this database running for at least ``min_ms``."""
+        return read_activity(self, min_ms=min_ms)
+
+    def statement_timeout_ms(self) -> float:
+        """The configured ``statement_timeout`` (ms) a new session of our role gets; 0: none."""
+        return statement_timeout_ms(self)
 
     def stat_statements_reset_time(self) -> datetime | None:
         """When pg_stat_statements was last reset (PostgreSQL 14+, extension 1.9+), else None."""

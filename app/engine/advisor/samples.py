@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -27,19 +29,51 @@ def key(text: str) -> str:
     return " ".join(parameterize(text)[0].split())
 
 
-def _messages(text: str) -> Iterator[tuple[str, str]]:
-    """(severity, message) pairs from stderr-format lines or jsonlog lines."""
+# csvlog: a line opens with the log time, then user and database (quoted or empty).
+_CSVLOG = re.compile(r'^\d{4}-\d\d-\d\d [\d:.]+ [^,]*,(?:"|,)')
+# csvlog columns (PostgreSQL 13+; 12 lacks the last three, which are not read).
+_CSV_SEVERITY, _CSV_MESSAGE, _CSV_DETAIL, _CSV_QUERY = 11, 13, 14, 19
+
+
+def _csv_messages(text: str) -> Iterator[tuple[str, str]]:
+    """(severity, message) pairs of csvlog records (quoted fields may span lines)."""
+    for record in csv.reader(io.StringIO(text)):
+        if len(record) <= _CSV_QUERY:
+            continue
+        yield record[_CSV_SEVERITY], record[_CSV_MESSAGE]
+        if record[_CSV_DETAIL]:
+            yield "DETAIL", record[_CSV_DETAIL]
+        if record[_CSV_QUERY]:
+            yield "STATEMENT", record[_CSV_QUERY]
+
+
+def _json_messages(line: str) -> Iterator[tuple[str, str]]:
+    """(severity, message) pairs of one jsonlog line (nothing for a broken one)."""
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return
+    if isinstance(entry, dict):
+        yield str(entry.get("error_severity", "")), str(entry.get("message", ""))
+        if entry.get("detail"):
+            yield "DETAIL", str(entry["detail"])
+        if entry.get("statement"):
+            yield "STATEMENT", str(entry["statement"])
+
+
+def messages(text: str) -> Iterator[tuple[str, str]]:
+    """(severity, message) pairs from stderr-format, jsonlog or csvlog lines.
+
+    A message's DETAIL and its STATEMENT (the statement an error concerns) follow it.
+    """
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    if _CSVLOG.match(first):
+        yield from _csv_messages(text)
+        return
     severity, body = "", list[str]()
     for line in text.splitlines():
         if line.startswith("{"):
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(entry, dict):
-                yield str(entry.get("error_severity", "")), str(entry.get("message", ""))
-                if entry.get("detail"):
-                    yield "DETAIL", str(entry["detail"])
+            yield from _json_messages(line)
             continue
         found = _SEVERITY.search(line)
         if found:
@@ -67,7 +101,7 @@ def read_log_samples(text: str) -> dict[str, list[Values]]:
     Understands what ``log_min_duration_statement`` and ``log_statement`` write, in the
     stderr and jsonlog formats: statements with literal values (each literal becomes ``$n``
     and its value a sample) and extended-protocol executions followed by their
-    ``parameters:`` detail line.
+    ``parameters:`` detail line. csvlog records are read too.
 
     >>> log = '''2026-11-01 10:00:00 UTC [7] LOG:  duration: 3.1 ms  execute S_1: SELECT *
     ... \tFROM t WHERE id = $1
@@ -77,8 +111,8 @@ def read_log_samples(text: str) -> dict[str, list[Values]]:
     {'SELECT * FROM t WHERE id = $1': [('42',), ('7',)]}
     """
     found: dict[str, list[Values]] = {}
-    messages = list(_messages(text))
-    for i, (severity, message) in enumerate(messages):
+    found_messages = list(messages(text))
+    for i, (severity, message) in enumerate(found_messages):
         match = _STATEMENT.match(message) if severity == "LOG" else None
         if match is None:
             continue
@@ -87,7 +121,7 @@ def read_log_samples(text: str) -> dict[str, list[Values]]:
         given = param_count(sql)
         bound: dict[int, str | None] = {}
         if given:
-            following = messages[i + 1] if i + 1 < len(messages) else ("", "")
+            following = found_messages[i + 1] if i + 1 < len(found_messages) else ("", "")
             bound = _parameters(following[1]) if following[0] == "DETAIL" else {}
             if len(bound) < given:
                 continue  # placeholders without their values: nothing to learn

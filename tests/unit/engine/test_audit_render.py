@@ -6,7 +6,14 @@ import dataclasses
 import json
 
 from app.engine.advisor.audit import audit
-from app.engine.model import Index, Query, QueryEffect, Recommendation, recommendation_id
+from app.engine.model import (
+    Index,
+    Query,
+    QueryEffect,
+    QuerySource,
+    Recommendation,
+    recommendation_id,
+)
 from app.engine.proof.confidence import Assessment, Confidence
 from app.engine.proof.evidence import Evidence, Failed, StatementEvidence, Timing
 from app.engine.render import confidence_line, to_json, to_markdown, to_text
@@ -34,7 +41,13 @@ def run() -> dict[str, object]:
 def test_report_contract_and_redaction() -> None:
     report = run()
     assert report["version"] == 1
-    assert report["workload"] == {"statements": 3, "analyzed": 2, "skipped": 1}
+    assert report["workload"] == {
+        "statements": 3,
+        "analyzed": 2,
+        "skipped": 1,
+        "sources": {"file": 3},
+    }
+    assert report["slow_statements"] == []
     recs = report["recommendations"]
     assert isinstance(recs, list)
     creates = {tuple(r["columns"]) for r in recs if r["action"] == "create_index"}
@@ -136,6 +149,7 @@ def test_json_of_a_measured_recommendation() -> None:
     read, insert, guess = rec["queries"]
     assert read == {
         "query": "SELECT * FROM orders WHERE email = $1",
+        "source": "file",
         "calls": 100,
         "write": False,
         "before": {"cost": 5000.0, "ms_p50": 20.0, "ms_p95": 21.0, "buffers": 55},
@@ -233,3 +247,41 @@ def test_json_notes_never_carry_values_quoted_by_the_server() -> None:
     )
     report = assessed(Assessment(CONF, Evidence("sandbox", (failed,))))
     assert "4242" not in json.dumps(to_json(report))
+
+
+def test_every_statement_says_where_it_came_from() -> None:
+    queries = [
+        Query("SELECT * FROM posts WHERE id = $1", calls=30, source=QuerySource.pg_stat_statements),
+        Query("SELECT * FROM posts WHERE email = $1", calls=2, total_ms=9000.0,
+              source=QuerySource.activity),
+        Query("SELECT * FROM posts WHERE id > $1 AND email = $2", calls=1, total_ms=30000.0,
+              source=QuerySource.timeout_log),
+        Query("SELECT version()", calls=1, source=QuerySource.timeout_log),
+    ]  # fmt: skip
+    report = audit(SNAP, queries, FakeOracle(SNAP), now=NOW)
+    doc = to_json(report)
+    assert doc["workload"]["sources"] == {
+        "pg_stat_statements": 1,
+        "activity": 1,
+        "timeout log": 2,
+    }
+    slow = {(s["source"], s["query"]): s for s in doc["slow_statements"]}
+    assert set(slow) == {
+        ("activity", "SELECT * FROM posts WHERE email = $1"),
+        ("timeout log", "SELECT * FROM posts WHERE id > $1 AND email = $2"),
+        ("timeout log", "SELECT version()"),
+    }
+    email = slow["activity", "SELECT * FROM posts WHERE email = $1"]
+    assert (email["executions"], email["at_least_ms"], email["analyzed"]) == (2, 4500.0, True)
+    assert slow["timeout log", "SELECT version()"]["analyzed"] is False
+    sources = {q["query"]: q["source"] for r in doc["recommendations"] for q in r["queries"]}
+    assert sources["SELECT * FROM posts WHERE email = $1"] == "activity"
+    assert sources["SELECT * FROM posts WHERE id = $1"] == "pg_stat_statements"
+    text = to_text(report)
+    assert "Slow statements pg_stat_statements lacks (3):" in text
+    assert "×2       [activity] SELECT * FROM posts WHERE email = $1" in text
+    assert "seen running in pg_stat_activity, ×2, each ≥ 4,500.0 ms: SELECT" in text
+    assert "cancelled by statement_timeout (log), ×1, each ≥ 30,000.0 ms: SELECT" in text
+    markdown = to_markdown(report)
+    assert "<summary>Slow statements pg_stat_statements lacks</summary>" in markdown
+    assert "`SELECT * FROM posts WHERE email = $1`" in markdown

@@ -20,12 +20,15 @@ async def test_the_events_worker_scans_every_minute_and_refreshes_hourly() -> No
     events, audits = build_workers(Settings(), ctx={"embedder": None}, handle_signals=False)
     try:
         crons = {job.name.removeprefix("cron:"): job for job in events.cron_jobs}
-        assert {"run_schedules", "refresh_schedules", "prune_inbox"} <= set(crons)
+        assert {"run_schedules", "refresh_schedules", "prune_inbox", "sample_activity"} <= set(
+            crons
+        )
         assert audits.cron_jobs == []
 
         start = datetime(2026, 12, 1, 10, 5, 30, tzinfo=UTC)
         assert _next(crons["run_schedules"], start) == "10:06:00"
         assert _next(crons["refresh_schedules"], start) == "10:41:00"
+        assert _next(crons["sample_activity"], start) == "10:06:30"
     finally:
         await close_worker(events)
         await close_worker(audits)

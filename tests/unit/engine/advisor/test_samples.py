@@ -52,3 +52,17 @@ def test_workload_statements_match_their_samples_by_shape() -> None:
     assert key(text) == "SELECT id FROM orders WHERE customer_id = $1 AND status = $2"
     assert captured(samples, text, 2) == [("42", "it's"), ("7", None)]
     assert captured(samples, text, 3) == []  # a different statement after all
+
+
+def test_csvlog_records_are_read_too() -> None:
+    header = (
+        '2026-11-01 10:00:00.001 UTC,"app","shop",71,"[local]",s1,1,"SELECT",'
+        "2026-11-01 09:00:00 UTC,3/7,0,"
+    )
+    tail = ',,,,,,,,,"psql","client backend",,0\n'
+    text = (
+        header + 'LOG,00000,"duration: 2.0 ms  execute S_1: SELECT id\nFROM t WHERE a = $1",'
+        '"parameters: $1 = \'3\'"' + tail
+        + header + 'LOG,00000,"statement: SELECT id FROM t WHERE a = 4",' + tail
+    )  # fmt: skip
+    assert read_log_samples(text) == {"SELECT id FROM t WHERE a = $1": [("3",), ("4",)]}

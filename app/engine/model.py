@@ -296,6 +296,9 @@ class Rejection:
 
     candidate: str
     reason: str
+    #: For a candidate existing indexes already serve: each of them (``schema.name``), the
+    #: one the reason names first (``report.settle_coverage`` rewords it when one is dropped).
+    covered_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,9 @@ from app.engine.proof.confidence import (
     drop_confidence,
 )
 from app.engine.proof.evidence import Evidence, EvidenceConfig, create_verdict, drop_verdict
-from app.engine.report import Report
+from app.engine.proof.measured import measurement
+from app.engine.proof.method import Measurement
+from app.engine.report import Report, settle_coverage
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,11 +107,14 @@ def assess(
     *,
     now: datetime,
     config: ProofConfig | None = None,
+    unmeasured: Measurement | None = None,
 ) -> Report:
     """Reject what the measurements contradict (with numbers) and score the rest.
 
     ``evidence`` maps recommendation ids to what validation measured; recommendations without
-    an entry are scored on estimates alone, which keeps them below the PR threshold.
+    an entry are scored on estimates alone, which keeps them below the PR threshold, and
+    ``unmeasured`` says why they were not measured. Each assessment records how its
+    recommendation was measured (``Assessment.measured``).
     """
     config = config or ProofConfig()
     kept: list[Recommendation] = []
@@ -137,11 +142,14 @@ def assess(
             rejected.append(Rejection(_label(rec), why))
             continue
         kept.append(rec)
-        assessments[rid] = Assessment(conf, ev)
+        assessments[rid] = Assessment(
+            conf, ev, measured=measurement(rec, ev, unmeasured=unmeasured)
+        )
     return dataclasses.replace(
         report,
         recommendations=tuple(kept),
-        rejected=(*report.rejected, *rejected),
+        # A drop the measurements refuted no longer excuses a coverage rejection.
+        rejected=settle_coverage((*report.rejected, *rejected), kept),
         assessments=assessments,
         min_confidence=config.min_confidence,
     )

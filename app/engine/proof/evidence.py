@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.engine.model import Query
+from app.engine.proof.method import Cause, Method
 from app.engine.sql import redact
 
 
@@ -173,6 +174,10 @@ class Evidence:
     skipped: str | None = None
     #: The measured plans used the new index (create) for at least one statement.
     used_by_plans: bool | None = None
+    #: How the timings were taken; None: a rolled-back build where ``where`` says.
+    method: Method | None = None
+    #: Why validation was skipped or stopped, as a token (with ``skipped``).
+    cause: Cause | None = None
 
     def reads(self) -> list[StatementEvidence]:
         """Affected statements that only read the table."""

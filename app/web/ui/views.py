@@ -176,6 +176,16 @@ def _texts(value: Any) -> tuple[str, ...]:
     return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
 
+def _keys(rec: Mapping[str, Any]) -> tuple[str, ...]:
+    """Key columns with ``DESC`` where the report's ``descending`` says so (version 2)."""
+    flags = rec.get("descending")
+    flags = flags if isinstance(flags, list) else []
+    return tuple(
+        key + (" DESC" if i < len(flags) and flags[i] is True else "")
+        for i, key in enumerate(_texts(rec.get("columns")))
+    )
+
+
 def _side_ms(query: Mapping[str, Any], side: str) -> float | None:
     measured = query.get(side)
     return _number(measured.get("ms_p50")) if isinstance(measured, Mapping) else None
@@ -209,7 +219,7 @@ def _recommendation(rec: Mapping[str, Any], results: Mapping[str, Any]) -> Recom
         id=rec_id,
         action=_text(rec.get("action")) or "—",
         table=_text(rec.get("table")) or "—",
-        columns=_texts(rec.get("columns")),
+        columns=_keys(rec),
         ddl=_text(rec.get("ddl")),
         confidence=_number(rec.get("confidence")),
         eligible=rec.get("eligible") is True,

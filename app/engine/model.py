@@ -331,6 +331,13 @@ class Recommendation:
     definition: str | None = None
     extra: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
 
+    def keys_text(self) -> str:
+        """The keys as the DDL spells them, e.g. ``user_id, blog_id DESC``."""
+        return ", ".join(
+            key + (" DESC" if i < len(self.descending) and self.descending[i] else "")
+            for i, key in enumerate(self.columns)
+        )
+
 
 def recommendation_id(rec: Recommendation) -> str:
     """Stable id from what the recommendation changes, e.g. ``create_index:3f9a1c2b``."""

@@ -92,12 +92,6 @@ def descending(rec: Recommendation) -> list[bool]:
     return flags + [False] * (len(rec.columns) - len(flags))
 
 
-def keys_text(rec: Recommendation) -> str:
-    """The keys as the DDL spells their order: ``user_id, blog_id DESC``."""
-    flags = descending(rec)
-    return ", ".join(key + (" DESC" if flags[i] else "") for i, key in enumerate(rec.columns))
-
-
 def _measurement_json(m: Measurement) -> dict[str, Any]:
     return {
         "method": m.method.value,

@@ -157,7 +157,6 @@ def assess(
 
 def _label(rec: Recommendation) -> str:
     if rec.action == "create_index":
-        keys = ", ".join(rec.columns)
         where = f" WHERE {rec.where}" if rec.where else ""
-        return f"{rec.table} ({keys}){where}"
+        return f"{rec.table} ({rec.keys_text()}){where}"
     return f"{rec.action.replace('_index', '')} {rec.index_name}"

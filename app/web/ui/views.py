@@ -160,6 +160,8 @@ class RecommendationView:
     reasons: tuple[str, ...]
     statements: tuple[StatementView, ...]
     result: str | None
+    #: How it was measured (``sandbox``, ``estimate-only: why`` …); None in a version 1 report.
+    measured: str | None = None
 
 
 def _text(value: Any) -> str | None:
@@ -174,6 +176,13 @@ def _number(value: Any) -> float | None:
 
 def _texts(value: Any) -> tuple[str, ...]:
     return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+
+def _measured(value: Any) -> str | None:
+    if not isinstance(value, Mapping) or _text(value.get("method")) is None:
+        return None
+    method, reason = _text(value.get("method")), _text(value.get("reason"))
+    return f"{method}: {reason}" if reason else method
 
 
 def _keys(rec: Mapping[str, Any]) -> tuple[str, ...]:
@@ -233,6 +242,7 @@ def _recommendation(rec: Mapping[str, Any], results: Mapping[str, Any]) -> Recom
             if isinstance(q, Mapping)
         ),
         result=_text(results.get(rec_id)),
+        measured=_measured(rec.get("measurement")),
     )
 
 

@@ -193,3 +193,12 @@ def test_every_assessment_says_how_it_was_measured() -> None:
         Method.estimate_only, Cause.lock_wait, "lock wait: busy", 0, 0
     )
     assert result.assessments[ids[BAD]].measured == NOT_ASSESSED  # nobody said why
+
+
+def test_a_refuted_index_is_named_with_its_sort_direction() -> None:
+    mixed = dataclasses.replace(BAD, columns=("status", "customer_id"), descending=(False, True))
+    report = dataclasses.replace(REPORT, recommendations=(mixed,), rejected=())
+    slower = Evidence("sandbox", (measured(R2, 10, 20),))
+    result = assess(report, {recommendation_id(mixed): slower}, now=NOW)
+    (rejection,) = result.rejected
+    assert rejection.candidate == "public.orders (status, customer_id DESC)"

@@ -42,8 +42,8 @@ NOT_CONFIGURED = Measurement(
 CLI_UNMEASURED = Measurement(
     Method.estimate_only,
     Cause.not_configured,
-    "validation was not asked for: give a sandbox copy with --validate-dsn, or allow "
-    "rolled-back builds on the target with --allow-build",
+    "validation was not asked for: give a sandbox copy with --validate-dsn (new indexes and "
+    "drops), or allow rolled-back builds on the target with --allow-build (new indexes)",
 )
 
 

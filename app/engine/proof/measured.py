@@ -32,9 +32,10 @@ def measurement(
     whose validation was skipped or stopped, or where no affected statement could be timed,
     counts as an estimate: the confidence rests on no timing then.
     """
+    invalid = rec.action == "reindex" or rec.rule == "invalid_index"
+    if invalid and (evidence is None or evidence.skipped is not None):
+        return Measurement(Method.estimate_only, Cause.nothing_to_measure, NOTHING_TO_MEASURE)
     if evidence is None:
-        if rec.action == "reindex" or rec.rule == "invalid_index":
-            return Measurement(Method.estimate_only, Cause.nothing_to_measure, NOTHING_TO_MEASURE)
         return unmeasured or NOT_ASSESSED
     total = len(evidence.statements)
     timed = sum(1 for s in evidence.statements if s.measured)

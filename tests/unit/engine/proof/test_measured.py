@@ -81,6 +81,11 @@ def test_without_evidence() -> None:
     assert measurement(CREATE, None) is NOT_ASSESSED
     invalid = measurement(INVALID, None, unmeasured=why)
     assert (invalid.cause, invalid.reason) == (Cause.nothing_to_measure, NOTHING_TO_MEASURE)
+    # Dropping an invalid index on the target is not done, and not needed: safe by construction.
+    refused = Evidence("target", skipped="not measured: a drop", cause=Cause.not_allowed)
+    invalid_drop = dataclasses.replace(DROP, rule="invalid_index")
+    assert measurement(invalid_drop, refused).cause is Cause.nothing_to_measure
+    assert measurement(invalid_drop, Evidence("sandbox")).method is Method.sandbox
     # An assessment built without a measurement derives one from its evidence.
     assert measurement_of(CREATE, None) is NOT_ASSESSED
     bare = measurement_of(CREATE, Assessment(Confidence(0.2)))

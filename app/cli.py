@@ -260,6 +260,7 @@ def _audit(args: argparse.Namespace) -> int:
     from app.adapters.errors import BadDsn, HypoPGMissing, MissingPrerequisite, TargetUnavailable
     from app.engine.verdict import ProofConfig
     from app.flows.audit_target import (
+        CLI_UNMEASURED,
         SANDBOX_PREFIX,
         ValidationSpec,
         WorkloadSpec,
@@ -307,7 +308,11 @@ def _audit(args: argparse.Namespace) -> int:
             config=config,
             progress=progress,
             allow_build=args.allow_build,
-            validation=ValidationSpec(sandbox_dsn=args.validate_dsn, on_target=args.allow_build),
+            validation=ValidationSpec(
+                sandbox_dsn=args.validate_dsn,
+                on_target=args.allow_build,
+                unmeasured=CLI_UNMEASURED,
+            ),
             proof=ProofConfig(min_confidence=args.min_confidence),
         )
     except BadDsn as err:

@@ -135,7 +135,7 @@ class _PlansOnly:
             statements=tuple(self._statement(i) for i in range(len(self.planned))),
             change_ms=self.change_ms,
             skipped=skipped,
-            method=PLANS_ONLY if self.hypopg_schema is None else HIDDEN,
+            drop_method=PLANS_ONLY if self.hypopg_schema is None else HIDDEN,
             plans=tuple(checks) if skipped is None else (),
         )
 

@@ -26,6 +26,7 @@ from app.engine.advisor.params import ParamSet
 from app.engine.ddl import drop_index_sql, quote_ident, restate_create_index
 from app.engine.model import Recommendation
 from app.engine.proof.evidence import Evidence, Run, StatementEvidence, Timing, plan_index_names
+from app.engine.proof.method import Cause
 from app.engine.verdict import Affected
 
 log = structlog.get_logger(__name__)
@@ -105,6 +106,8 @@ class _Validation:
         self.prepared: list[int] = []
         self.change_ms: float | None = None
         self.index_bytes: int | None = None
+        #: Why validation was skipped or stopped (with the reason ``run`` returns).
+        self.cause: Cause | None = None
 
     def name(self, i: int) -> sql.Identifier:
         return sql.Identifier(f"dbarchitect_v{i}")
@@ -124,6 +127,7 @@ class _Validation:
                     self._measure(self.after)
         except TargetQueryError as exc:
             skipped = f"validation stopped: {why(exc)}"
+            self.cause = _cause(exc)
         finally:
             self._deallocate()
         return Evidence(
@@ -133,6 +137,7 @@ class _Validation:
             index_bytes=self.index_bytes,
             skipped=skipped,
             used_by_plans=self._used() if skipped is None else None,
+            cause=self.cause if skipped is not None else None,
         )
 
     def _measurable(self) -> Iterator[tuple[int, Planned]]:
@@ -188,6 +193,7 @@ class _Validation:
         try:
             ddl = untrusted(single_statement(change_sql(self.rec)))
         except ValueError as exc:
+            self.cause = Cause.nothing_to_measure
             return str(exc)
         sp = sql.Identifier(CHANGE_SAVEPOINT)
         started = time.perf_counter()
@@ -195,6 +201,7 @@ class _Validation:
             self.session.script([sql.SQL(Q_SAVEPOINT).format(name=sp), ddl])
         except TargetQueryError as exc:
             self.session.script([sql.SQL(Q_ROLLBACK_TO).format(name=sp)])
+            self.cause = _cause(exc)
             if exc.lock_timeout:
                 return (
                     f"lock wait: another session holds a conflicting lock on {self.rec.table} "
@@ -210,6 +217,7 @@ class _Validation:
         )
         self.index_bytes = int(built["bytes"])
         if built["indcheckxmin"]:
+            self.cause = Cause.not_visible
             return (
                 f"the new index would not be visible to the planner inside the validating "
                 f"transaction ({self.rec.table} has recently updated rows that older snapshots "
@@ -246,6 +254,19 @@ class _Validation:
             for r in runs
             if isinstance(r, Timing)
         )
+
+
+#: SQLSTATEs that mean the role may not make the change: insufficient_privilege,
+#: read_only_sql_transaction (a standby or a read-only role).
+_NO_WRITE_ACCESS = frozenset({"42501", "25006"})
+
+
+def _cause(exc: TargetQueryError) -> Cause:
+    if exc.lock_timeout:
+        return Cause.lock_wait
+    if exc.sqlstate in _NO_WRITE_ACCESS:
+        return Cause.no_write_access
+    return Cause.failed
 
 
 def validate(

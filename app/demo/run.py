@@ -15,6 +15,8 @@ from app.demo.shop import run_workload, seed
 from app.engine.advisor.audit import AuditConfig
 from app.engine.advisor.rules import RuleConfig
 from app.engine.advisor.selection import Progress
+from app.engine.model import recommendation_id
+from app.engine.proof.measured import measurement_of
 from app.engine.report import Report
 from app.flows.audit_target import ValidationSpec, WorkloadSpec, audit_target
 from app.flows.write_out import write_out
@@ -91,7 +93,14 @@ def run_demo(
             )
         say("unused-index window lowered to 0 days for this minutes-old database")
         say("what-if used real index builds in rolled-back transactions (PG 18 has no HypoPG)")
-        say("each recommendation was measured before/after in a transaction that rolled back")
+        measured = [
+            measurement_of(r, report.assessments.get(recommendation_id(r))).measured
+            for r in report.recommendations
+        ]
+        say(
+            f"{sum(measured)} of {len(measured)} recommendation(s) measured before/after in a "
+            "transaction that rolled back (the report says why for any other)"
+        )
         if keep:
             say(
                 f'server left running: PGPASSWORD="$(cat {server.password_file})" '

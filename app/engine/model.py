@@ -300,6 +300,9 @@ class Rejection:
 
     candidate: str
     reason: str
+    #: For a candidate existing indexes already serve: each of them (``schema.name``), the
+    #: one the reason names first (``report.settle_coverage`` rewords it when one is dropped).
+    covered_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +336,13 @@ class Recommendation:
     extra: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
     #: For the drop of an exact duplicate: the name of its twin, the index that stays.
     twin: str | None = None
+
+    def keys_text(self) -> str:
+        """The keys as the DDL spells them, e.g. ``user_id, blog_id DESC``."""
+        return ", ".join(
+            key + (" DESC" if i < len(self.descending) and self.descending[i] else "")
+            for i, key in enumerate(self.columns)
+        )
 
 
 @dataclass(frozen=True, slots=True)

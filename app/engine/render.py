@@ -8,10 +8,13 @@ from app.engine import markdown as md
 from app.engine.model import Query, QuerySource, Recommendation, recommendation_id
 from app.engine.proof.confidence import Assessment
 from app.engine.proof.evidence import Means, balance, fmt_ms
+from app.engine.proof.measured import measurement_of
+from app.engine.proof.method import Measurement
 from app.engine.report import Report
 from app.engine.sql import redact, scrub_message
 
-REPORT_VERSION = 1
+#: 2 added ``descending`` and ``measurement`` to each recommendation (docs/architecture.md).
+REPORT_VERSION = 2
 _MAX_QUERY_CHARS = 2000
 
 
@@ -82,7 +85,7 @@ def _validation_json(assessment: Assessment | None) -> dict[str, Any] | None:
         "change_ms": None if ev.change_ms is None else round(ev.change_ms, 1),
         "index_bytes": ev.index_bytes,
         "used_by_plans": ev.used_by_plans,
-        "method": ev.method,
+        "drop_method": ev.drop_method,
         "plans": [
             {
                 "query": _query_text(c.query.text),
@@ -95,6 +98,22 @@ def _validation_json(assessment: Assessment | None) -> dict[str, Any] | None:
     }
 
 
+def descending(rec: Recommendation) -> list[bool]:
+    """Per key of ``rec.columns``: sorted descending in the DDL (one flag per key, always)."""
+    flags = list(rec.descending[: len(rec.columns)])
+    return flags + [False] * (len(rec.columns) - len(flags))
+
+
+def _measurement_json(m: Measurement) -> dict[str, Any]:
+    return {
+        "method": m.method.value,
+        "cause": m.cause.value if m.cause else None,
+        "reason": scrub_message(m.reason) if m.reason else None,
+        "statements": m.statements,
+        "statements_measured": m.statements_measured,
+    }
+
+
 def _rec_json(rec: Recommendation, assessment: Assessment | None = None) -> dict[str, Any]:
     conf = assessment.confidence if assessment else None
     return {
@@ -103,6 +122,7 @@ def _rec_json(rec: Recommendation, assessment: Assessment | None = None) -> dict
         "rule": rec.rule,
         "table": rec.table,
         "columns": list(rec.columns),
+        "descending": descending(rec),
         "include": list(rec.include),
         "where": rec.where,
         "using": rec.using,
@@ -114,6 +134,7 @@ def _rec_json(rec: Recommendation, assessment: Assessment | None = None) -> dict
         # Citations behind a ``reviewer_memory`` part of the breakdown (Markdown lines).
         "reviewer_memory": list(assessment.memory) if assessment else [],
         "eligible": conf.eligible if conf else False,
+        "measurement": _measurement_json(measurement_of(rec, assessment)),
         "validation": _validation_json(assessment),
         "queries": _queries_json(rec, assessment),
         "reasons": list(rec.reasons),
@@ -242,30 +263,34 @@ def _listing(title: str, items: list[str], *, verbose: bool, limit: int = 15) ->
     return lines
 
 
-def confidence_line(assessment: Assessment | None) -> str | None:
-    """``confidence 91% (≥ 80%: eligible for a pull request); measured …`` or why held back."""
+def measured_line(rec: Recommendation, assessment: Assessment | None) -> str:
+    """How ``rec`` was measured (or why not), with the measured read and write times."""
+    m = measurement_of(rec, assessment)
+    line = m.summary(rec.action)
+    ev = assessment.evidence if assessment else None
+    if not m.measured or ev is None:
+        return line
+    bal = balance(ev)
+    if bal.reads_measured:
+        line += f"; reads {fmt_ms(bal.read_before)} → {fmt_ms(bal.read_after)} per workload cycle"
+    if bal.writes_measured:
+        line += f"{',' if bal.reads_measured else ';'} writes {fmt_ms(bal.write_before)} → "
+        line += fmt_ms(bal.write_after)
+    return line
+
+
+def confidence_line(rec: Recommendation, assessment: Assessment | None) -> str | None:
+    """``confidence 91% (≥ 80%: eligible for a pull request); measured on …``, or how it was
+    held back and why it was not measured; None when it was not assessed."""
     if assessment is None:
         return None
-    conf, ev = assessment.confidence, assessment.evidence
+    conf = assessment.confidence
     verdict = (
         f"≥ {conf.threshold:.0%}: eligible for a pull request"
         if conf.eligible
         else f"below {conf.threshold:.0%}: held back"
     )
-    line = f"confidence {conf.score:.0%} ({verdict})"
-    if ev is None:
-        return line + "; not measured (give a sandbox with --validate-dsn, or --allow-build)"
-    if ev.skipped is not None:
-        return f"{line}; {ev.skipped}"
-    bal = balance(ev)
-    if bal.reads_measured:
-        line += (
-            f"; measured on the {ev.where}: reads {fmt_ms(bal.read_before)} → "
-            f"{fmt_ms(bal.read_after)} per workload cycle"
-        )
-    if bal.writes_measured:
-        line += f", writes {fmt_ms(bal.write_before)} → {fmt_ms(bal.write_after)}"
-    return line
+    return f"confidence {conf.score:.0%} ({verdict}); {measured_line(rec, assessment)}"
 
 
 def to_text(report: Report, *, verbose: bool = False) -> str:
@@ -286,9 +311,8 @@ def to_text(report: Report, *, verbose: bool = False) -> str:
         lines.append(f"{n}. [{rec.action}] {rec.ddl};")
         if rec.size_bytes:
             lines.append(f"   size ≈ {_size(rec.size_bytes)}; id {recommendation_id(rec)}")
-        conf_line = confidence_line(report.assessments.get(recommendation_id(rec)))
-        if conf_line:
-            lines.append(f"   {conf_line}")
+        assessment = report.assessments.get(recommendation_id(rec))
+        lines.append(f"   {confidence_line(rec, assessment) or measured_line(rec, assessment)}")
         for reason in rec.reasons:
             lines.append(f"   - {reason}")
         for e in rec.effects[: None if verbose else 3]:
@@ -328,8 +352,9 @@ def to_markdown(report: Report) -> str:
     for rec in report.recommendations:
         heading = f"#### {md.code(rec.action, 40)} on {md.code(rec.table, 200)}"
         out += [heading, "", md.fence(rec.ddl + ";", "sql"), ""]
-        conf_line = confidence_line(report.assessments.get(recommendation_id(rec)))
-        out += [f"- **{md.text(conf_line, 600)}**"] if conf_line else []
+        assessment = report.assessments.get(recommendation_id(rec))
+        conf_line = confidence_line(rec, assessment) or measured_line(rec, assessment)
+        out += [f"- **{md.text(conf_line, 600)}**"]
         out += [f"- {md.text(r, 400)}" for r in rec.reasons]
         if rec.effects:
             out += ["", "| statement | calls | cost before | cost after |", "|---|---:|---:|---:|"]

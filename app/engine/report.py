@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 
 from app.engine.model import Analyzed, DiskBudget, Recommendation, Rejection, Skipped, Snapshot
 from app.engine.proof.confidence import MIN_CONFIDENCE, Assessment
 
-__all__ = ["Report"]
+__all__ = ["Report", "settle_coverage"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,3 +37,55 @@ class Report:
     def proposed_bytes(self) -> int:
         """Estimated bytes of the new indexes this report proposes."""
         return sum(r.size_bytes for r in self.recommendations if r.action == "create_index")
+
+
+_RULE_WORDS = {
+    "duplicate_index": "as a duplicate",
+    "unused_index": "as unused",
+    "invalid_index": "as invalid",
+}
+
+
+def settle_coverage(
+    rejected: Iterable[Rejection], recommendations: Iterable[Recommendation]
+) -> tuple[Rejection, ...]:
+    """Coverage reasons that never lean on an index the same report drops.
+
+    A candidate rejected as "covered by existing index X", when the report also drops X,
+    names an index that covers it and stays, and says that X is dropped; when no covering
+    index stays, it says so instead of claiming cover. Idempotent: call it again whenever the
+    set of drops changes (proof may reject one).
+    """
+    dropping = {
+        f"{r.table.partition('.')[0]}.{r.index_name}": r
+        for r in recommendations
+        if r.action == "drop_index"
+    }
+    settled = []
+    for rej in rejected:
+        if not rej.covered_by:
+            settled.append(rej)
+            continue
+        staying = [n for n in rej.covered_by if n not in dropping]
+        gone = [n for n in rej.covered_by if n in dropping]
+        name = _short(staying[0] if staying else gone[0])
+        if not gone or rej.covered_by[0] not in dropping:
+            reason = f"covered by existing index {name}"
+        elif staying:
+            reason = (
+                f"covered by existing index {name}, which stays ({_short(gone[0])} covers it "
+                "too, but this report drops it)"
+            )
+        else:
+            why = _RULE_WORDS.get(dropping[gone[0]].rule, f"({dropping[gone[0]].rule})")
+            reason = (
+                f"covered today only by existing index {name}, which this report drops {why}; "
+                "no index that stays covers it, and it was not weighed on its own: audit "
+                "again once the drop is applied"
+            )
+        settled.append(replace(rej, reason=reason))
+    return tuple(settled)
+
+
+def _short(qualified: str) -> str:
+    return qualified.partition(".")[2] or qualified

@@ -23,8 +23,10 @@ from app.engine.proof.confidence import (
     drop_confidence,
 )
 from app.engine.proof.evidence import Evidence, EvidenceConfig, create_verdict, drop_verdict
+from app.engine.proof.measured import measurement
+from app.engine.proof.method import Measurement
 from app.engine.proof.twin import DROPPED, still_used, twin_reason, twin_verdict
-from app.engine.report import Report
+from app.engine.report import Report, settle_coverage
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +116,14 @@ def assess(
     *,
     now: datetime,
     config: ProofConfig | None = None,
+    unmeasured: Measurement | None = None,
 ) -> Report:
     """Reject what the measurements contradict (with numbers) and score the rest.
 
     ``evidence`` maps recommendation ids to what validation measured; recommendations without
-    an entry are scored on estimates alone, which keeps them below the PR threshold.
+    an entry are scored on estimates alone, which keeps them below the PR threshold, and
+    ``unmeasured`` says why they were not measured. Each assessment records how its
+    recommendation was measured (``Assessment.measured``).
     """
     config = config or ProofConfig()
     kept: list[Recommendation] = []
@@ -153,11 +158,14 @@ def assess(
             rejected.append(Rejection(_label(rec), why))
             continue
         kept.append(rec)
-        assessments[rid] = Assessment(conf, ev)
+        assessments[rid] = Assessment(
+            conf, ev, measured=measurement(rec, ev, unmeasured=unmeasured)
+        )
     return dataclasses.replace(
         report,
         recommendations=tuple(kept),
-        rejected=(*report.rejected, *rejected),
+        # A drop the measurements refuted no longer excuses a coverage rejection.
+        rejected=settle_coverage((*report.rejected, *rejected), kept),
         assessments=assessments,
         min_confidence=config.min_confidence,
     )
@@ -190,13 +198,12 @@ def _twin_proof(
     )
     if why is not None:
         return rec, False
-    reason = twin_reason(ev.method or DROPPED, dropped, twin, users)
+    reason = twin_reason(ev.drop_method or DROPPED, dropped, twin, users)
     return dataclasses.replace(rec, reasons=(*rec.reasons, reason)), True
 
 
 def _label(rec: Recommendation) -> str:
     if rec.action == "create_index":
-        keys = ", ".join(rec.columns)
         where = f" WHERE {rec.where}" if rec.where else ""
-        return f"{rec.table} ({keys}){where}"
+        return f"{rec.table} ({rec.keys_text()}){where}"
     return f"{rec.action.replace('_index', '')} {rec.index_name}"

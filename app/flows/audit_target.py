@@ -32,6 +32,7 @@ from app.engine.advisor.workload import read_queries
 from app.engine.catalog import Catalog
 from app.engine.model import Query, Recommendation, recommendation_id
 from app.engine.proof.evidence import Evidence
+from app.engine.proof.method import Cause, Measurement, Method
 from app.engine.proof.twin import HIDDEN, PLANS_ONLY, drop_method
 from app.engine.report import Report
 from app.engine.verdict import Affected, ProofConfig, affected, assess, twin_of
@@ -44,8 +45,21 @@ SANDBOX_PREFIX = "validation sandbox: "
 ON_TARGET = "target"
 DROP_ON_TARGET = (
     "not measured: dropping an index inside a transaction locks every reader of the table "
-    "out until it rolls back, which is not done on the target; validate drops on a sandbox "
-    "(--validate-dsn), or install HypoPG 1.4 or later, which hides an index without a lock"
+    "out until it rolls back, which is not done on the target; validate drops on a sandbox copy, "
+    "or install HypoPG 1.4 or later, which hides an index without a lock"
+)
+#: Why nothing was measured when validation had nowhere to run (callers say it their way).
+NOT_CONFIGURED = Measurement(
+    Method.estimate_only,
+    Cause.not_configured,
+    "validation had nowhere to run: no sandbox copy was given, and rolled-back index builds "
+    "on the target were not allowed",
+)
+CLI_UNMEASURED = Measurement(
+    Method.estimate_only,
+    Cause.not_configured,
+    "validation was not asked for: give a sandbox copy with --validate-dsn (new indexes and "
+    "drops), or allow rolled-back builds on the target with --allow-build (new indexes)",
 )
 
 
@@ -79,6 +93,8 @@ class ValidationSpec:
     budget: Budget = field(default_factory=Budget)
     #: Recommendations still waiting when this much time has passed are left unmeasured.
     max_seconds: float = 600.0
+    #: What the report says of every recommendation when validation is not ``enabled``.
+    unmeasured: Measurement = NOT_CONFIGURED
 
     @property
     def enabled(self) -> bool:
@@ -138,7 +154,8 @@ def audit_target(
         if validation.enabled and report.recommendations:
             session, where = (sandbox, SANDBOX) if sandbox is not None else (target, ON_TARGET)
             evidence = prove(report, session, where, validation, proof, progress, samples)
-        return assess(report, evidence, now=now, config=proof)
+        unmeasured = None if validation.enabled else validation.unmeasured
+        return assess(report, evidence, now=now, config=proof, unmeasured=unmeasured)
 
 
 def _sample(target: Target, workload: WorkloadSpec, into: list[Running], live: bool) -> None:
@@ -220,12 +237,14 @@ def prove(
         rid = recommendation_id(rec)
         if time.monotonic() - started > validation.max_seconds:
             found[rid] = Evidence(
-                where, skipped=f"not measured: the {validation.max_seconds:.0f} s budget ran out"
+                where,
+                skipped=f"not measured: the {validation.max_seconds:.0f} s budget ran out",
+                cause=Cause.budget,
             )
             continue
         method = _drop_method(report, rec, where, hypo)
         if rec.action == "drop_index" and method is None:
-            found[rid] = Evidence(where, skipped=DROP_ON_TARGET)
+            found[rid] = Evidence(where, skipped=DROP_ON_TARGET, cause=Cause.not_allowed)
             continue
         planned = [
             _planned(t, catalog, samples or {}) for t in affected(rec, report.analyzed, proof)

@@ -9,6 +9,7 @@ from app.adapters.validate import Budget
 from app.bot.repo_config import RepoConfig
 from app.engine.advisor.budget import DEFAULT_BUDGET
 from app.engine.model import Query
+from app.engine.proof.method import Cause, Measurement, Method
 from app.flows.audit_target import ValidationSpec
 from app.settings import TargetSpec
 
@@ -99,7 +100,11 @@ def resolve_target(
             )
         validation = ValidationSpec(on_target=True, budget=budget, max_seconds=max_seconds)
     else:
-        validation = ValidationSpec(budget=budget, max_seconds=max_seconds)
+        validation = ValidationSpec(
+            budget=budget,
+            max_seconds=max_seconds,
+            unmeasured=_estimates_only(name, chosen=config.validation is not None),
+        )
     return Resolved(
         name=name,
         dsn=spec.dsn.get_secret_value(),
@@ -107,6 +112,23 @@ def resolve_target(
         allow_build=spec.allow_target_validation,
         mode=mode,
         disk_budget=config.disk_budget,
+    )
+
+
+def _estimates_only(name: str, *, chosen: bool) -> Measurement:
+    """Why nothing is measured in ``hypopg`` mode: the repository chose it, or nothing else
+    was set up for the target."""
+    if chosen:
+        return Measurement(
+            Method.estimate_only,
+            Cause.mode,
+            "the repository's validation mode, hypopg, measures nothing (planner estimates only)",
+        )
+    return Measurement(
+        Method.estimate_only,
+        Cause.not_configured,
+        f"target {name} has no sandbox copy, and its operator has not allowed rolled-back "
+        "builds on it (sandbox_dsn or allow_target_validation in DBARCH_TARGETS)",
     )
 
 

@@ -55,6 +55,7 @@ def write_out(
     partitions = leaf_partitions(report.snapshot)
     drafts: list[FixDraft] = []
     files: dict[str, str] = {}
+    refusals: dict[str, str] = {}
     for rec in report.recommendations:
         rid = recommendation_id(rec)
         assessment = report.assessments.get(rid)
@@ -71,6 +72,7 @@ def write_out(
             )
         except DraftRefused as exc:
             written.refused.append(f"{rid} ({rec.table}): {exc}")
+            refusals[rid] = f"the draft was refused: {exc}"
             continue
         drafts.append(draft)
         files[rid] = draft.filename
@@ -82,7 +84,10 @@ def write_out(
         rid = recommendation_id(rec)
         path = evidence_dir / evidence_filename(rid)
         path.write_text(
-            evidence_markdown(report, rec, revision_file=files.get(rid)), encoding="utf-8"
+            evidence_markdown(
+                report, rec, revision_file=files.get(rid), no_migration=refusals.get(rid)
+            ),
+            encoding="utf-8",
         )
         written.evidence.append(path)
     return written

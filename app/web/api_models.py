@@ -127,6 +127,18 @@ class ValidationRun(msgspec.Struct):
     used_by_plans: bool | None = None
 
 
+class MeasurementInfo(msgspec.Struct):
+    """How the recommendation was measured, or why it was not (report version 2)."""
+
+    method: str | None = None
+    """``rolled-back-build``, ``sandbox``, ``hidden-index`` or ``estimate-only``."""
+    cause: str | None = None
+    """Why not measured (``not-configured``, ``mode``, ``budget``, ``not-allowed`` …)."""
+    reason: str | None = None
+    statements: int = 0
+    statements_measured: int = 0
+
+
 class ReportRecommendation(msgspec.Struct):
     """A recommendation as the audit's report has it, with what became of it."""
 
@@ -134,6 +146,8 @@ class ReportRecommendation(msgspec.Struct):
     action: str = ""
     table: str = ""
     columns: list[str] = msgspec.field(default_factory=list)
+    descending: list[bool] = msgspec.field(default_factory=list)
+    """Per key of ``columns``: sorted descending (empty in a version 1 report)."""
     include: list[str] = msgspec.field(default_factory=list)
     where: str | None = None
     index_name: str | None = None
@@ -144,6 +158,8 @@ class ReportRecommendation(msgspec.Struct):
     """The confidence breakdown (the report's ``confidence_breakdown``)."""
     reviewer_memory: list[str] = msgspec.field(default_factory=list)
     """Citations behind the ``reviewer_memory`` part of the breakdown (Markdown lines)."""
+    measurement: MeasurementInfo | None = None
+    """Null in a version 1 report."""
     validation: ValidationRun | None = None
     queries: list[QueryEvidence] = msgspec.field(default_factory=list)
     reasons: list[str] = msgspec.field(default_factory=list)
@@ -273,7 +289,7 @@ def validation_problem(extra: object) -> tuple[str, str]:
 def _recommendation(raw: Mapping[str, Any], results: Mapping[str, str]) -> ReportRecommendation:
     data = dict(raw)
     data["breakdown"] = data.pop("confidence_breakdown", None) or {}
-    for key in ("columns", "include", "reviewer_memory", "queries", "reasons"):
+    for key in ("columns", "descending", "include", "reviewer_memory", "queries", "reasons"):
         data[key] = data.get(key) or []
     data["result"] = results.get(str(data.get("id")))
     try:

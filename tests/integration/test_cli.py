@@ -49,7 +49,7 @@ def test_json_report_follows_the_contract(target15: str, tmp_path: Path) -> None
     done = dbarchitect("audit", "--dsn", target15, "--queries", str(queries), "--format", "json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["version"] == 1
+    assert report["version"] == 2
     assert report["target"]["hypopg"] is True
     assert report["workload"] == {
         "statements": 3,
@@ -71,6 +71,11 @@ def test_json_report_follows_the_contract(target15: str, tmp_path: Path) -> None
     )
     assert rec["queries"][0]["before"]["cost"] > rec["queries"][0]["after"]["cost"]
     assert {s["reason"] for s in report["skipped_queries"]} >= {"reads no table"}
+    assert rec["descending"] == [False]
+    # Not validated: the report says so, why, and how to measure it.
+    assert rec["measurement"]["method"] == "estimate-only"
+    assert rec["measurement"]["cause"] == "not-configured"
+    assert "--validate-dsn" in rec["measurement"]["reason"]
 
 
 def test_text_report_reads_queries_from_stdin_and_shows_progress(target15: str) -> None:
@@ -152,6 +157,7 @@ def test_validated_audit_writes_a_chained_revision_and_evidence(
     assert done.returncode == 0, done.stderr
     (rec,) = json.loads(done.stdout)["recommendations"]
     assert rec["validation"]["where"] == "sandbox" and rec["validation"]["skipped"] is None
+    assert rec["measurement"]["method"] == "sandbox" and rec["measurement"]["cause"] is None
     assert rec["eligible"] is True and rec["confidence"] >= 0.8, rec["confidence_breakdown"]
     query = rec["queries"][0]
     assert query["after"]["ms_p50"] * 10 < query["before"]["ms_p50"]
@@ -159,6 +165,7 @@ def test_validated_audit_writes_a_chained_revision_and_evidence(
     assert 'down_revision = "0001base"' in revision.read_text()
     evidence = (out / "evidence" / (rec["id"].replace(":", "-") + ".md")).read_text()
     assert "accounts_email_idx" in evidence and "```mermaid" in evidence
+    assert "**Method: `sandbox`**. Measured on the sandbox copy" in evidence
     assert "@example.com" not in evidence  # sampled emails were measured, never printed
     assert "wrote 1 revision(s) and 1 evidence file(s)" in done.stderr
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 from app.adapters.target_pg import connect
 from app.adapters.validate import Budget, Planned, validate
@@ -16,6 +17,7 @@ from app.engine.advisor.scans import analyze
 from app.engine.catalog import Catalog
 from app.engine.model import Analyzed, Query, Recommendation, recommendation_id
 from app.engine.proof.evidence import create_verdict, estimated_gain
+from app.engine.proof.method import Cause, Measurement, Method
 from app.engine.verdict import Affected
 from app.flows.audit_target import ValidationSpec, WorkloadSpec, audit_target
 
@@ -126,6 +128,7 @@ def test_a_missing_index_is_proven_with_measured_speedup_and_confidence(fresh_db
     assessment = report.assessments[recommendation_id(rec)]
     ev = assessment.evidence
     assert ev is not None and ev.skipped is None and ev.where == "target"
+    assert assessment.measured == Measurement(Method.rolled_back_build, None, None, 1, 1)
     (stmt,) = ev.statements
     labels = {p.label for p in stmt.pairs()}
     assert {"common", "rare"} <= labels  # customer 1 (5 % of the rows) and a thin one
@@ -235,9 +238,29 @@ def test_a_lock_held_elsewhere_makes_validation_skip_cleanly(fresh_db18: str) ->
         elapsed = time.monotonic() - started
         assert not target.in_transaction
     assert ev.skipped is not None and "lock" in ev.skipped and "300 ms" in ev.skipped
+    assert ev.cause is Cause.lock_wait
     assert elapsed < 10
     assert create_verdict(ev) is None  # not a rejection: the evidence is simply missing
     assert catalog_state(fresh_db18) == before
+
+
+def test_a_role_that_may_not_build_the_index_is_told_apart(fresh_db18: str) -> None:
+    seed(fresh_db18, ORDERS)
+    with psycopg.connect(fresh_db18, autocommit=True) as conn:
+        conn.execute("CREATE ROLE dbarch_reader LOGIN PASSWORD 'reader-pw'")
+        conn.execute("GRANT SELECT ON orders TO dbarch_reader")
+    reader = make_conninfo(fresh_db18, user="dbarch_reader", password="reader-pw")
+    plans = planned(fresh_db18, ("SELECT id FROM orders WHERE customer_id = $1", 10, False))
+    with connect(reader) as target:
+        ev = validate(
+            target,
+            create("orders", "customer_id", "orders_customer_id_idx"),
+            plans,
+            where="target",
+            budget=Budget(runs=2),
+        )
+    assert ev.skipped is not None and "owner" in ev.skipped, ev.skipped
+    assert ev.cause is Cause.no_write_access
 
 
 def test_validation_always_rolls_back_writes_and_the_index(fresh_db18: str) -> None:

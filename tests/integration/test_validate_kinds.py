@@ -136,7 +136,7 @@ def test_an_exact_duplicate_reaches_the_bar_with_plans_showing_its_twin(fresh_db
         rec = drops[name]
         assessment = report.assessments[recommendation_id(rec)]
         ev = assessment.evidence
-        assert ev is not None and ev.skipped is None and ev.method == PLANS_ONLY, ev
+        assert ev is not None and ev.skipped is None and ev.drop_method == PLANS_ONLY, ev
         assert ev.plans and all(name not in c.after for c in ev.plans)
         assert any(twin in c.after for c in ev.plans), ev.plans  # the twin serves the plans
         if twin == "sessions_user_idx":  # abs($1) has no value to synthesise: generic plan

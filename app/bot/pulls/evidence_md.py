@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from app.bot.pulls.measured_md import footer, heading, unwritten, where
 from app.engine import markdown as md
 from app.engine.advisor.rules.common import format_bytes
 from app.engine.ddl import drop_index_sql
@@ -22,7 +23,8 @@ from app.engine.draft import (
 from app.engine.model import Recommendation, RelKind, StatementKind, recommendation_id
 from app.engine.proof.confidence import CREATE_WEIGHTS, DROP_WEIGHTS, Assessment
 from app.engine.proof.evidence import Evidence, Means, StatementEvidence, Timing, balance, fmt_ms
-from app.engine.proof.twin import HIDDEN, PLANS_ONLY
+from app.engine.proof.measured import measurement_of
+from app.engine.proof.method import Measurement
 from app.engine.report import Report
 from app.engine.sql import redact, scrub_message
 
@@ -76,23 +78,34 @@ class _Line:
 
 
 def evidence_markdown(
-    report: Report, rec: Recommendation, *, revision_file: str | None = None
+    report: Report,
+    rec: Recommendation,
+    *,
+    revision_file: str | None = None,
+    no_migration: str | None = None,
 ) -> str:
     """The evidence for ``rec`` as Markdown, at most :data:`MAX_CHARS` characters.
+
+    Every sentence is true of this run: how it was measured (or why not), and whether a
+    migration was drafted: ``revision_file`` names it, ``no_migration`` says why there is
+    none; a recommendation below the bar never has one.
 
     Plans are dropped first when it would be longer, then rows of the statements table.
     Query text and plan conditions are redacted: no literal value is ever shown.
     """
     assessment = report.assessments.get(recommendation_id(rec))
     evidence = assessment.evidence if assessment else None
+    measured = measurement_of(rec, assessment)
+    missing = unwritten(assessment, revision_file, no_migration)
     lines = [_line(n, stmt) for n, stmt in enumerate(_statements(rec, evidence), 1)]
     plans = [block for line in lines for block in _plan_blocks(line.number, line.stmt)]
     top = _title(rec) + _confidence(rec, assessment)
-    deploying = _deploying(report, rec, evidence)
-    tail = _rollback(report, rec, revision_file) + _footer()
+    deploying = _deploying(report, rec, evidence, missing)
+    tail = _rollback(report, rec, revision_file, missing) + footer(measured, evidence)
 
     def fit(shown: int) -> str | None:
-        head = top + _measurements(rec, evidence, lines, shown) + _chart(lines[:shown])
+        head = top + _measurements(rec, evidence, measured, lines, shown)
+        head += _chart(lines[:shown])
         head += deploying
         section = _fit_plans(plans, MAX_CHARS - len(head) - len(tail))
         return None if section is None else head + section + tail
@@ -190,9 +203,13 @@ def _confidence(rec: Recommendation, assessment: Assessment | None) -> str:
 
 
 def _measurements(
-    rec: Recommendation, evidence: Evidence | None, rows: Sequence[_Line], shown: int
+    rec: Recommendation,
+    evidence: Evidence | None,
+    measured: Measurement,
+    rows: Sequence[_Line],
+    shown: int,
 ) -> str:
-    lines = ["#### Measured evidence", "", _where(rec, evidence), ""]
+    lines = [heading(measured), "", where(rec, evidence, measured, rows=bool(rows)), ""]
     if not rows:
         if evidence is not None and evidence.skipped is None:
             lines += ["No affected workload statement was found to measure.", ""]
@@ -204,11 +221,15 @@ def _measurements(
     ]
     if shown < len(rows):
         lines.append(f"\n… {len(rows) - shown} more statements not shown (size limit).")
+    timed = any(line.measured is not None for line in rows[:shown])
     lines += [
         "",
         "Each cell is before → after. Times are the mean over the measured parameter sets of "
         "each set's median (p50) and 95th percentile (p95); buffers are shared buffers hit + "
-        "read by one run; est. cost is the planner's estimate.",
+        "read by one run; est. cost is the planner's estimate."
+        if timed
+        else "Each cell is before → after; est. cost is the planner's estimate. Nothing was "
+        "timed, so the measured columns are empty.",
         "",
     ]
     problems = [problem for line in rows[:shown] for problem in line.problems]
@@ -233,46 +254,6 @@ def _measurements(
                 "",
             ]
     return _join(lines)
-
-
-def _where(rec: Recommendation, evidence: Evidence | None) -> str:
-    if evidence is None:
-        return (
-            "Not measured: validation did not run for this recommendation. The costs below "
-            "are the planner's estimates."
-        )
-    if evidence.skipped is not None:
-        reason = re.sub(r"^not measured:\s*", "", evidence.skipped, flags=re.IGNORECASE)
-        partly = any(s.measured for s in evidence.statements)
-        return (
-            f"**{'Only partly measured' if partly else 'Not measured'}**: {_scrub(reason)}. "
-            "Nothing was changed on the database."
-        )
-    change = "index existed" if rec.action == "create_index" else "change was in place"
-    place = {
-        "sandbox": "on the sandbox database (`--validate-dsn`)",
-        "target": "on the target database",
-    }.get(evidence.where, f"on the {md.text(evidence.where, 40)} database")
-    if evidence.method in (HIDDEN, PLANS_ONLY):
-        how = (
-            "hidden from this session's planner (hidden index: HypoPG's `hypopg_hide_index`, "
-            "no lock, unhidden afterwards)"
-            if evidence.method == HIDDEN
-            else "dropped inside a transaction that was rolled back, for the planning only"
-        )
-        return (
-            f"Checked {place} by its plans: the statements below were planned (EXPLAIN, never "
-            f"executed) with the index present, then {how}. There are no timings."
-        )
-    text = (
-        f"Measured {place}, inside a transaction that was rolled back: the {change} only "
-        "while the statements below ran."
-    )
-    if evidence.used_by_plans is True:
-        text += " The measured plans used the new index."
-    elif evidence.used_by_plans is False:
-        text += " **The measured plans did not use the new index.**"
-    return text
 
 
 def _row(n: int, stmt: StatementEvidence, m: Means | None) -> str:
@@ -328,8 +309,12 @@ def _chart(rows: Sequence[_Line]) -> str:
     return _join(lines)
 
 
-def _deploying(report: Report, rec: Recommendation, evidence: Evidence | None) -> str:
+def _deploying(
+    report: Report, rec: Recommendation, evidence: Evidence | None, missing: str | None
+) -> str:
     lines = ["#### Deploying", ""]
+    if missing is not None:
+        lines.append(f"- **No migration was drafted**: {_scrub(missing)}.")
     lines.append(f"- **Index size**: {_size(rec, evidence)}")
     if evidence is not None and evidence.change_ms is not None:
         verb = "building" if rec.action == "create_index" else "dropping"
@@ -339,7 +324,7 @@ def _deploying(report: Report, rec: Recommendation, evidence: Evidence | None) -
             f"validation transaction{later}."
         )
     lines.append(f"- **Write overhead**: {_writes(report, rec, evidence)}")
-    lines += [f"- {note}" for note in _locks(report, rec)]
+    lines += [f"- {note}" for note in _locks(report, rec, drafted=missing is None)]
     lines.append("")
     return _join(lines)
 
@@ -384,39 +369,45 @@ def _writes(report: Report, rec: Recommendation, evidence: Evidence | None) -> s
     )
 
 
-def _locks(report: Report, rec: Recommendation) -> list[str]:
+def _locks(report: Report, rec: Recommendation, *, drafted: bool) -> list[str]:
+    """Locks the statement takes; the migration's timeouts only when one was drafted."""
     concurrent = _concurrent(rec.ddl)
     partitioned = _partitioned(report, rec)
     table = md.code(rec.table)
     timeouts = (
-        f"**Timeouts**: the migration runs outside a transaction (`autocommit_block`) with "
-        f"`lock_timeout = '{LOCK_TIMEOUT}'`, so it gives up instead of queueing other sessions "
-        f"behind it, and `statement_timeout = '{STATEMENT_TIMEOUT}'`."
+        [
+            f"**Timeouts**: the migration runs outside a transaction (`autocommit_block`) with "
+            f"`lock_timeout = '{LOCK_TIMEOUT}'`, so it gives up instead of queueing other "
+            f"sessions behind it, and `statement_timeout = '{STATEMENT_TIMEOUT}'`."
+        ]
+        if drafted
+        else []
     )
     if rec.action == "create_index" and partitioned:
+        who = "The migration creates" if drafted else "A migration for it would create"
         return [
-            f"**Locks**: {table} is partitioned. The migration creates the parent index "
+            f"**Locks**: {table} is partitioned. {who} the parent index "
             "with `ON ONLY` (a catalog change), builds each partition's index with "
             "`CREATE INDEX CONCURRENTLY` and attaches it; the parent index becomes valid once "
             "every partition's index is attached. Reads and writes continue throughout.",
-            timeouts,
+            *timeouts,
         ]
     if rec.action == "create_index":
+        invalid = ", which the migration drops before building again" if drafted else ""
         return [
             f"**Locks**: `CREATE INDEX CONCURRENTLY` does not block reads or writes on "
             f"{table}. It takes a SHARE UPDATE EXCLUSIVE lock (which conflicts with VACUUM, "
             "ANALYZE, schema changes and other concurrent index builds on the table), scans "
             "the table twice and waits for transactions already running, so a long-running "
-            "transaction delays it. A failed build leaves an INVALID index, which the "
-            "migration drops before building again.",
-            timeouts,
+            f"transaction delays it. A failed build leaves an INVALID index{invalid}.",
+            *timeouts,
         ]
     if rec.action == "drop_index" and concurrent:
         return [
             f"**Locks**: `DROP INDEX CONCURRENTLY` does not block reads or writes on "
             f"{table}: it takes a SHARE UPDATE EXCLUSIVE lock and waits until no running "
             "transaction uses the index before removing it.",
-            timeouts,
+            *timeouts,
         ]
     if rec.action == "drop_index":
         return [
@@ -430,9 +421,9 @@ def _locks(report: Report, rec: Recommendation) -> list[str]:
             "**Locks**: `REINDEX INDEX CONCURRENTLY` builds a new copy next to the old index "
             "and swaps them; it takes a SHARE UPDATE EXCLUSIVE lock and does not block reads "
             "or writes. It needs disk space for a second copy while it runs.",
-            timeouts,
+            *timeouts,
         ]
-    return [timeouts]
+    return timeouts
 
 
 def _fit_plans(plans: Sequence[str], budget: int) -> str | None:
@@ -534,22 +525,34 @@ def _node(node: Mapping[str, Any]) -> str:
     return kind + (f" ({', '.join(facts)})" if facts else "")
 
 
-def _rollback(report: Report, rec: Recommendation, revision_file: str | None) -> str:
+def _rollback(
+    report: Report, rec: Recommendation, revision_file: str | None, missing: str | None
+) -> str:
     revision = f" (reverts {md.code(revision_file)})" if revision_file else ""
     lines = ["#### Rolling back", ""]
+    by_hand = "No migration was drafted, so there is none to downgrade. Were it {} by hand, "
     if rec.action == "create_index":
         qualified = f"{rec.table.partition('.')[0]}.{rec.index_name}"
         undo = drop_index_sql(qualified, concurrently=not _partitioned(report, rec))
-        lines += [f"`alembic downgrade -1`{revision} drops the index again:", "", *_sql(undo)]
+        how = (
+            by_hand.format("created") + "this drops the index again:"
+            if missing is not None
+            else f"`alembic downgrade -1`{revision} drops the index again:"
+        )
+        lines += [how, "", *_sql(undo)]
     elif rec.action == "drop_index" and rec.definition:
         recreate = _recreate(rec)
         if recreate is None:
             how, recreate = "Recreate it by hand with its original definition:", rec.definition
+        elif missing is not None:
+            how = by_hand.format("dropped") + "this recreates it exactly as it was:"
         else:
             how = f"`alembic downgrade -1`{revision} recreates it exactly as it was:"
         lines += [how, "", *_sql(recreate)]
     elif rec.action == "drop_index":
         lines += ["The index's definition was not recorded: it cannot be recreated automatically."]
+    elif missing is not None:
+        lines += ["Nothing to undo: REINDEX only rebuilds the index."]
     else:
         lines += [
             f"Nothing to undo: REINDEX only rebuilds the index. `alembic downgrade -1`{revision} "
@@ -557,13 +560,6 @@ def _rollback(report: Report, rec: Recommendation, revision_file: str | None) ->
         ]
     lines.append("")
     return _join(lines)
-
-
-def _footer() -> str:
-    return (
-        "---\n\n<sub>Generated by DB Architect. All timings were taken inside a transaction "
-        "that was rolled back; nothing was changed on the database.</sub>\n"
-    )
 
 
 # ---------------------------------------------------------------------- helpers

@@ -58,11 +58,6 @@ _OUTCOMES = (
     ("blocked", "blocked"),
     ("failed", "failed"),
 )
-#: ``render.confidence_line`` speaks to CLI users; on GitHub the operator and config decide.
-_CLI_HINT = "not measured (give a sandbox with --validate-dsn, or --allow-build)"
-_APP_HINT = (
-    "not measured (the operator can give the target a sandbox; see `validation` in the config)"
-)
 _EXAMPLE = (
     "```yaml\n"
     "version: 1\n"
@@ -266,8 +261,7 @@ def _details(report: Report) -> str:
             f"{md.code(rec.index_name, 100)}",
             "",
         ]
-        line = confidence_line(assessment)
-        line = line.replace(_CLI_HINT, _APP_HINT) if line else None
+        line = confidence_line(rec, assessment)
         lines.append(
             f"- {md.inline(line, 600)}" if line else "- confidence not assessed: no pull request"
         )

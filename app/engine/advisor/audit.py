@@ -25,7 +25,7 @@ from app.engine.model import (
     Skipped,
     Snapshot,
 )
-from app.engine.report import Report
+from app.engine.report import Report, settle_coverage
 from app.engine.sql import redact
 
 
@@ -107,7 +107,7 @@ def audit(
         analyzed=tuple(a for i, a in enumerate(analyzed) if i not in selection.unplannable),
         skipped=tuple(skipped),
         recommendations=tuple(recs),
-        rejected=tuple([*cands.rejected, *selection.rejected, *rule_rejected]),
+        rejected=settle_coverage([*cands.rejected, *selection.rejected, *rule_rejected], recs),
         whatif=getattr(oracle, "kind", type(oracle).__name__),
         whatif_calls=oracle.calls,
         workload_cost_before=before,

@@ -91,10 +91,11 @@ def generate(
                 if problem:
                     rejected[cand.label()] = Rejection(cand.label(), problem)
                     continue
-                covering = covered_by(cand, existing.get(table.qualified, ()))
-                if covering is not None:
-                    reason = f"covered by existing index {covering.name}"
-                    rejected[cand.label()] = Rejection(cand.label(), reason)
+                covering = [i for i in existing.get(table.qualified, ()) if covered_by(cand, (i,))]
+                if covering:
+                    reason = f"covered by existing index {covering[0].name}"
+                    names = tuple(i.qualified for i in covering)
+                    rejected[cand.label()] = Rejection(cand.label(), reason, names)
                     continue
                 serves.setdefault(cand, set()).add(pos)
     _extend_serves(serves, analyzed, constants)

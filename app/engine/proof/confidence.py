@@ -40,6 +40,7 @@ from datetime import datetime
 
 from app.engine.model import Recommendation, Table
 from app.engine.proof.evidence import Evidence, balance, estimated_gain, weighted_noise_margin
+from app.engine.proof.method import Measurement
 
 #: The lowest confidence that may open a pull request; configuration may only raise it.
 MIN_CONFIDENCE = 0.80
@@ -88,6 +89,9 @@ class Assessment:
     #: Reviewer-memory citations (``feedback.cite``): the "Reviewer memory moved the
     #: confidence by …" header, then one Markdown bullet per similar past review.
     memory: tuple[str, ...] = ()
+    #: How it was measured, or why not (``verdict.assess`` sets it; ``measured.measurement_of``
+    #: derives it from ``evidence`` when it is missing).
+    measured: Measurement | None = None
 
 
 def check_threshold(value: float) -> float:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.engine.model import Query
+from app.engine.proof.method import Cause, Method
 from app.engine.sql import redact
 
 
@@ -186,10 +187,14 @@ class Evidence:
     skipped: str | None = None
     #: The measured plans used the new index (create) for at least one statement.
     used_by_plans: bool | None = None
+    #: How the timings were taken; None: a rolled-back build where ``where`` says.
+    method: Method | None = None
+    #: Why validation was skipped or stopped, as a token (with ``skipped``).
+    cause: Cause | None = None
     #: How the index was taken away when it was not dropped in a rolled-back transaction:
     #: ``hidden index`` (HypoPG's hypopg_hide_index, timed) or ``plans only`` (dropped in a
     #: rolled-back transaction for the planning alone). ``None``: the change itself was made.
-    method: str | None = None
+    drop_method: str | None = None
     #: Plans without timings (``plans only``): each statement planned before and after.
     plans: tuple[PlanCheck, ...] = ()
 

@@ -160,6 +160,8 @@ class RecommendationView:
     reasons: tuple[str, ...]
     statements: tuple[StatementView, ...]
     result: str | None
+    #: How it was measured (``sandbox``, ``estimate-only: why`` …); None in a version 1 report.
+    measured: str | None = None
 
 
 def _text(value: Any) -> str | None:
@@ -174,6 +176,23 @@ def _number(value: Any) -> float | None:
 
 def _texts(value: Any) -> tuple[str, ...]:
     return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+
+def _measured(value: Any) -> str | None:
+    if not isinstance(value, Mapping) or _text(value.get("method")) is None:
+        return None
+    method, reason = _text(value.get("method")), _text(value.get("reason"))
+    return f"{method}: {reason}" if reason else method
+
+
+def _keys(rec: Mapping[str, Any]) -> tuple[str, ...]:
+    """Key columns with ``DESC`` where the report's ``descending`` says so (version 2)."""
+    flags = rec.get("descending")
+    flags = flags if isinstance(flags, list) else []
+    return tuple(
+        key + (" DESC" if i < len(flags) and flags[i] is True else "")
+        for i, key in enumerate(_texts(rec.get("columns")))
+    )
 
 
 def _side_ms(query: Mapping[str, Any], side: str) -> float | None:
@@ -209,7 +228,7 @@ def _recommendation(rec: Mapping[str, Any], results: Mapping[str, Any]) -> Recom
         id=rec_id,
         action=_text(rec.get("action")) or "—",
         table=_text(rec.get("table")) or "—",
-        columns=_texts(rec.get("columns")),
+        columns=_keys(rec),
         ddl=_text(rec.get("ddl")),
         confidence=_number(rec.get("confidence")),
         eligible=rec.get("eligible") is True,
@@ -223,6 +242,7 @@ def _recommendation(rec: Mapping[str, Any], results: Mapping[str, Any]) -> Recom
             if isinstance(q, Mapping)
         ),
         result=_text(results.get(rec_id)),
+        measured=_measured(rec.get("measurement")),
     )
 
 

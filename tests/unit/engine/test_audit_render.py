@@ -16,6 +16,7 @@ from app.engine.model import (
 )
 from app.engine.proof.confidence import Assessment, Confidence
 from app.engine.proof.evidence import Evidence, Failed, StatementEvidence, Timing
+from app.engine.proof.method import Cause, Measurement, Method
 from app.engine.render import confidence_line, to_json, to_markdown, to_text
 from app.engine.report import Report
 from tests.fakes import NOW, FakeOracle, column, snapshot, table
@@ -40,7 +41,7 @@ def run() -> dict[str, object]:
 
 def test_report_contract_and_redaction() -> None:
     report = run()
-    assert report["version"] == 1
+    assert report["version"] == 2
     assert report["workload"] == {
         "statements": 3,
         "analyzed": 2,
@@ -116,7 +117,8 @@ EVIDENCE = Evidence(
 BREAKDOWN = {"measured_speedup": 0.35, "noise_margin": 0.15, "workload_share": 0.15}
 CONF = Confidence(0.92, BREAKDOWN, threshold=0.9)
 MEASURED_LINE = (
-    "confidence 92% (≥ 90%: eligible for a pull request); measured on the sandbox: "
+    "confidence 92% (≥ 90%: eligible for a pull request); measured on the sandbox copy, the "
+    "index built in a transaction that was rolled back; 2 of 2 affected statements timed; "
     "reads 2,000.0 ms → 200.0 ms per workload cycle, writes 40.0 ms → 50.0 ms"
 )
 
@@ -143,7 +145,7 @@ def test_json_of_a_measured_recommendation() -> None:
         "change_ms": 1234.6,
         "index_bytes": 8 << 20,
         "used_by_plans": True,
-        "method": None,
+        "drop_method": None,
         "plans": [],
     }
     read, insert, guess = rec["queries"]
@@ -201,15 +203,17 @@ def test_json_without_an_assessment() -> None:
 
 def test_confidence_lines() -> None:
     low = Confidence(0.25)
-    assert confidence_line(None) is None
-    assert confidence_line(Assessment(CONF, EVIDENCE)) == MEASURED_LINE
-    assert confidence_line(Assessment(low)) == (
-        "confidence 25% (below 80%: held back); not measured "
-        "(give a sandbox with --validate-dsn, or --allow-build)"
+    assert confidence_line(CREATE, None) is None
+    assert confidence_line(CREATE, Assessment(CONF, EVIDENCE)) == MEASURED_LINE
+    why = Measurement(Method.estimate_only, Cause.mode, "the repository chose hypopg")
+    assert confidence_line(CREATE, Assessment(low, measured=why)) == (
+        "confidence 25% (below 80%: held back); not measured (estimate only): "
+        "the repository chose hypopg"
     )
-    skipped = Evidence("target", skipped="lock wait beyond the budget")
-    assert confidence_line(Assessment(low, skipped)) == (
-        "confidence 25% (below 80%: held back); lock wait beyond the budget"
+    skipped = Evidence("target", skipped="lock wait beyond the budget", cause=Cause.lock_wait)
+    assert confidence_line(CREATE, Assessment(low, skipped)) == (
+        "confidence 25% (below 80%: held back); not measured (estimate only): "
+        "lock wait beyond the budget"
     )
 
 
@@ -217,7 +221,10 @@ def test_text_and_markdown_show_the_confidence_line() -> None:
     report = assessed(Assessment(CONF, EVIDENCE))
     assert f"\n   {MEASURED_LINE}\n" in to_text(report)
     assert f"\n- **{MEASURED_LINE}**\n" in to_markdown(report)
-    assert "confidence" not in to_text(assessed(None))
+    bare = to_text(assessed(None))
+    assert "confidence" not in bare
+    # Even a report that was never assessed says how each recommendation was measured.
+    assert "\n   not measured (estimate only): no validation was run for this report\n" in bare
 
 
 def test_json_before_and_after_cover_the_same_parameter_sets() -> None:
@@ -285,3 +292,71 @@ def test_every_statement_says_where_it_came_from() -> None:
     markdown = to_markdown(report)
     assert "<summary>Slow statements pg_stat_statements lacks</summary>" in markdown
     assert "`SELECT * FROM posts WHERE email = $1`" in markdown
+
+
+# ---------------------------------------------------------------------- what the JSON says
+
+
+def test_json_keys_carry_the_sort_direction_of_the_ddl() -> None:
+    rec = dataclasses.replace(
+        CREATE,
+        columns=("user_id", "blog_id"),
+        descending=(False, True),
+        ddl="CREATE INDEX CONCURRENTLY posts_x ON public.posts USING btree (user_id, blog_id DESC)",
+    )
+    (doc,) = to_json(dataclasses.replace(assessed(None), recommendations=(rec,)))["recommendations"]
+    assert (doc["columns"], doc["descending"]) == (["user_id", "blog_id"], [False, True])
+    pairs = zip(doc["columns"], doc["descending"], strict=True)
+    keys = ", ".join(k + (" DESC" if d else "") for k, d in pairs)
+    assert f"({keys})" in doc["ddl"]
+    # A recommendation built without directions (a finding's index) still has one flag per key.
+    (plain,) = to_json(assessed(None))["recommendations"]
+    assert plain["descending"] == [False]
+
+
+def test_json_says_how_each_recommendation_was_measured() -> None:
+    (measured,) = to_json(assessed(Assessment(CONF, EVIDENCE)))["recommendations"]
+    assert measured["measurement"] == {
+        "method": "sandbox",
+        "cause": None,
+        "reason": None,
+        "statements": 2,
+        "statements_measured": 2,
+    }
+    why = Measurement(Method.estimate_only, Cause.budget, "the 600 s budget ran out")
+    (budget,) = to_json(assessed(Assessment(Confidence(0.2), measured=why)))["recommendations"]
+    assert budget["measurement"]["method"] == "estimate-only"
+    assert (budget["measurement"]["cause"], budget["measurement"]["reason"]) == (
+        "budget",
+        "the 600 s budget ran out",
+    )
+    (bare,) = to_json(assessed(None))["recommendations"]
+    assert bare["measurement"]["method"] == "estimate-only"
+    assert bare["measurement"]["cause"] == "not-assessed"
+    on_target = Evidence("target", EVIDENCE.statements)
+    (target,) = to_json(assessed(Assessment(CONF, on_target)))["recommendations"]
+    assert target["measurement"]["method"] == "rolled-back-build"
+    hidden = Evidence("target", EVIDENCE.statements, method=Method.hidden_index)
+    (hid,) = to_json(assessed(Assessment(CONF, hidden)))["recommendations"]
+    assert hid["measurement"]["method"] == "hidden-index"
+
+
+def test_a_mixed_direction_sort_keeps_its_desc_in_the_json() -> None:
+    posts = snapshot(
+        table(
+            "posts",
+            5e5,
+            column("id"),
+            column("user_id", distinct=5000),
+            column("blog_id", distinct=-1),
+            column("created_at", distinct=-1),
+        )
+    )
+    sql = "SELECT * FROM posts WHERE user_id = $1 ORDER BY created_at, blog_id DESC LIMIT 20"
+    doc = to_json(audit(posts, [Query(sql, calls=3000)], FakeOracle(posts), now=NOW))
+    (rec,) = doc["recommendations"]
+    assert rec["ddl"].endswith("(user_id, created_at, blog_id DESC)")
+    assert (rec["columns"], rec["descending"]) == (
+        ["user_id", "created_at", "blog_id"],
+        [False, False, True],
+    )

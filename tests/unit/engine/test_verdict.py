@@ -18,6 +18,8 @@ from app.engine.model import (
     recommendation_id,
 )
 from app.engine.proof.evidence import Evidence, StatementEvidence, Timing
+from app.engine.proof.measured import NOT_ASSESSED
+from app.engine.proof.method import Cause, Measurement, Method
 from app.engine.report import Report
 from app.engine.verdict import Affected, ProofConfig, affected, assess, workload_share
 from tests.fakes import NOW, column, snapshot, table
@@ -175,3 +177,28 @@ def test_skipped_evidence_is_kept_but_not_eligible() -> None:
     assert GOOD in result.recommendations
     conf = result.assessments[recommendation_id(GOOD)].confidence
     assert conf.breakdown["measured_speedup"] == 0.0 and not conf.eligible
+
+
+def test_every_assessment_says_how_it_was_measured() -> None:
+    why = Measurement(Method.estimate_only, Cause.mode, "the repository chose estimates only")
+    ids = {r: recommendation_id(r) for r in (GOOD, BAD, UNUSED)}
+    result = assess(REPORT, {ids[GOOD]: GOOD_EV}, now=NOW, unmeasured=why)
+    good = result.assessments[ids[GOOD]].measured
+    assert good == Measurement(Method.sandbox, None, None, 2, 2)
+    for rid in (ids[BAD], ids[UNUSED]):  # no evidence: the caller's reason, as given
+        assert result.assessments[rid].measured == why
+    stopped = Evidence("target", skipped="lock wait: busy", cause=Cause.lock_wait)
+    result = assess(REPORT, {ids[GOOD]: stopped}, now=NOW)
+    assert result.assessments[ids[GOOD]].measured == Measurement(
+        Method.estimate_only, Cause.lock_wait, "lock wait: busy", 0, 0
+    )
+    assert result.assessments[ids[BAD]].measured == NOT_ASSESSED  # nobody said why
+
+
+def test_a_refuted_index_is_named_with_its_sort_direction() -> None:
+    mixed = dataclasses.replace(BAD, columns=("status", "customer_id"), descending=(False, True))
+    report = dataclasses.replace(REPORT, recommendations=(mixed,), rejected=())
+    slower = Evidence("sandbox", (measured(R2, 10, 20),))
+    result = assess(report, {recommendation_id(mixed): slower}, now=NOW)
+    (rejection,) = result.rejected
+    assert rejection.candidate == "public.orders (status, customer_id DESC)"

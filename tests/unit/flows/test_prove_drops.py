@@ -138,7 +138,7 @@ def test_hypopg_1_4_hides_the_duplicate_plans_without_it_and_unhides() -> None:
     target = FakeTarget("1.4.0")
     evidence = _prove(target, report)
     ev = evidence[recommendation_id(rec)]
-    assert ev.skipped is None and ev.method == HIDDEN
+    assert ev.skipped is None and ev.drop_method == HIDDEN
     assert not any("DROP INDEX" in s for s in target.sent)  # no lock taken
     assert "BEGIN READ ONLY" in target.sent and "BEGIN READ WRITE" not in target.sent
     hide = next(i for i, s in enumerate(target.sent) if "hypopg_hide_index" in s)
@@ -162,7 +162,7 @@ def test_the_index_is_unhidden_even_when_planning_fails() -> None:
     target = FakeTarget("1.4.0", fail_after_hide=True)
     evidence = _prove(target, report)
     (ev,) = evidence.values()
-    assert ev.method == HIDDEN and ev.skipped and not ev.plans
+    assert ev.drop_method == HIDDEN and ev.skipped and not ev.plans
     assert any("hypopg_unhide_all_indexes" in s for s in target.sent) and not target.hidden
     judged = assess(report, evidence, now=NOW)
     (kept,) = [r for r in judged.recommendations if r.action == "drop_index"]
@@ -194,7 +194,7 @@ def test_hypopg_1_3_takes_the_plans_only_fallback() -> None:
     target = FakeTarget("1.3.1")
     evidence = _prove(target, report)
     (ev,) = evidence.values()
-    assert ev.method == PLANS_ONLY
+    assert ev.drop_method == PLANS_ONLY
     assert not any("hypopg_hide_index" in s for s in target.sent)
     drop = next(s for s in target.sent if "DROP INDEX" in s)
     assert "CONCURRENTLY" not in drop and "sessions_user_id_again" in drop

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.bot.repo_config import RepoConfig
+from app.engine.proof.method import Cause, Method
 from app.flows.targets import TargetProblem, resolve_target
 from app.settings import Settings, TargetSpec
 
@@ -20,6 +21,19 @@ def test_a_single_target_needs_no_name_and_validation_defaults_to_estimates() ->
 
     assert (resolved.name, resolved.dsn, resolved.mode) == ("shop", DSN, "hypopg")
     assert not resolved.validation.enabled and not resolved.allow_build
+    why = resolved.validation.unmeasured  # what the report says of every recommendation
+    assert (why.method, why.cause) == (Method.estimate_only, Cause.not_configured)
+    assert why.reason is not None and "target shop has no sandbox copy" in why.reason
+    assert "DBARCH_TARGETS" in why.reason and "--validate-dsn" not in why.reason
+
+
+def test_a_repository_that_chose_estimates_is_told_its_mode_measures_nothing() -> None:
+    config = RepoConfig(target="shop", validation="hypopg")
+    resolved = resolve_target(config, targets(shop={"dsn": DSN, "sandbox_dsn": DSN + "_copy"}))
+
+    assert not resolved.validation.enabled
+    assert resolved.validation.unmeasured.cause is Cause.mode
+    assert "validation mode, hypopg, measures nothing" in str(resolved.validation.unmeasured.reason)
 
 
 def test_auto_validation_prefers_the_sandbox_then_operator_consent() -> None:

@@ -51,6 +51,7 @@ def stored_rec(rec_id: str = "create_index:3f9a1c2b") -> dict[str, Any]:
         "rule": "missing_index",
         "table": "public.orders",
         "columns": ["customer_id", "created_at"],
+        "descending": [False, True],
         "include": [],
         "where": None,
         "using": "btree",
@@ -61,6 +62,13 @@ def stored_rec(rec_id: str = "create_index:3f9a1c2b") -> dict[str, Any]:
         "confidence_breakdown": {"measured_speedup": 0.6, "reviewer_memory": -0.02},
         "reviewer_memory": ["- @carol on #12: write load (reject)"],
         "eligible": True,
+        "measurement": {
+            "method": "sandbox",
+            "cause": None,
+            "reason": None,
+            "statements": 1,
+            "statements_measured": 1,
+        },
         "validation": {
             "where": "sandbox",
             "skipped": None,
@@ -122,6 +130,8 @@ def test_the_audit_view_carries_evidence_and_what_happened() -> None:
     assert first.breakdown == {"measured_speedup": 0.6, "reviewer_memory": -0.02}
     assert first.reviewer_memory == ["- @carol on #12: write load (reject)"]
     assert first.validation is not None and first.validation.used_by_plans is True
+    assert first.descending == [False, True]
+    assert first.measurement is not None and first.measurement.method == "sandbox"
     assert (first.queries[0].before.ms_p50, first.queries[0].after.ms_p50) == (12.4, 0.3)
     assert first.result == "would open" and second.result is None
     assert second.action == "drop_index"

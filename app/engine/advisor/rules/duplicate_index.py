@@ -51,12 +51,16 @@ def duplicate_index(
     Returns:
         ``drop_index`` recommendations ordered by table, exact duplicates first.
     """
-    for dropped, keeper, why in redundant_pairs(snapshot):
+    pairs = list(redundant_pairs(snapshot))
+    # A kept twin may itself be dropped as covered by a wider index, which then takes over.
+    wider_of = {(d.table, d.name): k for d, k, why in pairs if why is None}
+    for dropped, keeper, why in pairs:
         used = usage(snapshot, dropped)
         if why is None:
             reasons = _covered_reasons(dropped, keeper, used)
         else:
-            reasons = _exact_reasons(dropped, keeper, why, used)
+            then = wider_of.get((keeper.table, keeper.name))
+            reasons = _exact_reasons(dropped, keeper, why, used, then)
         yield drop_recommendation(
             snapshot,
             dropped,
@@ -171,14 +175,24 @@ def _label(index: Index) -> str:
     return text
 
 
-def _exact_reasons(extra: Index, keeper: Index, why: str, used: tuple[int, int]) -> tuple[str, ...]:
+def _exact_reasons(
+    extra: Index, keeper: Index, why: str, used: tuple[int, int], then: Index | None = None
+) -> tuple[str, ...]:
+    """``then``: the wider index that takes over because the same audit drops ``keeper`` too."""
     scans, size = used
     where = f" WHERE {extra.where}" if extra.where else ""
+    kept = (
+        f"{keeper.name} is the one kept because {why}; the planner uses it for every query "
+        f"that used {extra.name} ({scans} scans so far)"
+        if then is None
+        else f"{keeper.name} would be the one kept because {why}, but this audit drops it "
+        f"too, as covered by {then.name}, which takes over every query that used "
+        f"{extra.name} ({scans} scans so far)"
+    )
     return (
         f"{extra.name} is an exact duplicate of {keeper.name}: same method ({extra.using}), "
         f"keys, INCLUDE columns and predicate: {_label(extra)}{where}",
-        f"{keeper.name} is the one kept because {why}; the planner uses it for every query "
-        f"that used {extra.name} ({scans} scans so far)",
+        kept,
         f"dropping {extra.name} frees {format_bytes(size)} and one index update per row write",
     )
 

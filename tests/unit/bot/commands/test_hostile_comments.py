@@ -49,9 +49,9 @@ PARSERS: dict[str, Callable[[str], object]] = {
 }
 
 
-def _best_of_three(parse: Callable[[str], object], text: str) -> float:
+def _best_of_five(parse: Callable[[str], object], text: str) -> float:
     took = []
-    for _ in range(3):
+    for _ in range(5):
         started = time.perf_counter()
         with contextlib.suppress(CommandError, PrCommandError, AskError):  # a refusal answers
             parse(text)
@@ -65,8 +65,8 @@ def test_a_64_kib_adversarial_comment_is_parsed_in_linear_time(parser: str, body
     """A ratio within one run, not a wall-clock bound: a loaded machine slows both sizes."""
     whole = BODIES[body]
     quarter = whole[: len(whole) // 4 - 1] + whole[-1]
-    small = _best_of_three(PARSERS[parser], quarter)
-    large = _best_of_three(PARSERS[parser], whole)
+    small = _best_of_five(PARSERS[parser], quarter)
+    large = _best_of_five(PARSERS[parser], whole)
     # linear: about 4×; the quadratic parsers this guards against took 16× (4 to 37 s)
-    assert large <= 8 * small + 0.02, f"{parser} on {body}: {small:.4f} s → {large:.4f} s"
+    assert large <= 8 * small + 0.05, f"{parser} on {body}: {small:.4f} s → {large:.4f} s"
     assert large < 5.0, f"{parser} on {body}: {large:.2f} s"

@@ -12,6 +12,7 @@ from app.bot.pulls.evidence_md import MAX_CHARS, evidence_markdown
 from app.engine.model import Query, QueryEffect, Recommendation, RelKind, recommendation_id
 from app.engine.proof.confidence import CREATE_WEIGHTS, DROP_WEIGHTS, Assessment, Confidence
 from app.engine.proof.evidence import Evidence, Failed, PlanCheck, StatementEvidence, Timing
+from app.engine.proof.method import Cause, Measurement, Method
 from app.engine.proof.twin import HIDDEN, PLANS_ONLY
 from app.engine.report import Report
 from tests.fakes import column, snapshot, table
@@ -274,7 +275,7 @@ def test_estimates_only_when_not_validated() -> None:
         effects=(QueryEffect(Query("SELECT a || 'x@y.z' FROM orders", calls=7), 900.0, 4.0),),
     )
     md = evidence_markdown(report_for(rec, None), rec)
-    assert "Not measured: validation did not run" in md and "x@y.z" not in md
+    assert "**Not measured**: validation did not run for it." in md and "x@y.z" not in md
     assert "| Q1 | `SELECT a \\|\\| $1 FROM orders` | read | 7 | 900.0 → 4.0 | — | — | — |" in md
     assert "not measured |" in md and "```mermaid" not in md
     many = dataclasses.replace(rec, effects=rec.effects * 1000)  # no plans to cut: rows go
@@ -327,7 +328,7 @@ def test_a_drop_checked_by_its_plans_says_so_and_shows_them() -> None:
         evidence = Evidence(
             "target",
             (StatementEvidence(query, False, notes=("planned only",)),),
-            method=method,
+            drop_method=method,
             plans=checks,
         )
         md = evidence_markdown(report_for(DROP, evidence), DROP)
@@ -336,3 +337,88 @@ def test_a_drop_checked_by_its_plans_says_so_and_shows_them() -> None:
         assert "`orders_email_idx` → `orders_email_key`, est. cost 8.4 → 8.4" in md
         assert "`orders_email_idx` → no index" in md
         assert "x@y.z" not in md  # statements are redacted there too
+
+
+# ---------------------------------------------------------------------- every sentence true
+
+HYPOPG = Measurement(
+    Method.estimate_only,
+    Cause.mode,
+    "the repository's validation mode, hypopg, measures nothing (planner estimates only)",
+)
+
+
+def with_measurement(report: Report, rec: Recommendation, m: Measurement) -> Report:
+    rid = recommendation_id(rec)
+    moved = dataclasses.replace(report.assessments[rid], measured=m)
+    return dataclasses.replace(report, assessments={rid: moved})
+
+
+def test_an_unmeasured_recommendation_says_so_and_why() -> None:
+    rec = dataclasses.replace(
+        CREATE, effects=(QueryEffect(Query("SELECT * FROM orders WHERE customer_id = $1"), 9, 1),)
+    )
+    report = with_measurement(report_for(rec, None, 0.3), rec, HYPOPG)
+    md = evidence_markdown(report, rec)
+    assert "#### Evidence\n" in md and "#### Measured evidence" not in md
+    assert (
+        "**Method: `estimate-only`** (`mode`). **Not measured**: the repository's validation "
+        "mode, hypopg, measures nothing (planner estimates only). The costs below are the "
+        "planner's estimates."
+    ) in md
+    assert "Nothing was timed, so the measured columns are empty." in md
+    # Nothing claims a measurement or a migration that does not exist.
+    assert "rolled back" not in md and "Times are the mean" not in md
+    assert "- **No migration was drafted**: its confidence, 30%, is below the 80% bar." in md
+    assert "alembic" not in md and "**Timeouts**" not in md and "the migration drops" not in md
+    assert "there is none to downgrade. Were it created by hand, this drops the index again:" in md
+    assert md.rstrip().endswith(
+        "Nothing was timed for this recommendation, and nothing was changed on the database.</sub>"
+    )
+
+
+def test_a_measured_recommendation_names_its_method() -> None:
+    md = evidence_markdown(report_for(CREATE, create_evidence()), CREATE, revision_file="a.py")
+    assert "**Method: `rolled-back-build`**. Measured on the target database, inside a " in md
+    assert "All timings were taken inside a transaction that was rolled back" in md
+    assert "No migration was drafted" not in md and "**Timeouts**" in md
+    sandbox = dataclasses.replace(create_evidence(), where="sandbox")
+    md = evidence_markdown(report_for(CREATE, sandbox), CREATE, revision_file="a.py")
+    assert "**Method: `sandbox`**. Measured on the sandbox copy of the database" in md
+    assert "--validate-dsn" not in md  # the App's sandbox is the operator's, not a flag
+    hidden = dataclasses.replace(create_evidence(), method=Method.hidden_index)
+    md = evidence_markdown(report_for(DROP, hidden), DROP, revision_file="d.py")
+    assert "**Method: `hidden-index`**. Measured on the target database with the index hidden" in md
+    assert "hidden from the planner in one session (`hypopg_hide_index`); nothing was" in md
+
+
+def test_a_stopped_validation_is_only_partly_measured() -> None:
+    stopped = dataclasses.replace(
+        create_evidence(), skipped="validation stopped: boom", cause=Cause.failed
+    )
+    md = evidence_markdown(report_for(CREATE, stopped, 0.3), CREATE)
+    assert "**Method: `estimate-only`** (`failed`). **Only partly measured**: validation " in md
+    assert "the confidence does not count them" in md
+    assert "Validation stopped before it finished" in md.splitlines()[-1]
+
+
+def test_an_eligible_recommendation_whose_draft_was_refused() -> None:
+    evidence = Evidence("sandbox", (statement("SELECT * FROM orders WHERE id = $1", 1, 1),))
+    refused = "the draft was refused: an index of a partitioned table; drop it by hand"
+    md = evidence_markdown(report_for(DROP, evidence), DROP, no_migration=refused)
+    assert f"- **No migration was drafted**: {refused}." in md
+    assert "alembic" not in md and "**Timeouts**" not in md
+    assert "Were it dropped by hand, this recreates it exactly as it was:" in md
+    # Without a file name, an eligible recommendation is still one a migration is drafted for.
+    assert "`alembic downgrade -1` recreates it" in evidence_markdown(
+        report_for(DROP, evidence), DROP
+    )
+
+
+def test_an_invalid_index_has_nothing_to_measure() -> None:
+    reindex = dataclasses.replace(
+        DROP, action="reindex", rule="invalid_index", ddl="REINDEX INDEX CONCURRENTLY x"
+    )
+    md = evidence_markdown(report_for(reindex, None, 0.9), reindex, revision_file="r.py")
+    assert "(`nothing-to-measure`). **Not measured**: the planner never uses an invalid" in md
+    assert "planner's estimates" not in md  # there are none for a rebuild

@@ -162,7 +162,7 @@ def test_text_has_the_confidence_breakdown_and_reasons() -> None:
     assert out.text is not None
     assert "### 1. add index on `public.orders (customer_id, created_at DESC)`" in out.text
     assert "### 2. drop index `orders_status_idx` on `public.orders`" in out.text
-    assert "not measured (the operator can give the target a sandbox;" in out.text
+    assert "not measured (estimate only): validation did not run for it" in out.text
     assert "--validate-dsn" not in out.text
     assert f"`{recommendation_id(CREATE)}` · rule `workload`" in out.text
     assert "- confidence 91% (≥ 80%: eligible for a pull request); measured on the sandbox" in (

@@ -35,7 +35,7 @@ def check(before: set[str], after: set[str], cost: tuple[float, float] = (8.0, 8
 
 def plans(*checks: PlanCheck, skipped: str | None = None) -> Evidence:
     read = StatementEvidence(Q, False, notes=("planned only",))
-    return Evidence("target", (read,), skipped=skipped, method=PLANS_ONLY, plans=checks)
+    return Evidence("target", (read,), skipped=skipped, drop_method=PLANS_ONLY, plans=checks)
 
 
 @pytest.mark.parametrize(

@@ -163,3 +163,18 @@ def test_formats() -> None:
     assert pull_url("acme/shop", 12) == "https://github.com/acme/shop/pull/12"
     assert pull_url('a"b/c d', 1) == "https://github.com/a%22b/c%20d/pull/1"
     assert pull_url("acme/shop", 3, web="https://ghe.corp/") == "https://ghe.corp/acme/shop/pull/3"
+
+
+def test_descending_keys_show_as_the_ddl_spells_them() -> None:
+    rec = {
+        "id": "create_index:bb",
+        "columns": ["user_id", "blog_id"],
+        "descending": [False, True],
+        "measurement": {"method": "estimate-only", "reason": "the 600 s budget ran out"},
+    }
+    (view,) = audit_recommendations({"recommendations": [rec]}, {})
+    assert view.columns == ("user_id", "blog_id DESC")
+    assert view.measured == "estimate-only: the 600 s budget ran out"
+    v1 = {"id": "create_index:cc", "columns": ["user_id"]}  # a version 1 report has no flags
+    (old,) = audit_recommendations({"recommendations": [v1]}, {})
+    assert old.columns == ("user_id",) and old.measured is None

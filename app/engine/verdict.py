@@ -16,6 +16,7 @@ from app.engine.proof.confidence import (
     drop_confidence,
 )
 from app.engine.proof.evidence import Evidence, EvidenceConfig, create_verdict, drop_verdict
+from app.engine.proof.reproduce import FACTOR
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +137,9 @@ def assess(
         if why is not None:
             rejected.append(Rejection(_label(rec), why))
             continue
+        lowered = conf.breakdown.get("unreproduced")
+        if lowered is not None and ev is not None:
+            rec = dataclasses.replace(rec, reasons=(*rec.reasons, _unreproduced(ev, lowered)))
         kept.append(rec)
         assessments[rid] = Assessment(conf, ev)
     return dataclasses.replace(
@@ -144,6 +148,16 @@ def assess(
         rejected=(*report.rejected, *rejected),
         assessments=assessments,
         min_confidence=config.min_confidence,
+    )
+
+
+def _unreproduced(ev: Evidence, lowered: float) -> str:
+    missed = [s for s in ev.reads() if s.measured and s.reproduced is False]
+    return (
+        f"Confidence lowered by {-lowered:.0%}: for {len(missed)} of the measured statements no "
+        f"synthesized parameter set, resampled ranges and values included, came within "
+        f"{FACTOR:g}× of the mean time and rows per call pg_stat_statements recorded, so the "
+        "timings may not be the workload's (each statement's notes give the figures)"
     )
 
 

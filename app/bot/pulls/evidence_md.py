@@ -59,6 +59,10 @@ _COMPONENTS = {
     "reviewer_memory": (
         "similar past reviews: rejections lower, merges raise (bounded −0.25…+0.10)"
     ),
+    "unreproduced": (
+        "synthesized parameter values did not reproduce what pg_stat_statements saw "
+        "(−0.5 × share of the measured time)"
+    ),
 }
 
 

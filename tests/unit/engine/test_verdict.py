@@ -10,7 +10,7 @@ import pytest
 from app.engine.advisor.audit import Report, recommendation_id
 from app.engine.advisor.scans import analyze
 from app.engine.catalog import Catalog
-from app.engine.model import Analyzed, Query, QueryEffect, Recommendation, Rejection
+from app.engine.model import Analyzed, Query, QueryEffect, QuerySource, Recommendation, Rejection
 from app.engine.proof.evidence import Evidence, StatementEvidence, Timing
 from app.engine.verdict import Affected, ProofConfig, affected, assess, workload_share
 from tests.fakes import NOW, column, snapshot, table
@@ -168,3 +168,17 @@ def test_skipped_evidence_is_kept_but_not_eligible() -> None:
     assert GOOD in result.recommendations
     conf = result.assessments[recommendation_id(GOOD)].confidence
     assert conf.breakdown["measured_speedup"] == 0.0 and not conf.eligible
+
+
+def test_a_recommendation_whose_measurements_do_not_reproduce_the_workload_says_so() -> None:
+    seen = dataclasses.replace(R1, source=QuerySource.pg_stat_statements)
+    unreproduced = dataclasses.replace(measured(R1, 10, 1, (1000, 100)), reproduced=False)
+    ev = Evidence("sandbox", (dataclasses.replace(unreproduced, query=seen),))
+    result = assess(REPORT, {recommendation_id(GOOD): ev}, now=NOW)
+    (kept,) = [r for r in result.recommendations if r.columns == GOOD.columns]
+    conf = result.assessments[recommendation_id(GOOD)].confidence
+    assert conf.breakdown["unreproduced"] == pytest.approx(-0.5) and not conf.eligible
+    assert kept.reasons[-1].startswith(
+        "Confidence lowered by 50%: for 1 of the measured statements no synthesized parameter set"
+    )
+    assert "2×" in kept.reasons[-1]

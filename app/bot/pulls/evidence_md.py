@@ -206,11 +206,17 @@ def _measurements(
     ]
     if shown < len(rows):
         lines.append(f"\n… {len(rows) - shown} more statements not shown (size limit).")
+    worst = (
+        " (for a statement with sets that reproduced what pg_stat_statements saw, those of "
+        "the worst of them: the one the index helps least)"
+        if any(line.stmt.representative for line in rows[:shown])
+        else ""
+    )
     lines += [
         "",
         "Each cell is before → after. Times are the mean over the measured parameter sets of "
-        "each set's median (p50) and 95th percentile (p95); buffers are shared buffers hit + "
-        "read by one run; est. cost is the planner's estimate.",
+        f"each set's median (p50) and 95th percentile (p95){worst}; buffers are shared "
+        "buffers hit + read by one run; est. cost is the planner's estimate.",
         "",
     ]
     problems = [problem for line in rows[:shown] for problem in line.problems]

@@ -311,3 +311,13 @@ def test_a_name_holding_concurrently_does_not_make_a_statement_concurrent() -> N
     md = evidence_markdown(report, rec)
     assert "Recreate it by hand with its original definition" in md
     assert "recreates it exactly as it was" not in md
+
+
+def test_a_statement_judged_on_its_worst_representative_set_is_said_to_be() -> None:
+    plain = evidence_markdown(report_for(CREATE, create_evidence()), CREATE, revision_file="x.py")
+    assert "the worst of them" not in plain
+    first, *rest = create_evidence().statements
+    judged = dataclasses.replace(first, reproduced=True, representative=("common", "rare"))
+    ev = dataclasses.replace(create_evidence(), statements=(judged, *rest))
+    md = evidence_markdown(report_for(CREATE, ev), CREATE, revision_file="x.py")
+    assert "those of the worst of them: the one the index helps least" in md

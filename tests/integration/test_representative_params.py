@@ -52,7 +52,6 @@ Q6 = (
     "WHERE l_shipdate >= $1 AND l_shipdate < $2 AND l_discount BETWEEN $3 AND $4 "
     "AND l_quantity < $5"
 )
-INDEX = "lineitem_l_shipdate_idx"
 
 
 def seed(dsn: str) -> None:
@@ -74,13 +73,14 @@ def seed(dsn: str) -> None:
                 )
 
 
-def shipdate_index() -> Recommendation:
+def index_on(table: str, column: str) -> Recommendation:
+    name = f"{table}_{column}_idx"
     return Recommendation(
         action="create_index",
-        table="public.lineitem",
-        columns=("l_shipdate",),
-        index_name=INDEX,
-        ddl=f"CREATE INDEX CONCURRENTLY {INDEX} ON public.lineitem USING btree (l_shipdate)",
+        table=f"public.{table}",
+        columns=(column,),
+        index_name=name,
+        ddl=f"CREATE INDEX CONCURRENTLY {name} ON public.{table} USING btree ({column})",
     )
 
 
@@ -91,7 +91,7 @@ def measured(dsn: str, *sets: ParamSet) -> tuple[Evidence, Catalog]:
         assert isinstance(stmt, Analyzed), stmt
         ev = validate(
             target,
-            shipdate_index(),
+            index_on("lineitem", "l_shipdate"),
             [Planned(Affected(stmt, False), sets)],
             where="target",
             budget=Budget(runs=5),
@@ -162,7 +162,13 @@ def test_a_statement_no_synthesized_range_reproduces_loses_confidence(fresh_db15
         more = resample_sets(stmt, catalog, tuple(first))
         assert len(first) == 3 and len(more) == 6
         plan = Planned(Affected(stmt, False), tuple(first), synthesized=True, resample=tuple(more))
-        ev = validate(target, shipdate_index(), [plan], where="target", budget=Budget(runs=3))
+        ev = validate(
+            target,
+            index_on("lineitem", "l_shipdate"),
+            [plan],
+            where="target",
+            budget=Budget(runs=3),
+        )
     assert ev.skipped is None
     (measured,) = ev.statements
     assert measured.reproduced is False and measured.representative == ()
@@ -179,3 +185,48 @@ def test_a_statement_no_synthesized_range_reproduces_loses_confidence(fresh_db15
     )
     assert conf.breakdown["unreproduced"] < 0, conf  # −0.5, or the whole score if lower
     assert abs(sum(conf.breakdown.values()) - conf.score) < 1e-3
+
+
+ORDERS = """
+CREATE EXTENSION pg_stat_statements;
+CREATE TABLE orders (id bigint PRIMARY KEY, status text NOT NULL, total numeric NOT NULL);
+INSERT INTO orders
+SELECT g, CASE WHEN g % 20 < 14 THEN 'shipped' WHEN g % 20 < 19 THEN 'draft'
+               ELSE 'state-' || g % 997 END, g % 1000
+FROM generate_series(1, 200000) AS g;
+ALTER TABLE orders SET (autovacuum_enabled = off);
+VACUUM ANALYZE orders;
+SELECT pg_stat_statements_reset()
+"""
+
+
+def test_a_resampled_set_that_reproduces_the_workload_is_the_one_judged(fresh_db15: str) -> None:
+    """The workload reads drafts (a quarter of the rows); the first sets read shipped orders
+    (70 %) and rare states, none within 2× of its rows, so other values are drawn: the
+    second most common one reproduces it and the statement is judged on it."""
+    with psycopg.connect(fresh_db15, autocommit=True) as conn:
+        for statement in ORDERS.split(";\n"):
+            conn.execute(statement.encode())
+        for _ in range(10):
+            conn.execute(b"SELECT id FROM orders WHERE status = %s", ("draft",))
+    with connect(fresh_db15) as target:
+        catalog = Catalog(target.snapshot())
+        (query,) = [q for q in target.workload() if "orders" in q.text]
+        assert query.calls == 10 and query.rows == 10 * 50_000
+        stmt = analyze(query, catalog)
+        assert isinstance(stmt, Analyzed), stmt
+        first, _ = parameter_sets(stmt, catalog)
+        more = resample_sets(stmt, catalog, tuple(first))
+        assert first[0].values == ("shipped",) and more[0].values == ("draft",)
+        plan = Planned(Affected(stmt, False), tuple(first), synthesized=True, resample=tuple(more))
+        rec = index_on("orders", "status")
+        ev = validate(target, rec, [plan], where="target", budget=Budget(runs=3))
+    assert ev.skipped is None
+    (measured,) = ev.statements
+    assert measured.reproduced is True and measured.representative == ("other-0",)
+    assert {p.label for p in measured.pairs()} >= {"common", "other-0"}
+    (judged,) = [p for p in measured.pairs() if p.label == "other-0"]
+    assert judged.before.rows == 50_000 and measured.ms() == (judged.before.p50, judged.after.p50)
+    (note,) = measured.notes
+    assert "did not reproduce it within 2×" in note and "more were drawn" in note, note
+    assert "judged on the worst of those that did (other-0)" in note

@@ -205,7 +205,7 @@ class _Validation:
             seen = observed(p.affected.statement.query)
             if seen is None or p.affected.write or not p.synthesized:
                 continue
-            first = self.before[i]
+            first = list(self.before[i])
             kept = representative(seen, first)
             if not kept:
                 extra = [self._run(i, s, self.budget.resample_runs) for s in p.resample]

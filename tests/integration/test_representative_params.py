@@ -229,4 +229,5 @@ def test_a_resampled_set_that_reproduces_the_workload_is_the_one_judged(fresh_db
     assert judged.before.rows == 50_000 and measured.ms() == (judged.before.p50, judged.after.p50)
     (note,) = measured.notes
     assert "did not reproduce it within 2×" in note and "more were drawn" in note, note
+    assert note.count("other-0 ") == 1
     assert "judged on the worst of those that did (other-0)" in note

@@ -142,15 +142,16 @@ def resample_sets(
     """
     binds = bindings(stmt, catalog)
     ranged = bool(_range_columns(binds, catalog))
-    draws = [
-        _Draw(f"{name}-{n}" if ranged else f"other-{k}", width, start, k)
-        for k, (n, start, name, width) in enumerate(
-            (n, start, name, width)
-            for n, start in enumerate(RESAMPLE_STARTS, 1)
-            for name, width in WIDTHS.items()
-        )
+    combos = [
+        (n, start, name, width)
+        for n, start in enumerate(RESAMPLE_STARTS, 1)
+        for name, width in WIDTHS.items()
     ]
-    return _sets(binds, catalog, tuple(draws), exclude)[:MAX_RESAMPLES]
+    draws = tuple(
+        _Draw(f"{name}-{n}" if ranged else f"other-{k}", width, start, k)
+        for k, (n, start, name, width) in enumerate(combos)
+    )
+    return _sets(binds, catalog, draws, exclude)[:MAX_RESAMPLES]
 
 
 def _sets(

@@ -54,6 +54,14 @@ def test_a_set_reproduces_within_twice_on_time_and_on_rows(
     assert reproduces(SEEN, t("x", ms, rows)) is expected
 
 
+def test_many_rows_per_call_only_a_much_slower_run_is_a_mismatch() -> None:
+    rows = Observed(40.0, 50_000.0)  # sending 50,000 rows is in pg_stat_statements' time
+    assert reproduces(rows, t("x", 5.0, 50_000.0))
+    assert reproduces(rows, t("x", 80.0, 60_000.0))
+    assert not reproduces(rows, t("x", 81.0, 50_000.0))
+    assert not reproduces(rows, t("x", 5.0, 140_000.0))
+
+
 def test_floors_keep_tiny_differences_from_counting() -> None:
     fast = Observed(0.02, 0.0)
     assert reproduces(fast, t("x", 0.05, 1.0))  # 0.02 vs 0.05 ms and 0 vs 1 row: floors

@@ -27,6 +27,7 @@ from app.engine.ddl import drop_index_sql, quote_ident, restate_create_index
 from app.engine.model import Recommendation
 from app.engine.proof.evidence import Evidence, Run, StatementEvidence, Timing, plan_index_names
 from app.engine.proof.method import Cause
+from app.engine.proof.reproduce import describe, observed, representative
 from app.engine.verdict import Affected
 
 log = structlog.get_logger(__name__)
@@ -53,6 +54,8 @@ class Budget:
     warmup: int = 1
     #: Stop repeating a parameter set after this long (at least three runs are kept).
     set_budget_ms: float = 3_000.0
+    #: Measured runs of each resampled parameter set (before the change only, unless kept).
+    resample_runs: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,10 @@ class Planned:
     affected: Affected
     param_sets: tuple[ParamSet, ...]
     notes: tuple[str, ...] = ()
+    #: The sets were drawn from pg_stats (not captured): check that they reproduce what
+    #: pg_stat_statements saw, and draw ``resample`` when none does.
+    synthesized: bool = False
+    resample: tuple[ParamSet, ...] = ()
 
 
 def change_sql(rec: Recommendation) -> str:
@@ -103,6 +110,11 @@ class _Validation:
         self.before: dict[int, list[Run]] = {}
         self.after: dict[int, list[Run]] = {}
         self.notes: dict[int, list[str]] = {i: list(p.notes) for i, p in enumerate(planned)}
+        self.sets: dict[int, tuple[ParamSet, ...]] = {
+            i: p.param_sets or (ParamSet("literal", ()),) for i, p in enumerate(planned)
+        }
+        self.reproduced: dict[int, bool] = {}
+        self.representative: dict[int, tuple[str, ...]] = {}
         self.prepared: list[int] = []
         self.change_ms: float | None = None
         self.index_bytes: int | None = None
@@ -122,6 +134,7 @@ class _Validation:
                 self.session.rows(Q_CUSTOM_PLANS)
                 self._prepare_all()
                 self._measure(self.before)
+                self._reproduce()
                 skipped = self._change()
                 if skipped is None:
                     self._measure(self.after)
@@ -173,20 +186,40 @@ class _Validation:
             self.prepared.append(i)
 
     def _measure(self, into: dict[int, list[Run]]) -> None:
+        for i, _ in self._measurable():
+            into[i] = [self._run(i, params, self.budget.runs) for params in self.sets[i]]
+
+    def _run(self, i: int, params: ParamSet, runs: int) -> Run:
+        return run_prepared(
+            self.session,
+            self.name(i),
+            params,
+            runs=runs,
+            warmup=self.budget.warmup,
+            budget_ms=self.budget.set_budget_ms,
+            timeout_ms=self.budget.statement_timeout_ms,
+        )
+
+    def _reproduce(self) -> None:
+        """Check each synthesized read against pg_stat_statements; resample when none fits.
+
+        Resampled sets that reproduce the statement join its sets (measured after the change
+        too); the others are dropped. The engine decides; this only runs the statements.
+        """
         for i, p in self._measurable():
-            sets = p.param_sets or (ParamSet("literal", ()),)
-            into[i] = [
-                run_prepared(
-                    self.session,
-                    self.name(i),
-                    params,
-                    runs=self.budget.runs,
-                    warmup=self.budget.warmup,
-                    budget_ms=self.budget.set_budget_ms,
-                    timeout_ms=self.budget.statement_timeout_ms,
-                )
-                for params in sets
-            ]
+            seen = observed(p.affected.statement.query)
+            if seen is None or p.affected.write or not p.synthesized:
+                continue
+            first = list(self.before[i])
+            kept = representative(seen, first)
+            if not kept:
+                extra = [self._run(i, s, self.budget.resample_runs) for s in p.resample]
+                kept = representative(seen, extra)
+                self.sets[i] += tuple(s for s in p.resample if s.label in kept)
+                self.before[i] += [r for r in extra if r.label in kept]
+                self.notes[i].append(describe(seen, [*first, *extra], len(extra), kept))
+            self.reproduced[i] = bool(kept)
+            self.representative[i] = kept
 
     def _change(self) -> str | None:
         """Make the change in a savepoint; the reason it could not be made, or None."""
@@ -243,6 +276,8 @@ class _Validation:
             before=tuple(self.before.get(i, ())),
             after=tuple(self.after.get(i, ())),
             notes=tuple(self.notes[i]),
+            reproduced=self.reproduced.get(i),
+            representative=self.representative.get(i, ()),
         )
 
     def _used(self) -> bool | None:

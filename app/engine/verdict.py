@@ -25,6 +25,7 @@ from app.engine.proof.confidence import (
 from app.engine.proof.evidence import Evidence, EvidenceConfig, create_verdict, drop_verdict
 from app.engine.proof.measured import measurement
 from app.engine.proof.method import Measurement
+from app.engine.proof.reproduce import FACTOR
 from app.engine.proof.twin import DROPPED, still_used, twin_reason, twin_verdict
 from app.engine.report import Report, settle_coverage
 
@@ -157,6 +158,9 @@ def assess(
         if why is not None:
             rejected.append(Rejection(_label(rec), why))
             continue
+        lowered = conf.breakdown.get("unreproduced")
+        if lowered is not None and ev is not None:
+            rec = dataclasses.replace(rec, reasons=(*rec.reasons, _unreproduced(ev, lowered)))
         kept.append(rec)
         assessments[rid] = Assessment(
             conf, ev, measured=measurement(rec, ev, unmeasured=unmeasured)
@@ -200,6 +204,16 @@ def _twin_proof(
         return rec, False
     reason = twin_reason(ev.drop_method or DROPPED, dropped, twin, users)
     return dataclasses.replace(rec, reasons=(*rec.reasons, reason)), True
+
+
+def _unreproduced(ev: Evidence, lowered: float) -> str:
+    missed = [s for s in ev.reads() if s.measured and s.reproduced is False]
+    return (
+        f"Confidence lowered by {-lowered:.0%}: for {len(missed)} of the measured statements no "
+        f"synthesized parameter set, resampled ranges and values included, came within "
+        f"{FACTOR:g}× of the mean time and rows per call pg_stat_statements recorded, so the "
+        "timings may not be the workload's (each statement's notes give the figures)"
+    )
 
 
 def _label(rec: Recommendation) -> str:

@@ -16,7 +16,7 @@ from app.adapters.target_pg import Target, connect
 from app.adapters.validate import Budget, Planned, validate
 from app.adapters.whatif import make_oracle
 from app.engine.advisor.audit import AuditConfig, audit
-from app.engine.advisor.params import ParamSet, parameter_sets
+from app.engine.advisor.params import ParamSet, parameter_sets, resample_sets
 from app.engine.advisor.samples import Values, captured, read_log_samples
 from app.engine.advisor.selection import Progress
 from app.engine.advisor.sightings import (
@@ -199,7 +199,9 @@ def _planned(
         sets = [ParamSet(f"captured-{n}", v) for n, v in enumerate(values, 1)]
         return Planned(target, tuple(sets))
     synthesised, notes = parameter_sets(stmt, catalog)
-    return Planned(target, tuple(synthesised), tuple(notes))
+    first = tuple(synthesised)
+    more = tuple(resample_sets(stmt, catalog, first)) if first else ()
+    return Planned(target, first, tuple(notes), synthesized=bool(first), resample=more)
 
 
 def _open_sandbox(stack: ExitStack, dsn: str | None) -> Target | None:

@@ -63,6 +63,10 @@ _COMPONENTS = {
     "reviewer_memory": (
         "similar past reviews: rejections lower, merges raise (bounded −0.25…+0.10)"
     ),
+    "unreproduced": (
+        "synthesized parameter values did not reproduce what pg_stat_statements saw "
+        "(−0.5 × share of the measured time)"
+    ),
 }
 
 
@@ -221,12 +225,18 @@ def _measurements(
     ]
     if shown < len(rows):
         lines.append(f"\n… {len(rows) - shown} more statements not shown (size limit).")
+    worst = (
+        " (for a statement with sets that reproduced what pg_stat_statements saw, those of "
+        "the worst of them: the one the index helps least)"
+        if any(line.stmt.representative for line in rows[:shown])
+        else ""
+    )
     timed = any(line.measured is not None for line in rows[:shown])
     lines += [
         "",
         "Each cell is before → after. Times are the mean over the measured parameter sets of "
-        "each set's median (p50) and 95th percentile (p95); buffers are shared buffers hit + "
-        "read by one run; est. cost is the planner's estimate."
+        f"each set's median (p50) and 95th percentile (p95){worst}; buffers are shared "
+        "buffers hit + read by one run; est. cost is the planner's estimate."
         if timed
         else "Each cell is before → after; est. cost is the planner's estimate. Nothing was "
         "timed, so the measured columns are empty.",

@@ -245,8 +245,9 @@ def _heading(rec: Recommendation) -> str:
 
 
 def _part(key: str, part: float) -> str:
-    """``measured speedup 0.350``; reviewer memory is signed, as it can lower the score."""
-    shown = f"{part:+.3f}".replace("-", "−") if key == "reviewer_memory" else f"{part:.3f}"
+    """``measured speedup 0.350``; reviewer memory and negative parts are signed."""
+    signed = key == "reviewer_memory" or part < 0
+    shown = f"{part:+.3f}".replace("-", "−") if signed else f"{part:.3f}"
     return f"{md.text(key.replace('_', ' '), 40)} {shown}"
 
 

@@ -1,4 +1,11 @@
-"""Realistic values for ``$n`` placeholders from pg_stats: common, typical and rare values."""
+"""Realistic values for ``$n`` placeholders from pg_stats: common, typical and rare values.
+
+Two bounds on one column (``col >= $1 AND col < $2``, ``BETWEEN``, or bounds split across
+the WHERE) are drawn together as one range with ordered bounds (see
+:mod:`app.engine.advisor.ranges`): a wide range for the common set, a typical one, a narrow
+one for the rare set; :func:`resample_sets` gives more ranges (narrow, typical, wide at other
+positions) and other values, for when the first sets do not reproduce what the workload saw.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,16 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
+from app.engine.advisor.ranges import (
+    NARROW,
+    TYPICAL,
+    WIDE,
+    WIDTHS,
+    at_fraction,
+    bound,
+    distribution,
+    draw,
+)
 from app.engine.advisor.scans import prepare
 from app.engine.catalog import Catalog
 from app.engine.model import Analyzed, ColumnStats
@@ -38,6 +55,31 @@ class Binding:
     role: str = "unknown"
     #: ``lower`` / ``upper`` when the column is compared through that function.
     transform: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Draw:
+    """How one parameter set is drawn: its label, its ranges, and its equality values."""
+
+    label: str
+    #: Fraction of the rows a range (two bounds on one column) selects, and where it starts.
+    width: float
+    start: float
+    #: ``None``: lone bounds and equality values by label (common, typical, rare); ``k``: the
+    #: k-th alternative value, and lone bounds that keep ``width`` of the rows.
+    alternative: int | None = None
+
+
+#: The first sets: the common one selects many rows, the rare one few.
+FIRST_DRAWS = (
+    _Draw("common", WIDE, 0.1),
+    _Draw("typical", TYPICAL, 0.5 - TYPICAL / 2),
+    _Draw("rare", NARROW, 0.9),
+)
+#: Where resampled ranges start (fractions of the rows below their lower bound).
+RESAMPLE_STARTS = (0.25, 0.6)
+#: At most this many resampled sets per statement.
+MAX_RESAMPLES = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +130,65 @@ def parameter_sets(stmt: Analyzed, catalog: Catalog) -> tuple[list[ParamSet], li
         for b in binds
         if b.role in ("unknown", "unique")
     ]
+    return _sets(binds, catalog, FIRST_DRAWS, ()), notes
+
+
+def resample_sets(
+    stmt: Analyzed, catalog: Catalog, exclude: tuple[ParamSet, ...] = ()
+) -> list[ParamSet]:
+    """More sets for when the first ones do not reproduce the workload: other ranges (narrow,
+    typical and wide, at other positions) and other values; none that repeats ``exclude``.
+
+    Labels name the range width and position (``wide-2``) when the statement has a range,
+    else ``other-k``.
+    """
+    binds = bindings(stmt, catalog)
+    ranged = bool(_range_columns(binds, catalog))
+    combos = [
+        (n, start, name, width)
+        for n, start in enumerate(RESAMPLE_STARTS, 1)
+        for name, width in WIDTHS.items()
+    ]
+    draws = tuple(
+        _Draw(f"{name}-{n}" if ranged else f"other-{k}", width, start, k)
+        for k, (n, start, name, width) in enumerate(combos)
+    )
+    return _sets(binds, catalog, draws, exclude)[:MAX_RESAMPLES]
+
+
+def _sets(
+    binds: tuple[Binding, ...],
+    catalog: Catalog,
+    draws: tuple[_Draw, ...],
+    exclude: tuple[ParamSet, ...],
+) -> list[ParamSet]:
+    ranges = _range_columns(binds, catalog)
+    seen = [s.values for s in exclude]
     sets: list[ParamSet] = []
-    for label in ("common", "typical", "rare"):
-        values = tuple(_value(b, catalog, label) for b in binds)
+    for how in draws:
+        drawn = {key: draw(stats, how.start, how.width) for key, stats in ranges.items()}
+        values = tuple(_value(b, catalog, how, drawn) for b in binds)
         if all(v is None for v, b in zip(values, binds, strict=True) if b.role != "unknown"):
             continue
-        if values not in [s.values for s in sets]:
-            sets.append(ParamSet(label, values))
-    return sets, notes
+        if values not in seen:
+            seen.append(values)
+            sets.append(ParamSet(how.label, values))
+    return sets
+
+
+def _range_columns(
+    binds: tuple[Binding, ...], catalog: Catalog
+) -> dict[tuple[str, str], ColumnStats]:
+    """Columns with both a lower and an upper bound: their bounds are drawn as one range."""
+    roles: dict[tuple[str, str], set[str]] = {}
+    for b in binds:
+        if b.role in ("lower", "upper") and b.table and b.column:
+            roles.setdefault((b.table, b.column), set()).add(b.role)
+    return {
+        key: stats
+        for key, found in roles.items()
+        if found == {"lower", "upper"} and (stats := _stats(catalog, key[0], key[1])) is not None
+    }
 
 
 def _dml_bindings(tree: exp.Expr, catalog: Catalog) -> dict[int, Binding]:
@@ -224,18 +317,38 @@ def _base_column(
     return None
 
 
-def _value(binding: Binding, catalog: Catalog, label: str) -> str | None:
+def _stats(catalog: Catalog, table_name: str, column: str) -> ColumnStats | None:
+    table = catalog.table(table_name)
+    col = table.column(column) if table else None
+    return col.stats if col is not None else None
+
+
+def _value(
+    binding: Binding,
+    catalog: Catalog,
+    how: _Draw,
+    drawn: Mapping[tuple[str, str], tuple[str, str] | None],
+) -> str | None:
     if binding.role == "limit":
         return LIMIT_VALUE
     if binding.role == "offset":
         return OFFSET_VALUE
     if binding.table is None or binding.column is None or binding.role == "unique":
         return None
-    table = catalog.table(binding.table)
-    col = table.column(binding.column) if table else None
-    if col is None or col.stats is None:
+    stats = _stats(catalog, binding.table, binding.column)
+    if stats is None:
         return None
-    value = _from_stats(col.stats, binding.role, label)
+    key = (binding.table, binding.column)
+    if key in drawn:
+        pair = drawn[key]
+        value = None if pair is None else pair[0] if binding.role == "lower" else pair[1]
+    elif binding.role in ("lower", "upper") and how.alternative is not None:
+        value = bound(stats, binding.role, how.width)
+    elif how.alternative is not None:
+        found = _alternatives(stats)
+        value = found[how.alternative % len(found)] if found else None
+    else:
+        value = _from_stats(stats, binding.role, how.label)
     if value is not None and binding.transform == "lower":
         return value.lower()
     if value is not None and binding.transform == "upper":
@@ -243,11 +356,23 @@ def _value(binding: Binding, catalog: Catalog, label: str) -> str | None:
     return value
 
 
+def _alternatives(stats: ColumnStats) -> list[str]:
+    """Other equality values: the next most common ones, then histogram quantiles."""
+    points = distribution(ColumnStats(histogram_bounds=stats.histogram_bounds))
+    quantiles = [v for q in (0.25, 0.75, 0.1, 0.9) if (v := at_fraction(points, q)) is not None]
+    found: list[str] = []
+    for value in (*stats.most_common_vals[1:3], *quantiles, *stats.most_common_vals[3:5]):
+        if value not in found:
+            found.append(value)
+    return found
+
+
 def _from_stats(stats: ColumnStats, role: str, label: str) -> str | None:
     """Pick a value: MCVs for common, the histogram's middle for typical, its edge for rare.
 
-    For a range bound the choice is turned around so that the rows it selects match the
-    label: ``col > v`` selects few rows when ``v`` is near the top of the histogram.
+    For a lone range bound the choice is turned around so that the rows it selects match the
+    label: ``col > v`` selects few rows when ``v`` is near the top of the column's values
+    (the histogram, else the most common values sorted by value, not by frequency).
     """
     mcv, hist = stats.most_common_vals, stats.histogram_bounds
     if role in ("eq", "insert"):
@@ -256,13 +381,11 @@ def _from_stats(stats: ColumnStats, role: str, label: str) -> str | None:
         if label == "typical" and hist:
             return hist[len(hist) // 2]
         if label == "rare":
+            # The least frequent of the most common values (the list is ordered by frequency).
             return hist[1] if len(hist) > 2 else (mcv[-1] if mcv else None)
         return mcv[0] if mcv else (hist[len(hist) // 2] if hist else None)
-    values = hist or mcv
-    if not values:
-        return None
     position = {"common": 0.1, "typical": 0.5, "rare": 0.95}[label]
     if role == "upper":
         position = 1 - position
     # ``col > v`` keeps rows above v: a low v ("common") keeps many, a high v keeps few.
-    return values[min(int(position * (len(values) - 1)), len(values) - 1)]
+    return at_fraction(distribution(stats), position)

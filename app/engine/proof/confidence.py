@@ -26,6 +26,11 @@ an invalid index is safe by construction, as the planner never uses it; an exact
 safe when the plans of the statements that used it use its twin without it) and
 ``stats_freshness`` (0.2, as above). ``reindex`` is judged like a drop.
 
+When the synthesized parameter values reproduced none of the parameter sets' statements as
+pg_stat_statements saw them (``app.engine.proof.reproduce``), a negative part,
+``unreproduced``, takes away 0.5 × the share of the measured reads' workload time in those
+statements: the timings may not be the workload's, so they prove less.
+
 Without measurements the measured components are 0, so an unmeasured recommendation never
 reaches the 0.80 a pull request needs. The breakdown reports each weighted contribution; they
 sum to the confidence. Reviewer memory (``feedback.apply_memory``) may then add one more part,
@@ -41,6 +46,7 @@ from datetime import datetime
 from app.engine.model import Recommendation, Table
 from app.engine.proof.evidence import Evidence, balance, estimated_gain, weighted_noise_margin
 from app.engine.proof.method import Measurement
+from app.engine.proof.reproduce import PENALTY, unreproduced_share
 
 #: The lowest confidence that may open a pull request; configuration may only raise it.
 MIN_CONFIDENCE = 0.80
@@ -139,6 +145,31 @@ def create_confidence(
     threshold: float = MIN_CONFIDENCE,
 ) -> Confidence:
     """Confidence in a new index from its measurements (see the module docstring)."""
+    found = _create_parts(
+        evidence,
+        workload_share=workload_share,
+        table=table,
+        now=now,
+        writes_table=writes_table,
+        threshold=threshold,
+    )
+    missed = unreproduced_share(evidence)
+    if missed <= 0:
+        return found
+    score = round(max(0.0, found.score - PENALTY * missed), 4)
+    parts = {**found.breakdown, "unreproduced": round(score - found.score, 4)}
+    return Confidence(score, parts, threshold)
+
+
+def _create_parts(
+    evidence: Evidence | None,
+    *,
+    workload_share: float,
+    table: Table | None,
+    now: datetime,
+    writes_table: bool,
+    threshold: float,
+) -> Confidence:
     scores = dict.fromkeys(CREATE_WEIGHTS, 0.0)
     scores["workload_share"] = workload_share / FULL_SHARE
     scores["stats_freshness"] = freshness(table, now)

@@ -1,4 +1,5 @@
 """Measured evidence for one recommendation: timings before and after, and what they prove."""
+# Long module: the evidence values and the judgement over them read as one.
 
 from __future__ import annotations
 
@@ -114,6 +115,11 @@ class StatementEvidence:
     after: tuple[Run, ...] = ()
     #: Why the statement was not (fully) measured, e.g. an unbound ``$n``.
     notes: tuple[str, ...] = ()
+    #: Some synthesized parameter set reproduced what pg_stat_statements saw for the
+    #: statement (``app.engine.proof.reproduce``); ``None``: not checked.
+    reproduced: bool | None = None
+    #: Labels of the parameter sets that reproduced it: the statement is judged on the worst.
+    representative: tuple[str, ...] = ()
 
     def pairs(self) -> list[Pair]:
         """Parameter sets measured on both sides.
@@ -137,11 +143,24 @@ class StatementEvidence:
         """At least one parameter set has timings before and after."""
         return bool(self.pairs())
 
-    def means(self) -> Means | None:
-        """Means over the parameter sets measured on both sides (None: nothing measured)."""
+    def judged(self) -> list[Pair]:
+        """The pairs the statement is judged on: the representative ones when any were
+        measured on both sides, else every pair."""
         pairs = self.pairs()
+        chosen = [p for p in pairs if p.label in self.representative]
+        return chosen or pairs
+
+    def means(self) -> Means | None:
+        """Means over the parameter sets measured on both sides (None: nothing measured).
+
+        With representative sets, the worst of them (the largest after / before ratio)
+        stands alone: a recommendation must hold for every case that looks like the workload.
+        """
+        pairs = self.judged()
         if not pairs:
             return None
+        if self.representative and any(p.label in self.representative for p in pairs):
+            pairs = [max(pairs, key=lambda p: p.ratio)]
         mean = statistics.fmean
         return Means(
             p50=(mean(p.before.p50 for p in pairs), mean(p.after.p50 for p in pairs)),
@@ -387,7 +406,7 @@ def weighted_noise_margin(evidence: Evidence) -> float:
     """How many noise widths the median moved, averaged over measured reads by calls."""
     total = weight = 0.0
     for stmt in evidence.reads():
-        for pair in stmt.pairs():
+        for pair in stmt.judged():
             calls = max(stmt.query.calls, 1)
             noise = max(pair.noise_ms, 0.01 * pair.before.p50, 1e-3)
             total += calls * (pair.before.p50 - pair.after.p50) / noise

@@ -13,6 +13,7 @@ from app.engine.model import (
     Analyzed,
     Query,
     QueryEffect,
+    QuerySource,
     Recommendation,
     Rejection,
     recommendation_id,
@@ -202,3 +203,17 @@ def test_a_refuted_index_is_named_with_its_sort_direction() -> None:
     result = assess(report, {recommendation_id(mixed): slower}, now=NOW)
     (rejection,) = result.rejected
     assert rejection.candidate == "public.orders (status, customer_id DESC)"
+
+
+def test_a_recommendation_whose_measurements_do_not_reproduce_the_workload_says_so() -> None:
+    seen = dataclasses.replace(R1, source=QuerySource.pg_stat_statements)
+    unreproduced = dataclasses.replace(measured(R1, 10, 1, (1000, 100)), reproduced=False)
+    ev = Evidence("sandbox", (dataclasses.replace(unreproduced, query=seen),))
+    result = assess(REPORT, {recommendation_id(GOOD): ev}, now=NOW)
+    (kept,) = [r for r in result.recommendations if r.columns == GOOD.columns]
+    conf = result.assessments[recommendation_id(GOOD)].confidence
+    assert conf.breakdown["unreproduced"] == pytest.approx(-0.5) and not conf.eligible
+    assert kept.reasons[-1].startswith(
+        "Confidence lowered by 50%: for 1 of the measured statements no synthesized parameter set"
+    )
+    assert "2×" in kept.reasons[-1]

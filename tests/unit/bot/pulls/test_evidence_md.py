@@ -422,3 +422,13 @@ def test_an_invalid_index_has_nothing_to_measure() -> None:
     md = evidence_markdown(report_for(reindex, None, 0.9), reindex, revision_file="r.py")
     assert "(`nothing-to-measure`). **Not measured**: the planner never uses an invalid" in md
     assert "planner's estimates" not in md  # there are none for a rebuild
+
+
+def test_a_statement_judged_on_its_worst_representative_set_is_said_to_be() -> None:
+    plain = evidence_markdown(report_for(CREATE, create_evidence()), CREATE, revision_file="x.py")
+    assert "the worst of them" not in plain
+    first, *rest = create_evidence().statements
+    judged = dataclasses.replace(first, reproduced=True, representative=("common", "rare"))
+    ev = dataclasses.replace(create_evidence(), statements=(judged, *rest))
+    md = evidence_markdown(report_for(CREATE, ev), CREATE, revision_file="x.py")
+    assert "those of the worst of them: the one the index helps least" in md

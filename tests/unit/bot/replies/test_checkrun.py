@@ -197,6 +197,9 @@ def test_text_shows_reviewer_memory_signed_and_cited() -> None:
     raised = Confidence(0.95, {"measured_speedup": 0.85, "reviewer_memory": 0.1})
     up = dataclasses.replace(report, assessments={rid: Assessment(raised)})
     assert "reviewer memory +0.100" in (output_for(up, [], {}).text or "")
+    lowered = Confidence(0.5, {"measured_speedup": 1.0, "unreproduced": -0.5})
+    down = dataclasses.replace(report, assessments={rid: Assessment(lowered)})
+    assert "unreproduced −0.500" in (output_for(down, [], {}).text or "")
 
 
 def test_no_literal_values_anywhere() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.engine.advisor.params import Binding, bindings, parameter_sets
+from app.engine.advisor.params import Binding, ParamSet, bindings, parameter_sets, resample_sets
 from app.engine.advisor.scans import analyze
 from app.engine.catalog import Catalog
 from app.engine.model import Analyzed, Column, ColumnStats, Index, Query, RelKind
@@ -168,3 +168,89 @@ def test_a_folded_placeholder_is_tied_to_the_column_it_is_compared_with() -> Non
     result = analyze(Query("SELECT id FROM users WHERE length(email) = length($1)"), VIEWS)
     assert isinstance(result, Analyzed)
     assert bindings(result, VIEWS) == (Binding(1),)
+
+
+SHIP = ColumnStats(
+    n_distinct=2526,
+    histogram_bounds=tuple(f"{1992 + i // 12}-{i % 12 + 1:02d}-01" for i in range(85)),
+)
+DISCOUNT = ColumnStats(  # ordered by frequency, as pg_stats gives it
+    n_distinct=11,
+    most_common_vals=("0.05", "0.00", "0.10", "0.03", "0.07", "0.01", "0.09"),
+    most_common_freqs=(0.2, 0.15, 0.15, 0.15, 0.15, 0.1, 0.1),
+)
+LINEITEM = Catalog(
+    snapshot(
+        table(
+            "lineitem",
+            6e6,
+            Column("l_shipdate", "date", stats=SHIP),
+            Column("l_discount", "numeric", stats=DISCOUNT),
+            Column("l_quantity", "numeric", stats=USER),
+            Column("l_extendedprice", "numeric"),
+        )
+    )
+)
+Q6 = (
+    "SELECT sum(l_extendedprice * l_discount) FROM lineitem WHERE l_shipdate >= $1 "
+    "AND l_discount BETWEEN $2 AND $3 AND l_quantity < $4 AND l_shipdate < $5"
+)
+
+
+def q6_sets() -> list[ParamSet]:
+    result = analyze(Query(Q6), LINEITEM)
+    assert isinstance(result, Analyzed)
+    first, notes = parameter_sets(result, LINEITEM)
+    assert not notes
+    return [*first, *resample_sets(result, LINEITEM, tuple(first))]
+
+
+def test_range_bounds_split_across_the_where_are_drawn_as_one_ordered_range() -> None:
+    sets = q6_sets()
+    assert [s.label for s in sets] == [
+        "common",
+        "typical",
+        "rare",
+        "narrow-1",
+        "typical-1",
+        "wide-1",
+        "narrow-2",
+        "typical-2",
+        "wide-2",
+    ]
+    for s in sets:
+        ship_low, disc_low, disc_high, _, ship_high = s.values
+        assert ship_low is not None and ship_high is not None
+        assert ship_low < ship_high, s  # ISO dates: never >= v AND < v, never inverted
+        assert disc_low is not None and disc_high is not None
+        assert float(disc_low) < float(disc_high), s
+
+
+def test_range_widths_follow_the_histogram_narrow_typical_wide() -> None:
+    months = list(SHIP.histogram_bounds)
+    by_label = {s.label: s.values for s in q6_sets()}
+    spans = {
+        label: months.index(str(v[4])) - months.index(str(v[0])) for label, v in by_label.items()
+    }
+    # 84 buckets: 1 % is one bucket (the least a histogram can tell), 10 % about 8.4 of
+    # them, 40 % about 33.6 (bounds fall on bucket edges).
+    assert spans["rare"] == spans["narrow-1"] == spans["narrow-2"] == 1
+    for label, width in (("typical", 0.1), ("typical-2", 0.1), ("common", 0.4), ("wide-1", 0.4)):
+        assert abs(spans[label] - width * 84) <= 1, (label, spans)
+
+
+def test_resampled_sets_never_repeat_the_first_ones() -> None:
+    result = analyze(Query("SELECT * FROM posts WHERE status = $1"), CATALOG)
+    assert isinstance(result, Analyzed)
+    first, _ = parameter_sets(result, CATALOG)
+    more = resample_sets(result, CATALOG, tuple(first))
+    assert {s.values for s in first}.isdisjoint({s.values for s in more})
+    assert [s.label for s in more] == ["other-0"] and more[0].values == ("draft",)
+
+
+def test_a_lone_bound_on_most_common_values_uses_their_value_order() -> None:
+    result = analyze(Query("SELECT * FROM lineitem WHERE l_discount > $1"), LINEITEM)
+    assert isinstance(result, Analyzed)
+    sets, _ = parameter_sets(result, LINEITEM)
+    values = [float(str(s.values[0])) for s in sets]
+    assert values == sorted(values) and values[0] < values[-1]  # wide to narrow, by value

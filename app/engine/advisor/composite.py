@@ -113,6 +113,17 @@ class Comparison:
         return f"chosen instead of {names}: {self.figures()}; {self.why()}"
 
 
+def tie_reason(c: Candidate, parts: Sequence[Candidate], write: float, write_parts: float) -> str:
+    """Why a composite was not planned against its parts: it could at best tie with them."""
+    names = ", ".join(p.label() for p in parts)
+    return (
+        f"compared with the chosen {names}: it could replace one index at most, its write "
+        f"cost is no lower ({write:,.0f} vs {write_parts:,.0f} cost units) and it turns no sort "
+        "into a top-N index scan; without one of those, being cheaper on estimates does not "
+        "displace the narrower index"
+    )
+
+
 def parts_of(c: Candidate, chosen: Sequence[Candidate]) -> tuple[Candidate, ...]:
     """Chosen picks on ``c``'s table with fewer keys, all of them keys of ``c``, same predicate."""
     if len(c.keys) < 2:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from app.engine.advisor.budget import fmt_bytes
 from app.engine.advisor.candidates import CandidateSet
-from app.engine.advisor.composite import Comparison, parts_of, top_n_statements
+from app.engine.advisor.composite import Comparison, parts_of, tie_reason, top_n_statements
 from app.engine.advisor.sizes import DEDUP_VERSION, estimate_size, key_bytes
 from app.engine.advisor.whatif import CostOracle, CostRequest
 from app.engine.catalog import Catalog
@@ -166,6 +166,8 @@ class _Greedy:
         self.alone: dict[Candidate, _Eval] = {}
         #: Composite → its comparison with the chosen parts (the last one made).
         self.compared: dict[Candidate, Comparison] = {}
+        #: Composite → why it was not compared with its parts: at best a near tie.
+        self.ties: dict[Candidate, str] = {}
 
     def usable(self, q: int) -> frozenset[Candidate]:
         """The current picks that statement ``q`` could use."""
@@ -282,6 +284,8 @@ class _Greedy:
                 compared = self.compared.get(c)
                 if compared is not None and compared.replaced and self.stands_alone(c):
                     reason = compared.reason_for_composite()
+                elif c in self.ties:
+                    reason = self.ties[c]
                 else:
                     reason = _superseded(c, self.chosen, self.serves) or reason
             self.rejected[c] = reason or "not chosen"
@@ -298,15 +302,27 @@ class _Greedy:
         """Let composites replace chosen narrower picks while that nets more (``composite.py``).
 
         Each round makes the best winning swap; every swap strictly raises the workload's net
-        benefit, so the loop ends.
+        benefit, so the loop ends. A composite that could at best tie (it could replace one
+        index, costs no less to write, and avoids no sort) is not planned; after a swap only
+        the composites on that table are compared again.
         """
+        dirty: set[str] | None = None  # tables whose comparisons are stale; None: all
         for _ in range(len(self.candidates)):
             best: Comparison | None = None
+            chosen = set(self.chosen)
             for c in self.candidates:
-                parts = () if c in self.chosen else parts_of(c, self.chosen)
+                parts = () if c in chosen else parts_of(c, self.chosen)
                 if not parts or not self.serves[c] or not self.stands_alone(c):
                     continue
-                found = self.compared[c] = self.compare(c, parts)
+                found = self.compared.get(c)
+                if found is None or dirty is None or c.table in dirty:
+                    statements = self.serves[c].union(*(self.serves[p] for p in parts))
+                    top_n = top_n_statements(c, parts, self.analyzed, statements)
+                    write_parts = sum(self.penalty(p) for p in parts)
+                    if not top_n and len(parts) < 2 and self.penalty(c) >= write_parts:
+                        self.ties[c] = tie_reason(c, parts, self.penalty(c), write_parts)
+                        continue
+                    found = self.compared[c] = self.compare(c, parts, statements, top_n)
                 extra = self.size(c) - sum(self.size(p) for p in found.replaced)
                 budget = self.config.storage_budget_bytes
                 if budget is not None and size_used + extra > budget:
@@ -322,10 +338,12 @@ class _Greedy:
             self.choose(best.composite)
             self.chosen.insert(at, self.chosen.pop())
             size_used += self.size(best.composite) - sum(self.size(p) for p in best.replaced)
+            dirty = {best.composite.table}
 
-    def compare(self, c: Candidate, parts: tuple[Candidate, ...]) -> Comparison:
+    def compare(
+        self, c: Candidate, parts: tuple[Candidate, ...], statements: frozenset[int], top_n: int
+    ) -> Comparison:
         """The chosen picks against ``c`` plus the parts that still pay next to it."""
-        statements = self.serves[c].union(*(self.serves[p] for p in parts))
         chosen, usable = list(self.chosen), dict(self._usable)
         with_parts = {q: self.usable(q) for q in statements}
         self.choose(c)
@@ -345,7 +363,7 @@ class _Greedy:
             benefit=self.benefit(with_c),
             write_parts=sum(self.penalty(p) for p in replaced),
             write=self.penalty(c),
-            top_n=top_n_statements(c, parts, self.analyzed, statements),
+            top_n=top_n,
         )
 
     def benefit(self, plans: dict[int, frozenset[Candidate]]) -> float:

@@ -120,3 +120,18 @@ def test_selection_keeps_customer_id_when_the_composite_costs_hot_updates() -> N
     lost = reasons["public.orders (customer_id, created_at)"]
     assert lost.startswith("compared with the chosen parts, ")
     assert lost.endswith("its write cost outweighs what it saves more"), lost
+
+
+def test_a_composite_that_could_only_tie_is_not_planned_and_says_why() -> None:
+    t = table("t", 2e5, column("a", distinct=1e5), column("b", distinct=10))
+    queries = [
+        Query("SELECT * FROM t WHERE a = $1"),
+        Query("SELECT * FROM t WHERE a = $1 AND b = $2"),
+    ]
+    sel, _ = choose(queries, snapshot(t))
+    assert chosen(sel) == ["public.t (a)"]
+    reasons = {r.candidate: r.reason for r in sel.rejected}
+    assert reasons["public.t (a, b)"].startswith(
+        "compared with the chosen public.t (a): it could replace one index at most, its write "
+        "cost is no lower (0 vs 0 cost units) and it turns no sort into a top-N index scan"
+    )

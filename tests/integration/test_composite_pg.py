@@ -8,7 +8,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from app.engine.advisor.audit import Report, recommendation_id
+from app.engine.model import recommendation_id
+from app.engine.report import Report
 from app.flows.audit_target import ValidationSpec, WorkloadSpec, audit_target
 
 #: 100,000 customers with 4 orders each, and customer 0 with 8,000 more.

@@ -158,6 +158,7 @@ def _from_chosen(
             f"{best.cost_before:,.1f} → {best.cost_after:,.1f} "
             f"({1 - best.cost_after / best.cost_before:.0%} less)"
         )
+    reasons.extend(ch.notes)
     if ch.write_penalty > 0:
         reasons.append(
             f"write overhead {ch.write_penalty:,.0f} vs weighted gain {ch.gain:,.0f} (cost units)"

@@ -5,7 +5,8 @@ serve would cost with the indexes chosen so far plus that candidate; it picks th
 largest net gain (Σ calls × cost saved − write overhead) and stops when nothing clears the
 thresholds. A final pass drops any choice that later choices made redundant. Cost lookups are
 cached on (statement, the chosen indexes that statement could use), so a round only plans the
-statements touched by the previous pick.
+statements touched by the previous pick. Then a composite may replace the chosen narrower
+picks it serves at least as well (``composite.py``): greedy additions alone cannot see that.
 """
 # Long module: one greedy algorithm with its costs and budgets; splitting it hides the loop.
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 
 from app.engine.advisor.budget import fmt_bytes
 from app.engine.advisor.candidates import CandidateSet
+from app.engine.advisor.composite import Comparison, parts_of, tie_reason, top_n_statements
 from app.engine.advisor.sizes import DEDUP_VERSION, estimate_size, key_bytes
 from app.engine.advisor.whatif import CostOracle, CostRequest
 from app.engine.catalog import Catalog
@@ -60,6 +62,8 @@ class Chosen:
     size_bytes: int
     #: Statement position → (cost without any new index, cost with only this index).
     effects: dict[int, tuple[float, float]] = field(default_factory=dict)
+    #: Why it was chosen over other options (e.g. the narrower picks a composite replaced).
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,7 @@ class _Greedy:
         config: SelectionConfig,
     ) -> None:
         self.catalog, self.config = catalog, config
+        self.analyzed = analyzed
         self.candidates = cands.candidates
         self.costs = _Costs(analyzed, oracle)
         served = [q for q, stmt in enumerate(analyzed) if stmt.scans]  # baseline for all
@@ -159,6 +164,10 @@ class _Greedy:
         #: Each candidate's value on its own (no other new index): every pick must also stand
         #: alone, since each becomes its own pull request and may be merged alone.
         self.alone: dict[Candidate, _Eval] = {}
+        #: Composite → its comparison with the chosen parts (the last one made).
+        self.compared: dict[Candidate, Comparison] = {}
+        #: Composite → why it was not compared with its parts: at best a near tie.
+        self.ties: dict[Candidate, str] = {}
 
     def usable(self, q: int) -> frozenset[Candidate]:
         """The current picks that statement ``q`` could use."""
@@ -265,13 +274,107 @@ class _Greedy:
             evals.update(self.evaluate([c for c in remaining if self.serves[c] & touched]))
         reasons = {c: self.refusal(c, evals[c], size_used, per_table) for c in remaining}
         self.prune()
+        self.replace_parts(size_used)
         for c in remaining:
+            if c in self.chosen:
+                continue  # a composite that replaced chosen parts
             reason = reasons[c]
             was_good = first_round[c].net > 0 and evals[c].gain < first_round[c].gain
             if reason and not reason.startswith("budget") and was_good:
-                reason = _superseded(c, self.chosen, self.serves) or reason
+                compared = self.compared.get(c)
+                if compared is not None and compared.replaced and self.stands_alone(c):
+                    reason = compared.reason_for_composite()
+                elif c in self.ties:
+                    reason = self.ties[c]
+                else:
+                    reason = _superseded(c, self.chosen, self.serves) or reason
             self.rejected[c] = reason or "not chosen"
         return self.result()
+
+    def stands_alone(self, c: Candidate) -> bool:
+        """``c`` on its own nets a gain and makes some statement cheaper by the threshold."""
+        alone = self.alone.get(c)
+        return (
+            alone is not None and alone.net > 0 and alone.best_ratio >= self.config.min_improvement
+        )
+
+    def replace_parts(self, size_used: int) -> None:
+        """Let composites replace chosen narrower picks while that nets more (``composite.py``).
+
+        Each round makes the best winning swap; every swap strictly raises the workload's net
+        benefit, so the loop ends. A composite that could at best tie (it could replace one
+        index, costs no less to write, and avoids no sort) is not planned; after a swap only
+        the composites on that table are compared again.
+        """
+        dirty: set[str] | None = None  # tables whose comparisons are stale; None: all
+        for _ in range(len(self.candidates)):
+            best: Comparison | None = None
+            chosen = set(self.chosen)
+            for c in self.candidates:
+                parts = () if c in chosen else parts_of(c, self.chosen)
+                if not parts or not self.serves[c] or not self.stands_alone(c):
+                    continue
+                found = self.compared.get(c)
+                if found is None or dirty is None or c.table in dirty:
+                    statements = self.serves[c].union(*(self.serves[p] for p in parts))
+                    top_n = top_n_statements(c, parts, self.analyzed, statements)
+                    write_parts = sum(self.penalty(p) for p in parts)
+                    if not top_n and len(parts) < 2 and self.penalty(c) >= write_parts:
+                        self.ties[c] = tie_reason(c, parts, self.penalty(c), write_parts)
+                        continue
+                    found = self.compared[c] = self.compare(c, parts, statements, top_n)
+                extra = self.size(c) - sum(self.size(p) for p in found.replaced)
+                budget = self.config.storage_budget_bytes
+                if budget is not None and size_used + extra > budget:
+                    continue
+                if found.wins and (best is None or found.margin > best.margin):
+                    best = found
+            if best is None:
+                return
+            at = self.chosen.index(best.replaced[0])
+            for p in best.replaced:
+                self.unchoose(p)
+                self.rejected[p] = best.reason_for_part()
+            self.choose(best.composite)
+            self.chosen.insert(at, self.chosen.pop())
+            size_used += self.size(best.composite) - sum(self.size(p) for p in best.replaced)
+            dirty = {best.composite.table}
+
+    def compare(
+        self, c: Candidate, parts: tuple[Candidate, ...], statements: frozenset[int], top_n: int
+    ) -> Comparison:
+        """The chosen picks against ``c`` plus the parts that still pay next to it."""
+        chosen, usable = list(self.chosen), dict(self._usable)
+        with_parts = {q: self.usable(q) for q in statements}
+        self.choose(c)
+        replaced = []
+        for p in parts:
+            ev = self.marginal(p)
+            if ev.net <= 0 or ev.best_ratio < self.config.min_improvement:
+                self.unchoose(p)
+                replaced.append(p)
+        with_c = {q: self.usable(q) for q in statements}
+        self.chosen, self._usable = chosen, usable
+        return Comparison(
+            composite=c,
+            parts=parts,
+            replaced=tuple(replaced),
+            benefit_parts=self.benefit(with_parts),
+            benefit=self.benefit(with_c),
+            write_parts=sum(self.penalty(p) for p in replaced),
+            write=self.penalty(c),
+            top_n=top_n,
+        )
+
+    def benefit(self, plans: dict[int, frozenset[Candidate]]) -> float:
+        """Σ calls × cost saved against no new index, every statement counted (no floor)."""
+        self.costs.fetch(list(plans.items()))
+        total = 0.0
+        for q, indexes in plans.items():
+            cost = self.costs.get(q, indexes)
+            if cost is not None:
+                total += self.weights[q] * max(self.baseline[q] - cost, 0.0)
+        return total
 
     def best(self, eligible: Sequence[Candidate], evals: dict[Candidate, _Eval]) -> Candidate:
         """Largest net gain; among near-ties the one serving most statements, then the smallest.
@@ -334,6 +437,7 @@ class _Greedy:
             write_penalty=self.penalty(c),
             size_bytes=_size(c, self.catalog),
             effects=effects,
+            notes=(found.note(),) if (found := self.compared.get(c)) and found.wins else (),
         )
 
 

@@ -27,7 +27,7 @@ from app.settings import get_settings
 
 TABLES = {"webhook_inbox", "installations", "repositories", "audits"}
 MEMORY_TABLES = {"recommendations", "feedback", "ignores"}  # revision 0002
-HEAD = "0004"
+HEAD = "0005"
 
 
 def _tables(dsn: str) -> set[str]:

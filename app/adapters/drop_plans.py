@@ -24,9 +24,8 @@ from psycopg import sql
 from app.adapters.errors import TargetError, TargetQueryError
 from app.adapters.measure import why
 from app.adapters.target_pg import Target, single_statement, untrusted
-from app.adapters.target_pg.reach import outside_effects
-from app.adapters.validate import CHANGE_SAVEPOINT, Budget, Planned, change_sql
-from app.adapters.whatif import Q_DEALLOCATE, Q_PREPARE, Q_RELEASE, Q_ROLLBACK_TO, Q_SAVEPOINT
+from app.adapters.validate import CHANGE_SAVEPOINT, Budget, Planned, change_sql, prepare_guarded
+from app.adapters.whatif import Q_DEALLOCATE, Q_ROLLBACK_TO, Q_SAVEPOINT
 from app.engine.ddl import quote_qualified
 from app.engine.model import Recommendation
 from app.engine.proof.evidence import Evidence, PlanCheck, StatementEvidence, plan_index_names
@@ -144,25 +143,11 @@ class _PlansOnly:
         self.prepared = []
         self.notes = {i: [] for i in range(len(self.planned))}
         for i, p in enumerate(self.planned):
-            text = p.affected.statement.explain_sql
-            try:
-                body = untrusted(single_statement(text))
-                refused = outside_effects(self.session, text, executes=False)
-                if refused is not None:
-                    raise ValueError(refused)
-                self.session.script(
-                    [
-                        sql.SQL(Q_SAVEPOINT).format(name=sp),
-                        sql.SQL(Q_PREPARE).format(name=self.name(i)) + body,
-                        sql.SQL(Q_RELEASE).format(name=sp),
-                    ]
-                )
-            except ValueError as exc:
-                self.notes[i].append(f"not planned: {exc}")
-                continue
-            except TargetQueryError as exc:
-                self.session.script([sql.SQL(Q_ROLLBACK_TO).format(name=sp)])
-                self.notes[i].append(f"not planned: cannot prepare it ({why(exc)})")
+            problem = prepare_guarded(
+                self.session, self.name(i), p.affected.statement.explain_sql, sp, executes=False
+            )
+            if problem is not None:
+                self.notes[i].append(f"not planned: {problem}")
                 continue
             self.prepared.append(i)
 

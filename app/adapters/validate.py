@@ -71,6 +71,34 @@ class Planned:
     resample: tuple[ParamSet, ...] = ()
 
 
+def prepare_guarded(
+    session: Target, name: sql.Identifier, text: str, sp: sql.Identifier, *, executes: bool
+) -> str | None:
+    """PREPARE ``text`` as ``name`` under savepoint ``sp``; why it could not be, or None.
+
+    Refused without a round trip when it is not one statement, or reaches a function that
+    could act outside the transaction (``executes``: it will run, not just be planned).
+    """
+    try:
+        body = untrusted(single_statement(text))
+        refused = outside_effects(session, text, executes=executes)
+        if refused is not None:
+            return refused
+        session.script(
+            [
+                sql.SQL(Q_SAVEPOINT).format(name=sp),
+                sql.SQL(Q_PREPARE).format(name=name) + body,
+                sql.SQL(Q_RELEASE).format(name=sp),
+            ]
+        )
+    except ValueError as exc:
+        return str(exc)
+    except TargetQueryError as exc:
+        session.script([sql.SQL(Q_ROLLBACK_TO).format(name=sp)])
+        return f"cannot prepare it ({why(exc)})"
+    return None
+
+
 def change_sql(rec: Recommendation) -> str:
     """The change in its transactional form (CONCURRENTLY cannot run in a transaction).
 
@@ -163,25 +191,11 @@ class _Validation:
         for i, p in enumerate(self.planned):
             if p.notes:
                 continue
-            text = p.affected.statement.explain_sql
-            try:
-                body = untrusted(single_statement(text))
-                refused = outside_effects(self.session, text)
-                if refused is not None:
-                    raise ValueError(refused)
-                self.session.script(
-                    [
-                        sql.SQL(Q_SAVEPOINT).format(name=sp),
-                        sql.SQL(Q_PREPARE).format(name=self.name(i)) + body,
-                        sql.SQL(Q_RELEASE).format(name=sp),
-                    ]
-                )
-            except ValueError as exc:
-                self.notes[i].append(f"not measured: {exc}")
-                continue
-            except TargetQueryError as exc:
-                self.session.script([sql.SQL(Q_ROLLBACK_TO).format(name=sp)])
-                self.notes[i].append(f"not measured: cannot prepare it ({why(exc)})")
+            problem = prepare_guarded(
+                self.session, self.name(i), p.affected.statement.explain_sql, sp, executes=True
+            )
+            if problem is not None:
+                self.notes[i].append(f"not measured: {problem}")
                 continue
             self.prepared.append(i)
 

@@ -24,8 +24,15 @@ from psycopg import sql
 from app.adapters.errors import TargetError, TargetQueryError
 from app.adapters.measure import why
 from app.adapters.target_pg import Target, single_statement, untrusted
-from app.adapters.validate import CHANGE_SAVEPOINT, Budget, Planned, change_sql, prepare_guarded
-from app.adapters.whatif import Q_DEALLOCATE, Q_ROLLBACK_TO, Q_SAVEPOINT
+from app.adapters.validate import (
+    CHANGE_SAVEPOINT,
+    Budget,
+    Planned,
+    change_sql,
+    deallocate,
+    prepare_guarded,
+)
+from app.adapters.whatif import Q_ROLLBACK_TO, Q_SAVEPOINT
 from app.engine.ddl import quote_qualified
 from app.engine.model import Recommendation
 from app.engine.proof.evidence import Evidence, PlanCheck, StatementEvidence, plan_index_names
@@ -226,11 +233,7 @@ class _PlansOnly:
 
     def _deallocate(self) -> None:
         prepared, self.prepared = self.prepared, []
-        for i in prepared:
-            try:
-                self.session.script([sql.SQL(Q_DEALLOCATE).format(name=self.name(i))])
-            except TargetError:
-                return
+        deallocate(self.session, [self.name(i) for i in prepared])
 
     def _statement(self, i: int) -> StatementEvidence:
         a = self.planned[i].affected

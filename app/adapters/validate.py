@@ -99,6 +99,16 @@ def prepare_guarded(
     return None
 
 
+def deallocate(session: Target, names: Sequence[sql.Identifier]) -> None:
+    """DEALLOCATE each prepared statement; stop at the first failure (the session is gone)."""
+    for name in names:
+        try:
+            session.script([sql.SQL(Q_DEALLOCATE).format(name=name)])
+        except TargetError:
+            log.debug("validate.deallocate_failed")
+            return
+
+
 def change_sql(rec: Recommendation) -> str:
     """The change in its transactional form (CONCURRENTLY cannot run in a transaction).
 
@@ -273,12 +283,7 @@ class _Validation:
         return None
 
     def _deallocate(self) -> None:
-        for i in self.prepared:
-            try:
-                self.session.script([sql.SQL(Q_DEALLOCATE).format(name=self.name(i))])
-            except TargetError:
-                log.debug("validate.deallocate_failed")
-                return
+        deallocate(self.session, [self.name(i) for i in self.prepared])
 
     def _statement(self, i: int) -> StatementEvidence:
         a = self.planned[i].affected
